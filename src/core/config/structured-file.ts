@@ -1,0 +1,231 @@
+import fs from 'node:fs';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { LineCounter, parseDocument, isMap, isScalar, isNode, type Document, type Node as YamlNode, type Pair } from 'yaml';
+import { diagnostic, type Diagnostic } from '../diagnostics';
+
+/** Configuration files are small; anything larger is a mistake, not a config. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+export interface ParsedFile<T> {
+  /** The parsed value when the file could be read and parsed (it may still carry schema errors). */
+  value: T | undefined;
+  diagnostics: Diagnostic[];
+  /** Maps a path inside the document to its 1-based line (for items' source locations). */
+  lineOf(path: ReadonlyArray<string | number>): number;
+}
+
+export interface ParseOptions {
+  /** JSON Schema to validate against. Unknown top-level keys become warnings, other violations errors. */
+  schema?: object;
+  /** Strip // and block comments first, keeping offsets (VS Code's JSONC files). */
+  jsonc?: boolean;
+  maxBytes?: number;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
+const compiled = new WeakMap<object, ValidateFunction>();
+
+function validatorFor(schema: object): ValidateFunction {
+  let v = compiled.get(schema);
+  if (!v) {
+    v = ajv.compile(schema);
+    compiled.set(schema, v);
+  }
+  return v;
+}
+
+/** Reads a configuration file and parses it; every problem becomes a diagnostic, nothing throws. */
+export function readStructuredFile<T>(file: string, options: ParseOptions = {}): ParsedFile<T> {
+  let bytes: Buffer;
+  try {
+    const stat = fs.statSync(file);
+    if (!stat.isFile()) return failed(file, 'is not a regular file');
+    const max = options.maxBytes ?? MAX_CONFIG_BYTES;
+    if (stat.size > max) return failed(file, `file is ${formatBytes(stat.size)}, over the ${formatBytes(max)} limit for configuration files; it was not loaded`);
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    return failed(file, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return parseStructuredText<T>(file, bytes, options);
+}
+
+/** Parses text already in memory (also what the one-file reload uses). */
+export function parseStructuredText<T>(file: string, input: Buffer | string, options: ParseOptions = {}): ParsedFile<T> {
+  const text = typeof input === 'string' ? input : decodeText(input);
+  if (text === undefined) return failed(file, 'is a binary file, not text; it was not loaded');
+  if (text.trim() === '') {
+    return { value: undefined, diagnostics: [diagnostic(file, 1, 1, 'file is empty; nothing was loaded', 'warning')], lineOf: () => 1 };
+  }
+  const source = options.jsonc ? blankJsonComments(text) : text;
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const lineOf = (path: ReadonlyArray<string | number>) => lineOfPath(doc, lineCounter, path);
+  const diagnostics: Diagnostic[] = [];
+  for (const e of doc.errors) {
+    const pos = lineCounter.linePos(e.pos[0]);
+    diagnostics.push(diagnostic(file, pos.line, pos.col, firstLine(e.message)));
+  }
+  if (diagnostics.length) return { value: undefined, diagnostics, lineOf };
+  for (const w of doc.warnings) {
+    const pos = lineCounter.linePos(w.pos[0]);
+    diagnostics.push(diagnostic(file, pos.line, pos.col, firstLine(w.message), 'warning'));
+  }
+  const value = doc.toJS({ maxAliasCount: 100 }) as T;
+  if (options.schema) diagnostics.push(...schemaDiagnostics(file, doc, lineCounter, value, options.schema));
+  return { value, diagnostics, lineOf };
+}
+
+function schemaDiagnostics(file: string, doc: Document, lc: LineCounter, value: unknown, schema: object): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const props = (schema as { properties?: Record<string, unknown> }).properties;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    const at = doc.contents && isNode(doc.contents) ? position(lc, doc.contents) : { line: 1, col: 1 };
+    return [diagnostic(file, at.line, at.col, `expected a mapping at the top level, found ${describe(value)}`)];
+  }
+  if (props) {
+    for (const key of Object.keys(value)) {
+      if (!(key in props)) {
+        const at = keyPosition(doc, lc, [], key);
+        out.push(diagnostic(file, at.line, at.col, `unknown key "${key}" (known: ${Object.keys(props).join(', ')})`, 'warning'));
+      }
+    }
+  }
+  const validate = validatorFor(schema);
+  if (!validate(value)) {
+    for (const e of dedupe(validate.errors ?? [])) {
+      const path = pointerToPath(e.instancePath);
+      if (e.keyword === 'additionalProperties') {
+        const extra = String((e.params as { additionalProperty: string }).additionalProperty);
+        if (path.length === 0) continue; // top level handled above as a warning
+        const at = keyPosition(doc, lc, path, extra);
+        out.push(diagnostic(file, at.line, at.col, `${where(path)}: unknown key "${extra}"`));
+        continue;
+      }
+      const at = nodePosition(doc, lc, path);
+      out.push(diagnostic(file, at.line, at.col, `${where(path)}: ${explain(e)}`));
+    }
+  }
+  return out;
+}
+
+// ajv reports every branch of a oneOf/anyOf; the first error per location is the useful one.
+function dedupe(errors: ErrorObject[]): ErrorObject[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const k = e.instancePath + '|' + (e.keyword === 'additionalProperties' ? JSON.stringify(e.params) : '');
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function explain(e: ErrorObject): string {
+  switch (e.keyword) {
+    case 'type': return `must be ${(e.params as { type: string }).type}`;
+    case 'required': return `missing required key "${(e.params as { missingProperty: string }).missingProperty}"`;
+    case 'enum': return `must be one of ${((e.params as { allowedValues: unknown[] }).allowedValues).map((v) => JSON.stringify(v)).join(', ')}`;
+    default: return e.message ?? 'is invalid';
+  }
+}
+
+function where(path: Array<string | number>): string {
+  return path.length ? path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[') : 'document';
+}
+
+function pointerToPath(pointer: string): Array<string | number> {
+  if (!pointer) return [];
+  return pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function nodePosition(doc: Document, lc: LineCounter, path: ReadonlyArray<string | number>): { line: number; col: number } {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true);
+    if (isNode(node)) return position(lc, node);
+  }
+  return { line: 1, col: 1 };
+}
+
+function keyPosition(doc: Document, lc: LineCounter, parent: ReadonlyArray<string | number>, key: string): { line: number; col: number } {
+  const map = parent.length ? doc.getIn(parent, true) : doc.contents;
+  if (isMap(map)) {
+    const pair = map.items.find((p: Pair) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === key);
+    if (pair && isNode(pair.key)) return position(lc, pair.key);
+  }
+  return nodePosition(doc, lc, parent);
+}
+
+function lineOfPath(doc: Document, lc: LineCounter, path: ReadonlyArray<string | number>): number {
+  if (path.length === 0) return 1;
+  const parent = path.slice(0, -1);
+  const last = path[path.length - 1];
+  if (typeof last === 'string') return keyPosition(doc, lc, parent, last).line;
+  return nodePosition(doc, lc, path).line;
+}
+
+function position(lc: LineCounter, node: YamlNode): { line: number; col: number } {
+  const offset = node.range?.[0] ?? 0;
+  return lc.linePos(offset);
+}
+
+function failed<T>(file: string, message: string): ParsedFile<T> {
+  return { value: undefined, diagnostics: [diagnostic(file, 1, 1, message)], lineOf: () => 1 };
+}
+
+/** UTF-8 text, or undefined for binary content (NUL bytes or invalid UTF-8). A BOM is dropped. */
+export function decodeText(bytes: Buffer): string | undefined {
+  if (bytes.includes(0)) return undefined;
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Replaces JSONC comments with spaces so offsets, lines and columns stay where the user sees them. */
+export function blankJsonComments(text: string): string {
+  let out = '';
+  let i = 0;
+  let inString = false;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (inString) {
+      out += c;
+      if (c === '\\' && i + 1 < text.length) { out += text[i + 1]; i += 2; continue; }
+      if (c === '"') inString = false;
+      i++;
+      continue;
+    }
+    if (c === '"') { inString = true; out += c; i++; continue; }
+    if (c === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') { out += ' '; i++; }
+      continue;
+    }
+    if (c === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      const stop = end === -1 ? text.length : end + 2;
+      for (; i < stop; i++) out += text[i] === '\n' ? '\n' : ' ';
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  // Trailing commas are legal in JSONC; blank them too.
+  return out.replace(/,(\s*[}\]])/g, ' $1');
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'string' ? 'a string' : `a ${typeof v}`;
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${n} bytes`;
+}
