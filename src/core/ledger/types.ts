@@ -1,0 +1,106 @@
+import type { RateLimitInfo, Tier } from '../providers/types';
+
+/**
+ * The quota ledger's contract, shared by the router and everything that shows quota.
+ * One implementation (sql.js file at $SWITCHBOARD_HOME/ledger.sqlite) is shared by every process.
+ */
+
+export type QuotaMetric = 'requests' | 'input_chars' | 'tokens' | 'usd';
+export type QuotaWindow = 'minute' | 'day' | 'month';
+
+/** A quota as data (router.yaml). `reset_tz` is an IANA zone; Gemini's day resets at midnight America/Los_Angeles. */
+export interface QuotaRule {
+  metric: QuotaMetric;
+  window: QuotaWindow;
+  limit: number;
+  reset_tz?: string;
+}
+
+export type Amounts = Partial<Record<QuotaMetric, number>>;
+
+export interface QuotaState {
+  rule: QuotaRule;
+  /** Settled usage in the current window. */
+  used: number;
+  /** Held by open reservations in the current window. */
+  reserved: number;
+  /** limit - used - reserved, never below 0. */
+  left: number;
+  /** (used + reserved) / limit. */
+  fraction: number;
+  windowStartMs: number;
+  resetAtMs: number;
+}
+
+export interface ReserveRequest {
+  providerId: string;
+  rules: QuotaRule[];
+  /** What the call is expected to consume (estimated before the call). */
+  amounts: Amounts;
+  /** A reservation not settled or released by then is void (its holder died). */
+  ttlMs?: number;
+}
+
+export type ReserveOutcome =
+  | { ok: true; reservationId: string; states: QuotaState[] }
+  | { ok: false; blocking: QuotaState; states: QuotaState[] };
+
+/** What a finished call really used; recorded durably before the result reaches the caller. */
+export interface CallRecord {
+  providerId: string;
+  model: string;
+  tier: Tier;
+  task?: string;
+  actor?: string;
+  ok: boolean;
+  amounts: Amounts;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  /** What the premium baseline model would have cost for the same tokens (savings reporting). */
+  baselineUsd: number;
+}
+
+export interface ThresholdEvent {
+  providerId: string;
+  rule: QuotaRule;
+  threshold: number;
+  fraction: number;
+}
+
+export interface Cooldown {
+  key: string;
+  untilMs: number;
+  reason: string;
+}
+
+export type CircuitState = { state: 'closed' } | { state: 'open'; untilMs: number } | { state: 'half-open' };
+
+export interface SpendSummary {
+  /** Calendar month (UTC) the figures cover, e.g. "2026-11". */
+  month: string;
+  calls: number;
+  usd: number;
+  baselineUsd: number;
+}
+
+export interface Ledger {
+  reserve(request: ReserveRequest): Promise<ReserveOutcome>;
+  /** Replaces the reservation with the real usage; durable (fsynced) when it resolves. */
+  settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<{ events: ThresholdEvent[]; states: QuotaState[] }>;
+  /** Gives a reservation back (the call failed before using anything). */
+  release(reservationId: string): Promise<void>;
+  quota(providerId: string, rules: QuotaRule[]): Promise<QuotaState[]>;
+  setCooldown(key: string, untilMs: number, reason: string): Promise<void>;
+  cooldown(key: string): Promise<Cooldown | undefined>;
+  recordOutcome(providerId: string, ok: boolean): Promise<CircuitState>;
+  circuit(providerId: string): Promise<CircuitState>;
+  /** Provider-reported rate-limit headers win over our count when they say less is left. */
+  reconcile(providerId: string, rules: QuotaRule[], info: RateLimitInfo): Promise<void>;
+  monthSpend(): Promise<SpendSummary>;
+  close(): Promise<void>;
+}
+
+/** Injectable clock so windows, resets and cooldowns are tested without waiting. */
+export type Clock = () => number;
+export const systemClock: Clock = () => Date.now();
