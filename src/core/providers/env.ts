@@ -1,0 +1,86 @@
+/**
+ * Where a provider's key and base URL come from (SPEC "Environment"):
+ * - key: the router.yaml entry's `apiKeyEnv` when it names one (it then replaces the defaults, so a second
+ *   account never falls back to the first one's key), else the kind's standard variables, first set wins;
+ * - base URL: `SWITCHBOARD_<ID>_BASE_URL` over router.yaml `baseUrl` over the SDK's default (left undefined).
+ * Values are trimmed; blank counts as unset.
+ */
+import { UserError } from '../errors';
+import { redact } from '../redact';
+import type { ProviderConfig, ProviderKind, Tier } from './types';
+
+export const DEFAULT_KEY_ENV: Readonly<Record<ProviderKind, readonly string[]>> = {
+  openai: ['OPENAI_API_KEY'],
+  gemini: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'],
+  huggingface: ['HF_TOKEN', 'HUGGINGFACE_API_TOKEN'],
+  together: ['TOGETHER_API_KEY', 'TOGETHER_AI_API_KEY'],
+  // Local servers usually need no key; an entry may still name one with apiKeyEnv.
+  'openai-compatible': [],
+};
+
+/** The router.yaml fields this module reads. */
+export interface ProviderEntry {
+  id: string;
+  kind: ProviderKind;
+  tier: Tier;
+  baseUrl?: string;
+  apiKeyEnv?: string | readonly string[];
+}
+
+export interface ResolvedProviderConfig extends ProviderConfig {
+  /** The variable the key came from (its name only), for "no key: set X" messages. */
+  keyEnvVar?: string;
+  /** Every variable that was consulted for the key. */
+  keyEnvVars: string[];
+  baseUrlSource: 'env' | 'router.yaml' | 'default';
+}
+
+/** `SWITCHBOARD_<ID>_BASE_URL`, ID upper-cased with every non-alphanumeric character as `_`. */
+export function baseUrlEnvVar(providerId: string): string {
+  return `SWITCHBOARD_${providerId.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_BASE_URL`;
+}
+
+export function keyEnvVars(entry: Pick<ProviderEntry, 'kind' | 'apiKeyEnv'>): string[] {
+  if (entry.apiKeyEnv !== undefined) return (typeof entry.apiKeyEnv === 'string' ? [entry.apiKeyEnv] : [...entry.apiKeyEnv]).filter((n) => n.trim() !== '');
+  return [...DEFAULT_KEY_ENV[entry.kind]];
+}
+
+function checkedUrl(value: string, source: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UserError(`${source} is not a valid URL: "${redact(value)}"`, 'bad_base_url');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UserError(`${source} must be an http:// or https:// URL, got "${redact(value)}"`, 'bad_base_url');
+  }
+  return value.replace(/\/+$/, '');
+}
+
+export function resolveProviderConfig(entry: ProviderEntry, env: NodeJS.ProcessEnv = process.env): ResolvedProviderConfig {
+  const vars = keyEnvVars(entry);
+  let apiKey: string | undefined;
+  let keyEnvVar: string | undefined;
+  for (const name of vars) {
+    const v = env[name]?.trim();
+    if (v) {
+      apiKey = v;
+      keyEnvVar = name;
+      break;
+    }
+  }
+  const envName = baseUrlEnvVar(entry.id);
+  const fromEnv = env[envName]?.trim();
+  const fromYaml = entry.baseUrl?.trim();
+  let baseUrl: string | undefined;
+  let baseUrlSource: ResolvedProviderConfig['baseUrlSource'] = 'default';
+  if (fromEnv) {
+    baseUrl = checkedUrl(fromEnv, envName);
+    baseUrlSource = 'env';
+  } else if (fromYaml) {
+    baseUrl = checkedUrl(fromYaml, `baseUrl of provider "${entry.id}"`);
+    baseUrlSource = 'router.yaml';
+  }
+  return { id: entry.id, kind: entry.kind, tier: entry.tier, baseUrl, apiKey, keyEnvVar, keyEnvVars: vars, baseUrlSource };
+}

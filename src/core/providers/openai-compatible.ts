@@ -1,0 +1,19 @@
+/**
+ * Any OpenAI-compatible server (Ollama, LM Studio, llama.cpp, vLLM) through the official `openai` SDK.
+ * Default base URL: Ollama's on loopback, the SPEC's local tier.
+ */
+import { generateWithOpenAISdk } from './openai';
+import type { CallLimits, GenerationRequest, GenerationResult, Provider, ProviderConfig, ProviderKind } from './types';
+
+export const OPENAI_COMPATIBLE_DEFAULT_BASE_URL = 'http://127.0.0.1:11434/v1';
+
+export class OpenAICompatibleProvider implements Provider {
+  readonly id: string;
+  readonly kind: ProviderKind = 'openai-compatible';
+  constructor(private readonly config: ProviderConfig) {
+    this.id = config.id;
+  }
+  generate(request: GenerationRequest, limits: CallLimits): Promise<GenerationResult> {
+    return generateWithOpenAISdk(this.id, this.config, OPENAI_COMPATIBLE_DEFAULT_BASE_URL, request, limits);
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Together AI through the official `together-ai` SDK. Its chat completions use the OpenAI wire shape, so the
+ * mapping functions are the ones in openai.ts.
+ */
+import Together from 'together-ai';
+import { runAttempt } from './failure';
+import { assertEventStream, fromOpenAIChatCompletion, OpenAIStreamAccumulator, toOpenAIChatRequest } from './openai';
+import type { CallLimits, GenerationRequest, GenerationResult, Provider, ProviderConfig, ProviderKind } from './types';
+
+export const TOGETHER_DEFAULT_BASE_URL = 'https://api.together.ai/v1';
+
+export class TogetherProvider implements Provider {
+  readonly id: string;
+  readonly kind: ProviderKind = 'together';
+  constructor(private readonly config: ProviderConfig) {
+    this.id = config.id;
+  }
+
+  generate(request: GenerationRequest, limits: CallLimits): Promise<GenerationResult> {
+    return runAttempt(this.id, limits, async (transport) => {
+      const client = new Together({
+        apiKey: this.config.apiKey || 'no-key',
+        // Explicit, so TOGETHER_BASE_URL in the environment cannot silently redirect the key.
+        baseURL: this.config.baseUrl || TOGETHER_DEFAULT_BASE_URL,
+        maxRetries: 0,
+        timeout: limits.totalDeadlineMs + 5_000,
+        fetch: transport.fetch,
+      });
+      const body = toOpenAIChatRequest(request);
+      if (!body.stream) {
+        const completion: unknown = await client.chat.completions.create({ ...body, stream: false });
+        return fromOpenAIChatCompletion(completion, request);
+      }
+      const stream = await client.chat.completions.create({ ...body, stream: true });
+      assertEventStream(transport);
+      const acc = new OpenAIStreamAccumulator(request);
+      for await (const chunk of stream) acc.add(chunk);
+      return acc.result(transport.record.sawSseDone);
+    });
+  }
+}
