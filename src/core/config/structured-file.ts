@@ -12,6 +12,8 @@ export interface ParsedFile<T> {
   diagnostics: Diagnostic[];
   /** Maps a path inside the document to its 1-based line (for items' source locations). */
   lineOf(path: ReadonlyArray<string | number>): number;
+  /** Paths of values that failed the schema (not missing or unknown keys), so callers can drop just those. */
+  invalidPaths?: Array<Array<string | number>>;
 }
 
 export interface ParseOptions {
@@ -71,11 +73,12 @@ export function parseStructuredText<T>(file: string, input: Buffer | string, opt
     diagnostics.push(diagnostic(file, pos.line, pos.col, firstLine(w.message), 'warning'));
   }
   const value = doc.toJS({ maxAliasCount: 100 }) as T;
-  if (options.schema) diagnostics.push(...schemaDiagnostics(file, doc, lineCounter, value, options.schema));
-  return { value, diagnostics, lineOf };
+  const invalidPaths: Array<Array<string | number>> = [];
+  if (options.schema) diagnostics.push(...schemaDiagnostics(file, doc, lineCounter, value, options.schema, invalidPaths));
+  return { value, diagnostics, lineOf, invalidPaths };
 }
 
-function schemaDiagnostics(file: string, doc: Document, lc: LineCounter, value: unknown, schema: object): Diagnostic[] {
+function schemaDiagnostics(file: string, doc: Document, lc: LineCounter, value: unknown, schema: object, invalidPaths: Array<Array<string | number>> = []): Diagnostic[] {
   const out: Diagnostic[] = [];
   const props = (schema as { properties?: Record<string, unknown> }).properties;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -101,6 +104,7 @@ function schemaDiagnostics(file: string, doc: Document, lc: LineCounter, value: 
         out.push(diagnostic(file, at.line, at.col, `${where(path)}: unknown key "${extra}"`));
         continue;
       }
+      if (e.keyword !== 'required') invalidPaths.push(path);
       const at = nodePosition(doc, lc, path);
       out.push(diagnostic(file, at.line, at.col, `${where(path)}: ${explain(e)}`));
     }

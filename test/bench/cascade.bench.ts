@@ -1,0 +1,172 @@
+/**
+ * Cascade load time on a generated workspace: 1,000 agents (YAML and Markdown across every layer, a third of the
+ * ids defined in two layers) + 200 MCP servers. Reference: the same files read and yaml.parse'd, no cascade logic.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { WorkspaceCascade } from '../../src/core/cascade';
+import { ratio, round, summary, time } from './stats';
+
+const AGENTS = 1000;
+const SERVERS = 200;
+
+function yamlAgent(id: string, i: number): string {
+  return `metadata:
+  id: ${id}
+  version: 1.${i % 10}.0
+  description: Generated agent number ${i} for the cascade benchmark
+  category: bench
+runtime:
+  model: ${['opus', 'sonnet', 'haiku'][i % 3]}
+  fallback_models: [sonnet, haiku]
+  memory_requirement: ${128 * (1 + (i % 4))}MB
+  execution_mode: ${i % 2 ? 'async' : 'sync'}
+dependencies:
+  services:
+    zen_mcp: auto_discover
+tools:
+  required: ["Read", "Write", "Edit"]
+  optional: ["WebFetch"]
+implementation:
+  type: markdown
+  source: |
+    You are agent ${i}. Do the task you are given, carefully.
+    Report what you changed and why.
+`;
+}
+
+function markdownAgent(id: string, i: number): string {
+  return `---
+name: ${id}
+description: Generated subagent number ${i} for the cascade benchmark
+tools: Read, Grep, Glob
+model: ${['opus', 'sonnet', 'haiku'][i % 3]}
+---
+You are subagent ${i}. Read the relevant files first, then answer with a short plan and the change.
+`;
+}
+
+interface Generated {
+  root: string;
+  workspace: string;
+  env: NodeJS.ProcessEnv;
+  bundled: string;
+  yamlFiles: string[];
+  jsonFiles: string[];
+  markdownFiles: string[];
+  reloadTarget: string;
+}
+
+function generate(): Generated {
+  const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'sb-bench-cascade-')));
+  const workspace = path.join(root, 'ws');
+  const home = path.join(root, 'home');
+  const bundled = path.join(root, 'bundled');
+  const layers: Array<{ dir: string; share: number }> = [
+    { dir: path.join(home, '.claude/agents'), share: 0.1 },
+    { dir: path.join(workspace, '.agents/project'), share: 0.2 },
+    { dir: path.join(workspace, '.claude/agents'), share: 0.15 },
+    { dir: path.join(workspace, '.agents/core'), share: 0.3 },
+    { dir: path.join(workspace, '.agents/defaults'), share: 0.15 },
+    { dir: bundled, share: 0.1 },
+  ];
+  const out: Generated = { root, workspace, env: { HOME: home, SWITCHBOARD_HOME: path.join(home, '.switchboard') }, bundled, yamlFiles: [], jsonFiles: [], markdownFiles: [], reloadTarget: '' };
+  let n = 0;
+  let above: string[] = [];
+  for (const { dir, share } of layers) {
+    fs.mkdirSync(dir, { recursive: true });
+    const count = Math.round(AGENTS * share);
+    const here: string[] = [];
+    for (let k = 0; k < count; k++, n++) {
+      // Every third agent reuses an id from the layer above, so overrides are exercised.
+      const id = k % 3 === 0 && above[k] ? above[k]! : `agent-${n}`;
+      here.push(id);
+      const markdown = n % 2 === 1;
+      const file = path.join(dir, `${id}-${n}.${markdown ? 'md' : 'yaml'}`);
+      fs.writeFileSync(file, markdown ? markdownAgent(id, n) : yamlAgent(id, n));
+      (markdown ? out.markdownFiles : out.yamlFiles).push(file);
+    }
+    above = here;
+  }
+  out.reloadTarget = out.yamlFiles[Math.floor(out.yamlFiles.length / 2)]!;
+  const server = (i: number) => ({ command: 'npx', args: ['-y', `@bench/server-${i}@latest`], env: { TOKEN: '${BENCH_TOKEN}' } });
+  const writeServers = (file: string, from: number, count: number, key = 'mcpServers') => {
+    const servers: Record<string, unknown> = {};
+    for (let i = from; i < from + count; i++) servers[`server-${i}`] = server(i);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, JSON.stringify({ [key]: servers }, null, 2));
+    out.jsonFiles.push(file);
+  };
+  for (let f = 0; f < 8; f++) writeServers(path.join(workspace, `.mcp/servers/team-${f}.json`), f * 15, 15);
+  writeServers(path.join(workspace, '.mcp.json'), 120, 30);
+  writeServers(path.join(workspace, '.vscode/mcp.json'), 150, 30, 'servers');
+  writeServers(path.join(home, '.claude/mcp/servers/mine.json'), 180, 20);
+  const discovery = ['enabled: [server-1]', 'servers:', '  server-5:', '    docker:', '      image: bench/server-5', ''].join('\n');
+  fs.writeFileSync(path.join(workspace, '.mcp/discovery-config.yaml'), discovery);
+  out.yamlFiles.push(path.join(workspace, '.mcp/discovery-config.yaml'));
+  return out;
+}
+
+export async function run(): Promise<object> {
+  const g = generate();
+  try {
+    const options = { workspace: g.workspace, env: g.env, bundledAgentsDir: g.bundled };
+    const check = new WorkspaceCascade(options).load();
+    if (check.servers.servers.length !== SERVERS) throw new Error(`expected ${SERVERS} servers, found ${check.servers.servers.length}`);
+    if (check.agents.diagnostics.length || check.servers.diagnostics.length) throw new Error('generated workspace has diagnostics: ' + JSON.stringify([...check.agents.diagnostics, ...check.servers.diagnostics].slice(0, 3)));
+
+    // First load in this process (cold JIT as well as cold cache): what the CLI pays.
+    const firstStart = process.hrtime.bigint();
+    new WorkspaceCascade(options).load();
+    const firstMs = Number(process.hrtime.bigint() - firstStart) / 1e6;
+
+    const cold = await time(30, () => new WorkspaceCascade(options).load(), 5);
+    const coldAgents = await time(30, () => new WorkspaceCascade(options).agents.load(), 5);
+    const coldServers = await time(30, () => new WorkspaceCascade(options).servers.load(), 5);
+
+    // Reference: read every file and yaml.parse it (front matter for Markdown), no validation, positions or merge.
+    const reference = await time(30, () => {
+      for (const f of [...g.yamlFiles, ...g.jsonFiles]) parseYaml(fs.readFileSync(f, 'utf8'));
+      for (const f of g.markdownFiles) {
+        const text = fs.readFileSync(f, 'utf8');
+        parseYaml(text.slice(4, text.indexOf('\n---', 4)));
+      }
+    }, 5);
+
+    const warm = new WorkspaceCascade(options);
+    warm.load();
+    const warmLoad = await time(30, () => warm.load(), 5);
+    const original = fs.readFileSync(g.reloadTarget, 'utf8');
+    // Only reloadFile() is timed; the edit that triggers it is made before the clock starts.
+    const reload: number[] = [];
+    for (let i = 0; i < 220; i++) {
+      fs.writeFileSync(g.reloadTarget, original.replace('model: ', i % 2 ? 'model: x' : 'model: '));
+      const t0 = process.hrtime.bigint();
+      const result = warm.reloadFile(g.reloadTarget);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (i >= 20) reload.push(ms); // the first runs warm the JIT
+      if (!result.agents) throw new Error('reload did not concern the agent cascade');
+    }
+
+    const c = summary(cold);
+    const ref = summary(reference);
+    const r = summary(reload);
+    return {
+      workload: { agents_files: AGENTS, agent_ids: check.agents.agents.length, overridden: check.agents.agents.filter((a) => a.hides.length).length, servers: check.servers.servers.length },
+      cold_load_agents_and_servers: c,
+      cold_load_agents: summary(coldAgents),
+      cold_load_servers: summary(coldServers),
+      first_load_in_process_ms: round(firstMs),
+      reference_read_and_yaml_parse: ref,
+      cold_vs_reference_p50: ratio(c.p50_ms, ref.p50_ms),
+      warm_load_only_changed_files: summary(warmLoad),
+      one_file_reload: r,
+      one_file_reload_vs_cold_p50: ratio(r.p50_ms, c.p50_ms),
+      goals: { cold_p50_ms: 50, reload_p50_ms: 5, cold_met: c.p50_ms <= 50, reload_met: r.p50_ms <= 5 },
+    };
+  } finally {
+    fs.rmSync(g.root, { recursive: true, force: true });
+  }
+}
