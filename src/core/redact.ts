@@ -23,12 +23,20 @@ const VALUE_PATTERNS: RegExp[] = [
   /\bhf_[A-Za-z0-9]{20,}/g, // Hugging Face
   /\btgp_v1_[A-Za-z0-9_-]{20,}/g, // Together
   /\bsk-ant-[A-Za-z0-9_-]{16,}/g, // Anthropic
+  /\bapi_org_[A-Za-z0-9]{20,}/g, // Hugging Face organisation tokens (older form)
+  /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, // JWTs (OAuth bearer tokens, service-account assertions)
 ];
+// Together's older keys are 64 hex digits with no prefix: indistinguishable from a sha256 (which audit records
+// carry), so they are caught by header/field name and by the environment values, not by shape.
 
 // Header-style and JSON-style "name: value" / "name=value" where the name says it is a secret.
 const NAMED_SECRET = /((?:authorization|proxy-authorization|x-goog-api-key|x-api-key|api[-_]?key|apikey|access[-_]?token|token|secret|password)["']?\s*[:=]\s*["']?)(?:bearer\s+|basic\s+)?([^\s"'&,;}]+)/gi;
 const BEARER = /\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
-const QUERY_SECRET = /([?&](?:key|api_key|apikey|access_token|token)=)[^&#\s"']+/gi;
+const QUERY_SECRET = /([?&](?:key|api_key|apikey|api-key|access_token|token|auth|signature|sig)=)[^&#\s"']+/gi;
+// https://user:password@host — the password part.
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)[^\s@/]+(@)/gi;
+/** Object keys whose string value is a secret whatever it looks like (headers, config objects). */
+const SECRET_KEY_NAME = /^(authorization|proxy-authorization|x-goog-api-key|x-api-key|api[-_]?key|apikey|access[-_]?token|refresh[-_]?token|id[-_]?token|token|secret|client[-_]?secret|password|passwd|cookie|set-cookie)$/i;
 
 let extraSecrets: string[] = [];
 
@@ -58,20 +66,42 @@ export function redact(text: string, env: NodeJS.ProcessEnv = process.env): stri
   let out = text;
   for (const secret of [...extraSecrets, ...envSecrets(env)]) out = out.split(secret).join(MASK);
   out = out.replace(QUERY_SECRET, `$1${MASK}`);
+  out = out.replace(URL_PASSWORD, `$1${MASK}$2`);
   out = out.replace(BEARER, `$1 ${MASK}`);
   out = out.replace(NAMED_SECRET, (_m, prefix: string, value: string) => (value === MASK ? `${prefix}${value}` : `${prefix}${MASK}`));
   for (const p of VALUE_PATTERNS) out = out.replace(p, MASK);
   return out;
 }
 
-/** Redacts every string inside a JSON-like value (audit records, tool results). */
+/**
+ * Redacts every string inside a JSON-like value (audit records, tool results). A string under a key that names
+ * a secret (authorization, x-api-key, password …) is masked whatever its shape. Errors become
+ * `{ name, message, code? }`, Headers and Maps plain objects; cycles are cut.
+ */
 export function redactDeep<T>(value: T, env: NodeJS.ProcessEnv = process.env): T {
-  if (typeof value === 'string') return redact(value, env) as unknown as T;
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, env)) as unknown as T;
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = redactDeep(v, env);
-    return out as T;
+  return walk(value, env, new WeakSet()) as T;
+}
+
+function walk(value: unknown, env: NodeJS.ProcessEnv, seen: WeakSet<object>): unknown {
+  if (typeof value === 'string') return redact(value, env);
+  if (!value || typeof value !== 'object') return value;
+  if (seen.has(value)) return '[Circular]';
+  seen.add(value);
+  if (Array.isArray(value)) return value.map((v) => walk(v, env, seen));
+  if (value instanceof Date) return value;
+  if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return value;
+  if (value instanceof Error) {
+    const code = (value as NodeJS.ErrnoException).code;
+    return { name: value.name, message: redact(value.message, env), ...(code ? { code } : {}) };
   }
-  return value;
+  let entries: Array<[string, unknown]>;
+  if (value instanceof Map) entries = [...value.entries()].map(([k, v]) => [String(k), v]);
+  else if (typeof (value as { entries?: unknown }).entries === 'function' && typeof (value as { get?: unknown }).get === 'function' && typeof (value as { has?: unknown }).has === 'function') {
+    entries = [...(value as unknown as { entries(): Iterable<[string, unknown]> }).entries()]; // Headers, URLSearchParams
+  } else entries = Object.entries(value as Record<string, unknown>);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of entries) {
+    out[k] = typeof v === 'string' && v && SECRET_KEY_NAME.test(k) ? MASK : walk(v, env, seen);
+  }
+  return out;
 }

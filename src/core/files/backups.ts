@@ -1,0 +1,260 @@
+/**
+ * Backup store under `.switchboard/backups`:
+ *   blobs/<sha256>                 content, addressed by its hash (stored once however often it is backed up)
+ *   records/<key(path)>/<id>.json  one record per operation: the file's state before and after it
+ * A record whose `before.exists` is false says "the file did not exist": restoring it deletes the file.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { atomicReplace, fsyncDir, sha256, TEMP_SUFFIX, writeIfAbsent } from './durable';
+
+export type Actor = 'claude-code' | 'extension' | 'cli';
+export const ACTORS: readonly Actor[] = ['claude-code', 'extension', 'cli'];
+
+export interface FileState {
+  exists: boolean;
+  sha256?: string;
+  bytes?: number;
+  /** Permission bits. */
+  mode?: number;
+  /** Whether the content is in the blob store (false when the policy has `backup: false`). */
+  stored?: boolean;
+}
+
+export interface BackupRecord {
+  id: string;
+  /** Workspace-relative, '/'-separated. */
+  path: string;
+  /** ISO time of the operation. */
+  time: string;
+  actor: Actor;
+  op: 'write' | 'delete' | 'restore';
+  reason?: string;
+  before: FileState;
+  after: FileState;
+  provider?: string;
+  model?: string;
+  costUsd?: number;
+  /** For restores: the backup that was restored. */
+  restoredFrom?: string;
+}
+
+/** What list_backups shows: the content each backup can bring back. */
+export interface BackupInfo {
+  id: string;
+  path: string;
+  time: string;
+  actor: Actor;
+  op: BackupRecord['op'];
+  /** The file did not exist before this operation (restoring deletes it). */
+  existed: boolean;
+  /** Size of the backed-up content (0 when it did not exist). */
+  bytes: number;
+  sha256?: string;
+  restorable: boolean;
+  reason?: string;
+  provider?: string;
+}
+
+let lastMicros = 0;
+
+/** Sortable, short, unique: base-36 microseconds (monotonic in this process) and 4 random hex digits. */
+export function newBackupId(): string {
+  const micros = Math.max(Math.floor((performance.timeOrigin + performance.now()) * 1000), lastMicros + 1);
+  lastMicros = micros;
+  return `${micros.toString(36).padStart(11, '0')}-${crypto.randomBytes(2).toString('hex')}`;
+}
+
+export function idTime(id: string): number {
+  return parseInt(id.split('-')[0]!, 36) / 1000;
+}
+
+export class BackupStore {
+  readonly blobs: string;
+  readonly records: string;
+
+  constructor(stateDir: string) {
+    this.blobs = path.join(stateDir, 'backups', 'blobs');
+    this.records = path.join(stateDir, 'backups', 'records');
+  }
+
+  async init(): Promise<void> {
+    await fs.promises.mkdir(this.blobs, { recursive: true });
+    await fs.promises.mkdir(this.records, { recursive: true });
+  }
+
+  blobPath(hash: string): string {
+    if (!/^[0-9a-f]{64}$/.test(hash)) throw new Error('not a sha256');
+    return path.join(this.blobs, hash);
+  }
+
+  async putBlob(data: Uint8Array, hash = sha256(data)): Promise<string> {
+    await writeIfAbsent(this.blobPath(hash), data);
+    return hash;
+  }
+
+  /** The blob's bytes, verified against its address; undefined when missing or damaged. */
+  async getBlob(hash: string): Promise<Buffer | undefined> {
+    try {
+      const data = await fs.promises.readFile(this.blobPath(hash));
+      return sha256(data) === hash ? data : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  dirFor(rel: string): string {
+    return path.join(this.records, crypto.createHash('sha256').update(rel).digest('hex').slice(0, 24));
+  }
+
+  async putRecord(record: BackupRecord): Promise<void> {
+    const dir = this.dirFor(record.path);
+    await fs.promises.mkdir(dir, { recursive: true });
+    await atomicReplace(path.join(dir, `${record.id}.json`), Buffer.from(JSON.stringify(record) + '\n'));
+  }
+
+  async removeRecord(record: Pick<BackupRecord, 'id' | 'path'>): Promise<void> {
+    await fs.promises.rm(path.join(this.dirFor(record.path), `${record.id}.json`), { force: true });
+  }
+
+  async hasRecord(record: Pick<BackupRecord, 'id' | 'path'>): Promise<boolean> {
+    return fs.promises.access(path.join(this.dirFor(record.path), `${record.id}.json`)).then(() => true, () => false);
+  }
+
+  /** Moves a completed journal entry into place as the record (one rename instead of a second durable write). */
+  async adopt(journalFile: string, record: Pick<BackupRecord, 'id' | 'path'>): Promise<void> {
+    const dir = this.dirFor(record.path);
+    await fs.promises.mkdir(dir, { recursive: true });
+    await fs.promises.rename(journalFile, path.join(dir, `${record.id}.json`));
+    await fsyncDir(dir);
+  }
+
+  /** Records of one file, newest first. */
+  async recordsFor(rel: string): Promise<BackupRecord[]> {
+    return this.readDir(this.dirFor(rel));
+  }
+
+  /** Every record, newest first. */
+  async allRecords(): Promise<BackupRecord[]> {
+    const dirs = await fs.promises.readdir(this.records).catch(() => [] as string[]);
+    const all: BackupRecord[] = [];
+    for (const d of dirs) all.push(...(await this.readDir(path.join(this.records, d))));
+    return all.sort((a, b) => (a.id < b.id ? 1 : -1));
+  }
+
+  /** A record by id or by a unique prefix of at least 6 characters. */
+  async find(idOrPrefix: string): Promise<BackupRecord | { ambiguous: number } | undefined> {
+    const all = await this.allRecords();
+    const exact = all.find((r) => r.id === idOrPrefix);
+    if (exact) return exact;
+    if (idOrPrefix.length < 6) return undefined;
+    const hits = all.filter((r) => r.id.startsWith(idOrPrefix));
+    if (hits.length > 1) return { ambiguous: hits.length };
+    return hits[0];
+  }
+
+  private async readDir(dir: string): Promise<BackupRecord[]> {
+    const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
+    const out: BackupRecord[] = [];
+    for (const n of names) {
+      if (!n.endsWith('.json')) continue;
+      try {
+        // A record is usually its journal entry, moved here once the operation completed (record inside).
+        const parsed = JSON.parse(await fs.promises.readFile(path.join(dir, n), 'utf8')) as BackupRecord & { record?: BackupRecord };
+        out.push(parsed.record ?? parsed);
+      } catch {
+        // A damaged record is skipped rather than hiding every other backup.
+      }
+    }
+    return out.sort((a, b) => (a.id < b.id ? 1 : -1));
+  }
+
+  /** Temp files left by a crash inside the store. */
+  async sweepTemps(): Promise<number> {
+    let n = 0;
+    const dirs = [this.blobs, ...(await fs.promises.readdir(this.records).catch(() => [] as string[])).map((d) => path.join(this.records, d))];
+    for (const dir of dirs) {
+      for (const name of await fs.promises.readdir(dir).catch(() => [] as string[])) {
+        if (name.endsWith(TEMP_SUFFIX)) {
+          await fs.promises.rm(path.join(dir, name), { force: true });
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Applies retention: per file, records beyond `count` or older than `days` go, except the newest one.
+   * Then blobs no record (nor `keep`) refers to are removed. Run under the workspace lock.
+   */
+  async prune(retention: BackupRetentionLike, keep: Iterable<string> = [], now = Date.now()): Promise<PruneReport> {
+    const report: PruneReport = { removedRecords: 0, removedBlobs: 0, keptRecords: 0 };
+    const referenced = new Set<string>(keep);
+    for (const d of await fs.promises.readdir(this.records).catch(() => [] as string[])) {
+      const { kept, removed } = await this.pruneDir(path.join(this.records, d), retention, now);
+      report.removedRecords += removed;
+      report.keptRecords += kept.length;
+      for (const r of await this.readDir(path.join(this.records, d))) for (const s of [r.before, r.after]) if (s.sha256) referenced.add(s.sha256);
+    }
+    for (const name of await fs.promises.readdir(this.blobs).catch(() => [] as string[])) {
+      if (/^[0-9a-f]{64}$/.test(name) && !referenced.has(name)) {
+        await fs.promises.rm(path.join(this.blobs, name), { force: true });
+        report.removedBlobs++;
+      }
+    }
+    return report;
+  }
+
+  /** Retention for one file's records (blobs are collected by `prune`). */
+  async pruneFile(rel: string, retention: BackupRetentionLike, now = Date.now()): Promise<number> {
+    return (await this.pruneDir(this.dirFor(rel), retention, now)).removed;
+  }
+
+  // Decided on ids alone (they encode the time), so the per-write retention pass reads no record.
+  private async pruneDir(dir: string, retention: BackupRetentionLike, now: number): Promise<{ kept: string[]; removed: number }> {
+    const cutoff = now - retention.days * 86_400_000;
+    const ids = (await fs.promises.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort().reverse();
+    const kept: string[] = [];
+    let removed = 0;
+    for (const [i, id] of ids.entries()) {
+      // i === 0 is the newest backup of the file: never removed.
+      if (i > 0 && (i >= retention.count || idTime(id) < cutoff)) {
+        await fs.promises.rm(path.join(dir, `${id}.json`), { force: true });
+        removed++;
+      } else {
+        kept.push(id);
+      }
+    }
+    if (kept.length === 0) await fs.promises.rmdir(dir).catch(() => undefined);
+    return { kept, removed };
+  }
+}
+
+export interface BackupRetentionLike {
+  count: number;
+  days: number;
+}
+
+export interface PruneReport {
+  removedRecords: number;
+  removedBlobs: number;
+  keptRecords: number;
+}
+
+export function toInfo(r: BackupRecord): BackupInfo {
+  return {
+    id: r.id,
+    path: r.path,
+    time: r.time,
+    actor: r.actor,
+    op: r.op,
+    existed: r.before.exists,
+    bytes: r.before.bytes ?? 0,
+    sha256: r.before.sha256,
+    restorable: !r.before.exists || r.before.stored !== false,
+    reason: r.reason,
+    provider: r.provider,
+  };
+}

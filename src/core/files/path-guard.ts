@@ -1,0 +1,311 @@
+/**
+ * The path policy: ONE function, `checkPath`, that every file tool and command uses before touching a file.
+ *
+ * Decisions are made on canonical paths, component by component, never by string prefix:
+ *  1. the input is screened lexically (control characters, URLs, `~`, drive letters, backslashes,
+ *     percent-encoded separators, `..`), so tricks are refused before the file system is asked anything;
+ *  2. the real path of the target, or of its nearest existing ancestor, is computed and must lie inside a
+ *     canonical allowed root (compared component-wise, with the volume's own case/Unicode rules);
+ *  3. the forbidden list and the extension allowlist are matched against both the path as given and the
+ *     canonical path (a harmless-looking link to `.env` is still `.env`), ignoring case, Unicode normal form and
+ *     Windows' trailing dots/spaces;
+ *  4. an existing target must be a regular file with one link, within the size limit.
+ * Denials are `PathDenied` (a UserError) naming the rule; they never show an absolute path outside the workspace.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../errors';
+import { redact } from '../redact';
+import type { FilePolicy } from './policy';
+
+export type PathPurpose = 'read' | 'write';
+
+export type DenyRule =
+  | 'invalid_path'
+  | 'control_character'
+  | 'url'
+  | 'home_relative'
+  | 'drive_path'
+  | 'backslash'
+  | 'percent_encoding'
+  | 'traversal'
+  | 'windows_reserved_name'
+  | 'outside_allowed_paths'
+  | 'forbidden'
+  | 'extension'
+  | 'too_large'
+  | 'symlink_dangling'
+  | 'symlink_loop'
+  | 'not_a_directory'
+  | 'not_regular_file'
+  | 'hard_link'
+  | 'changed_during_check';
+
+/** A policy denial. `rule` is stable (tests, audit); the message is for people. */
+export class PathDenied extends UserError {
+  constructor(readonly rule: DenyRule, message: string) {
+    super(`${message} (rule: ${rule})`, 'path_denied');
+    this.name = 'PathDenied';
+  }
+}
+
+/** A path that passed the policy. */
+export interface CheckedPath {
+  /** Workspace-relative, '/'-separated (what audit records and results show). */
+  rel: string;
+  /** Canonical absolute path to operate on (every symbolic link resolved). */
+  abs: string;
+  /** The canonical allowed root holding it. */
+  root: string;
+  exists: boolean;
+  /** lstat of `abs` when it exists (device and inode are re-checked when the file is opened). */
+  stat?: fs.Stats;
+}
+
+/** What checkPath needs, computed once per workspace by `createPathContext`. */
+export interface PathContext {
+  /** Canonical workspace folder. */
+  workspace: string;
+  /** Canonical allowed roots. */
+  roots: string[];
+  policy: FilePolicy;
+  /** How the workspace's volume compares names. */
+  caseInsensitive: boolean;
+  normalizationInsensitive: boolean;
+  /** Refuse Windows device names (CON, NUL, COM1 …) — on by default on Windows only. */
+  windowsNames: boolean;
+}
+
+export function createPathContext(workspace: string, policy: FilePolicy, overrides: Partial<Pick<PathContext, 'caseInsensitive' | 'normalizationInsensitive' | 'windowsNames'>> = {}): PathContext {
+  const ws = fs.realpathSync.native(workspace);
+  const roots: string[] = [];
+  for (const p of policy.allowedPaths) {
+    try {
+      roots.push(fs.realpathSync.native(p));
+    } catch {
+      // A missing allowed folder simply allows nothing; loadPolicy already warned.
+    }
+  }
+  const volume = detectVolumeRules(ws);
+  return {
+    workspace: ws,
+    roots,
+    policy,
+    caseInsensitive: overrides.caseInsensitive ?? volume.caseInsensitive,
+    normalizationInsensitive: overrides.normalizationInsensitive ?? volume.normalizationInsensitive,
+    windowsNames: overrides.windowsNames ?? process.platform === 'win32',
+  };
+}
+
+/**
+ * Asks the file system how it compares names, by creating a probe and looking it up under other spellings.
+ * Runs in the OS temp folder when the folder itself cannot be written (read-only checkouts).
+ */
+export function detectVolumeRules(dir: string): { caseInsensitive: boolean; normalizationInsensitive: boolean } {
+  const nfc = `.sb-probe-${crypto.randomBytes(4).toString('hex')}-\u00e9`;
+  for (const base of [dir]) {
+    const probe = path.join(base, nfc);
+    try {
+      fs.writeFileSync(probe, '', { flag: 'wx' });
+    } catch {
+      continue;
+    }
+    try {
+      return {
+        caseInsensitive: fs.existsSync(path.join(base, nfc.toUpperCase())),
+        normalizationInsensitive: fs.existsSync(path.join(base, nfc.normalize('NFD'))),
+      };
+    } finally {
+      fs.rmSync(probe, { force: true });
+    }
+  }
+  // Cannot probe: assume the stricter reading for containment is the exact one (case-sensitive).
+  return { caseInsensitive: process.platform === 'win32' || process.platform === 'darwin', normalizationInsensitive: process.platform === 'darwin' };
+}
+
+// C0/C1 controls, DEL, line/paragraph separators and bidirectional overrides (names that display as something else).
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f]/;
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
+const MAX_INPUT_CHARS = 4096;
+const MAX_COMPONENT_BYTES = 255;
+
+/** THE path policy. Throws PathDenied, or a UserError 'not_found' for a missing file to read. */
+export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose): CheckedPath {
+  const shown = showable(input);
+  const deny = (rule: DenyRule, why: string): never => {
+    throw new PathDenied(rule, `${purpose === 'read' ? 'Reading' : 'Writing'} ${shown} is not allowed: ${why}`);
+  };
+  const { absolute, components } = screen(input, deny, ctx.windowsNames);
+
+  const lexical = absolute ? path.join(path.parse(process.cwd()).root, ...components) : path.join(ctx.workspace, ...components);
+  const { canonical, exists } = canonicalize(lexical, deny);
+
+  const root = ctx.roots.find((r) => isInside(ctx, r, canonical));
+  if (!root) deny('outside_allowed_paths', 'it is outside the folders Switchboard may use');
+  const base = isInside(ctx, ctx.workspace, canonical) ? ctx.workspace : root!;
+  const canonicalParts = splitBelow(base, canonical);
+  // The given spelling matters too: `.git/x` must be refused even if `.git` were a link to a harmless folder.
+  const givenParts = absolute ? (isInside(ctx, base, lexical) ? splitBelow(base, lexical) : []) : components;
+  if (canonicalParts.length === 0) deny('not_regular_file', 'it is a folder, not a file');
+
+  for (const parts of [givenParts, canonicalParts]) {
+    const hit = forbiddenMatch(ctx.policy.forbidden, parts);
+    if (hit) deny('forbidden', `"${hit}" is on the forbidden list (secrets, version control, Switchboard state, configuration that runs code)`);
+  }
+  // Existence is only told for names that passed the forbidden list.
+  const stat = exists ? fs.lstatSync(canonical) : undefined;
+  if (stat?.isDirectory()) deny('not_regular_file', 'it is a folder, not a file');
+  for (const parts of [givenParts, canonicalParts]) {
+    const name = parts[parts.length - 1];
+    if (name !== undefined && !extensionAllowed(ctx.policy.allowedExtensions, name)) {
+      deny('extension', `files of this type are not on the allowed_extensions list`);
+    }
+  }
+
+  if (stat) {
+    if (!stat.isFile()) deny('not_regular_file', `it is ${kindOf(stat)}, not a regular file`);
+    if (stat.nlink > 1) deny('hard_link', 'the file has several hard links, so its content may also live outside the workspace');
+    if (stat.size > ctx.policy.maxFileBytes) deny('too_large', `it is ${stat.size} bytes, over the max_file_bytes limit of ${ctx.policy.maxFileBytes}`);
+  } else if (purpose === 'read') {
+    throw new UserError(`No file ${shown} in the workspace`, 'not_found');
+  }
+  return { rel: relativeForDisplay(ctx.workspace, canonical), abs: canonical, root: root!, exists, stat };
+}
+
+/** The input as it may appear in a message: relative inputs only, never an absolute path or odd characters. */
+function showable(input: unknown): string {
+  if (typeof input !== 'string' || !input || input.length > 200 || CONTROL.test(input)) return 'this path';
+  if (/^([/\\~]|[a-z][a-z0-9+.-]*:)/i.test(input)) return 'this path';
+  return redact(`"${input}"`);
+}
+
+function screen(input: unknown, deny: (rule: DenyRule, why: string) => never, windowsNames: boolean): { absolute: boolean; components: string[] } {
+  if (typeof input !== 'string' || input.trim() === '') deny('invalid_path', 'the path is empty');
+  const s = input as string;
+  if (s.length > MAX_INPUT_CHARS) deny('invalid_path', 'the path is too long');
+  if (CONTROL.test(s)) deny('control_character', 'the path contains a NUL, control or direction-changing character');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s) || /^file:/i.test(s)) deny('url', 'URLs are not accepted; give a path relative to the workspace');
+  if (/^[a-z]:/i.test(s) || s.startsWith('\\\\') || s.startsWith('//?/') || s.startsWith('//./')) deny('drive_path', 'drive letters and network paths are not accepted');
+  if (s.startsWith('~')) deny('home_relative', 'home-relative paths are not accepted; give a path relative to the workspace');
+  if (s.includes('\\')) deny('backslash', "backslashes are not accepted as separators or in names; use '/'");
+  if (/%(2e|2f|5c|00|25)/i.test(s)) deny('percent_encoding', 'percent-encoded dots, slashes or percent signs are not accepted');
+  if (s.endsWith('/')) deny('not_regular_file', 'a trailing slash names a folder, not a file');
+  const absolute = s.startsWith('/');
+  const components = s.split('/').filter((c) => c !== '' && c !== '.');
+  for (const c of components) {
+    if (c === '..') deny('traversal', "'..' is not accepted; give a path inside the workspace");
+    if (/^[. ]+$/.test(c)) deny('traversal', 'names made only of dots and spaces are not accepted');
+    if (c.includes(':')) deny('drive_path', "':' is not accepted in names (drive letters, Windows streams)");
+    if (Buffer.byteLength(c) > MAX_COMPONENT_BYTES) deny('invalid_path', 'a name in the path is longer than 255 bytes');
+    if (windowsNames && WINDOWS_RESERVED.test(c.replace(/[. ]+$/, ''))) deny('windows_reserved_name', 'it names a Windows device');
+  }
+  if (components.length === 0) deny('not_regular_file', 'it names a folder, not a file');
+  return { absolute, components };
+}
+
+/** Real path of the target, or of its nearest existing ancestor plus the names still to be created. */
+function canonicalize(lexical: string, deny: (rule: DenyRule, why: string) => never): { canonical: string; exists: boolean } {
+  const rest: string[] = [];
+  let existing = lexical;
+  for (;;) {
+    try {
+      fs.lstatSync(existing);
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') deny('symlink_loop', 'a symbolic link in the path points to itself');
+      if (code === 'ENOTDIR') deny('not_a_directory', 'a file is used as a folder in the path');
+      if (code !== 'ENOENT') deny('invalid_path', `the path cannot be examined (${code ?? 'error'})`);
+      const parent = path.dirname(existing);
+      if (parent === existing) deny('invalid_path', 'no part of the path exists');
+      rest.unshift(path.basename(existing));
+      existing = parent;
+    }
+  }
+  let real: string;
+  try {
+    real = fs.realpathSync.native(existing);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') deny('symlink_loop', 'a symbolic link in the path is part of a loop');
+    if (code === 'ENOENT') deny('symlink_dangling', 'a symbolic link in the path points to nothing');
+    if (code === 'ENOTDIR') deny('not_a_directory', 'a file is used as a folder in the path');
+    deny('invalid_path', `the path cannot be resolved (${code ?? 'error'})`);
+  }
+  if (rest.length > 0 && !fs.statSync(real!).isDirectory()) deny('not_a_directory', 'a file is used as a folder in the path');
+  return { canonical: rest.length ? path.join(real!, ...rest) : real!, exists: rest.length === 0 };
+}
+
+function components(p: string): string[] {
+  return p.split(path.sep).filter(Boolean);
+}
+
+/** Component-wise containment with the volume's rules; `/ws-evil` is never inside `/ws`. */
+export function isInside(ctx: Pick<PathContext, 'caseInsensitive' | 'normalizationInsensitive'>, root: string, p: string): boolean {
+  const r = components(root);
+  const q = components(p);
+  if (q.length < r.length) return false;
+  const fold = (s: string) => {
+    let out = ctx.normalizationInsensitive ? s.normalize('NFC') : s;
+    if (ctx.caseInsensitive) out = out.toLowerCase();
+    return out;
+  };
+  return r.every((c, i) => fold(c) === fold(q[i]!));
+}
+
+function splitBelow(root: string, p: string): string[] {
+  return components(p).slice(components(root).length);
+}
+
+function relativeForDisplay(workspace: string, canonical: string): string {
+  return path.relative(workspace, canonical).split(path.sep).join('/');
+}
+
+/**
+ * How a name is compared against the deny-list: Unicode NFC, lower case, and without Windows' ignored trailing
+ * dots and spaces. Broader than any one file system, which is what a deny-list should be.
+ */
+export function foldName(name: string): string {
+  return name.normalize('NFC').toLowerCase().replace(/[. ]+$/, '');
+}
+
+/**
+ * The first forbidden pattern matching the components, or undefined. A pattern is one or more names joined by
+ * '/', with '*' and '?' inside names; a trailing '/' (folder) matches the name itself too (a `.git` file is a
+ * submodule's pointer). Patterns match at any depth.
+ */
+export function forbiddenMatch(patterns: readonly string[], parts: readonly string[]): string | undefined {
+  const names = parts.map(foldName);
+  for (const pattern of patterns) {
+    const segs = pattern.split('/').filter(Boolean).map((s) => globToRegExp(foldName(s)));
+    if (segs.length === 0) continue;
+    for (let start = 0; start + segs.length <= names.length; start++) {
+      if (segs.every((re, i) => re.test(names[start + i]!))) return pattern;
+    }
+  }
+  return undefined;
+}
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`, 's');
+}
+
+export function extensionAllowed(allowed: readonly string[], name: string): boolean {
+  const n = foldName(name);
+  return allowed.some((entry) => {
+    const e = entry.toLowerCase();
+    if (e.startsWith('.') && n.endsWith(e) && n.length > e.length) return true;
+    return n === foldName(entry);
+  });
+}
+
+function kindOf(st: fs.Stats): string {
+  if (st.isFIFO()) return 'a named pipe';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  return 'a special file';
+}

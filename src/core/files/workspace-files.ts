@@ -1,0 +1,496 @@
+/**
+ * WorkspaceFiles — the only way Switchboard reads or writes a workspace file.
+ *
+ *   const files = await WorkspaceFiles.open(workspace, { actor: 'claude-code' }); // loads .mcp/policy.yaml,
+ *                                                               // finishes/rolls back crashed writes, prunes
+ *   files.check(path, 'read' | 'write')          → CheckedPath   the path policy alone (throws PathDenied)
+ *   await files.read(path, { actor })            → { path, text, bytes, sha256 }
+ *   await files.write(path, content, { actor, reason?, provider?, model?, costUsd? })
+ *                                                → { path, backupId, bytes, sha256, previousSha256?, created }
+ *   await files.delete(path, { actor, reason? }) → same shape, deleted: true
+ *   await files.listBackups({ path?, limit? })   → BackupInfo[] newest first (size, time, actor …)
+ *   await files.restore(backupId, { actor, force? }) → RestoreResult (compare-and-swap; see below)
+ *   await files.recover()                        → RecoverReport (run by open)
+ *   await files.prune()                          → PruneReport   (run by open; retention from the policy)
+ *
+ * Every path goes through `checkPath` (path-guard.ts). Every write, delete and restore: takes the workspace
+ * lock, backs the old state up (content-addressed; "did not exist" is a state), journals the operation, writes
+ * a temp file beside the target, fsyncs, renames it over the target and fsyncs the folder, then clears the
+ * journal entry. Every read, write, delete, restore, recovery — and every denial — appends an audit line.
+ * Errors are UserErrors (PathDenied for policy refusals) with plain messages: no absolute path outside the
+ * workspace, no key.
+ *
+ * Restore is a compare-and-swap: the file must still be what Switchboard last wrote to it, else it refuses with
+ * code 'restore_conflict'; `force` restores anyway, after backing the current content up like any write (the
+ * restore itself can be undone with the backup id it returns).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { decodeText } from '../config/structured-file';
+import type { Diagnostic } from '../diagnostics';
+import { UserError, isUserError } from '../errors';
+import { workspaceStateDir } from '../paths';
+import { redact } from '../redact';
+import { appendAudit, type AuditOp, type AuditRecord } from './audit';
+import { ACTORS, BackupStore, idTime, newBackupId, toInfo, type Actor, type BackupInfo, type BackupRecord, type FileState, type PruneReport } from './backups';
+import { atomicReplace, fsyncDir, openNoFollow, pathOfOpenFile, readCapped, retryBusy, sha256, tempNameFor } from './durable';
+import { Journal, type JournalEntry } from './journal';
+import { WorkspaceLock, lockFileFor } from './lock';
+import { checkPath, createPathContext, PathDenied, type CheckedPath, type PathContext, type PathPurpose } from './path-guard';
+import { loadPolicy, type FilePolicy } from './policy';
+
+export interface OpenOptions {
+  /** Who runs recovery at open (recorded in the audit log). Default 'extension'. */
+  actor?: Actor;
+  /** Use this policy instead of loading `.mcp/policy.yaml`. */
+  policy?: FilePolicy;
+  /** Run recover() and prune() at open (default true). */
+  maintenance?: boolean;
+  /** Volume rules, for tests of case-insensitive volumes on a case-sensitive disk. */
+  volume?: Partial<Pick<PathContext, 'caseInsensitive' | 'normalizationInsensitive' | 'windowsNames'>>;
+  /** Test seam: runs after a path passed the policy and before the file is opened (check-then-use races). */
+  afterCheck?: (checked: CheckedPath, op: AuditOp) => void | Promise<void>;
+}
+
+export interface ActorOptions {
+  actor: Actor;
+}
+
+export interface WriteOptions extends ActorOptions {
+  /** Why (shown in backups and audit): the task or tool call. */
+  reason?: string;
+  provider?: string;
+  model?: string;
+  costUsd?: number;
+}
+
+export interface ReadResult {
+  path: string;
+  text: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface WriteResult {
+  path: string;
+  /** The backup holding the state before this operation (restore it to undo). */
+  backupId: string;
+  bytes: number;
+  /** Hash of the content now on disk (absent after a delete). */
+  sha256?: string;
+  previousSha256?: string;
+  /** The file did not exist before. */
+  created: boolean;
+  deleted: boolean;
+}
+
+export interface RestoreResult extends WriteResult {
+  restoredFrom: string;
+  /** The file had been edited since Switchboard wrote it and force was used. */
+  forced: boolean;
+  /** Nothing to do: the file already was in the backed-up state. */
+  unchanged: boolean;
+}
+
+export type RecoverOutcome = 'completed' | 'rolled_forward' | 'rolled_back' | 'abandoned';
+
+export interface RecoverReport {
+  entries: Array<{ id: string; path: string; outcome: RecoverOutcome }>;
+  sweptTemps: number;
+}
+
+interface Existing {
+  data: Buffer;
+  stat: fs.Stats;
+  sha256: string;
+}
+
+export class WorkspaceFiles {
+  readonly workspace: string;
+  readonly stateDir: string;
+  readonly policy: FilePolicy;
+  readonly policyDiagnostics: Diagnostic[];
+  private readonly ctx: PathContext;
+  private readonly store: BackupStore;
+  private readonly journal: Journal;
+  private readonly lock: WorkspaceLock;
+
+  private constructor(ctx: PathContext, diagnostics: Diagnostic[], private readonly options: OpenOptions) {
+    this.ctx = ctx;
+    this.workspace = ctx.workspace;
+    this.policy = ctx.policy;
+    this.policyDiagnostics = diagnostics;
+    this.stateDir = workspaceStateDir(ctx.workspace);
+    this.store = new BackupStore(this.stateDir);
+    this.journal = new Journal(path.join(this.stateDir, 'journal'));
+    this.lock = new WorkspaceLock(lockFileFor(this.stateDir));
+  }
+
+  static async open(workspace: string, options: OpenOptions = {}): Promise<WorkspaceFiles> {
+    let ws: string;
+    try {
+      ws = fs.realpathSync.native(workspace);
+      if (!fs.statSync(ws).isDirectory()) throw new Error('not a folder');
+    } catch {
+      throw new UserError('The workspace folder does not exist or is not a folder', 'workspace_missing');
+    }
+    const loaded = options.policy ? { policy: options.policy, diagnostics: [] } : loadPolicy(ws);
+    workspaceStateDir(ws);
+    const files = new WorkspaceFiles(createPathContext(ws, loaded.policy, options.volume), loaded.diagnostics, options);
+    await files.store.init();
+    await files.journal.init();
+    if (options.maintenance !== false) {
+      await files.recover();
+      await files.prune();
+    }
+    return files;
+  }
+
+  /** The path policy alone. Throws PathDenied (or UserError 'not_found' when reading a missing file). */
+  check(input: string, purpose: PathPurpose): CheckedPath {
+    return checkPath(this.ctx, input, purpose);
+  }
+
+  async read(input: string, opts: ActorOptions): Promise<ReadResult> {
+    assertActor(opts.actor);
+    return this.audited('read', input, opts, async () => {
+      const c = this.check(input, 'read');
+      await this.options.afterCheck?.(c, 'read');
+      const existing = await this.readExisting(c);
+      const text = decodeText(existing.data);
+      if (text === undefined) throw new UserError(`"${c.rel}" is a binary file; only text files can be read`, 'binary_file');
+      const result = { path: c.rel, text, bytes: existing.data.length, sha256: existing.sha256 };
+      return { result, audit: { path: c.rel, bytes: result.bytes, sha256: result.sha256 } };
+    });
+  }
+
+  async write(input: string, content: string | Uint8Array, opts: WriteOptions): Promise<WriteResult> {
+    assertActor(opts.actor);
+    const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content);
+    return this.audited('write', input, opts, () =>
+      this.lock.run(async () => {
+        const c = this.check(input, 'write');
+        if (data.length > this.policy.maxFileBytes) {
+          throw new PathDenied('too_large', `Writing "${c.rel}" is not allowed: the content is ${data.length} bytes, over the max_file_bytes limit of ${this.policy.maxFileBytes}`);
+        }
+        await this.options.afterCheck?.(c, 'write');
+        const old = c.exists ? await this.readExisting(c) : undefined;
+        const result = await this.commit(c, { kind: 'replace', data, old, op: 'write', opts });
+        return { result, audit: auditOf(result, opts) };
+      }),
+    );
+  }
+
+  async delete(input: string, opts: WriteOptions): Promise<WriteResult> {
+    assertActor(opts.actor);
+    return this.audited('delete', input, opts, () =>
+      this.lock.run(async () => {
+        const c = this.check(input, 'write');
+        if (!c.exists) throw new UserError(`No file "${c.rel}" in the workspace`, 'not_found');
+        await this.options.afterCheck?.(c, 'delete');
+        const old = await this.readExisting(c);
+        const result = await this.commit(c, { kind: 'unlink', old, op: 'delete', opts });
+        return { result, audit: auditOf(result, opts) };
+      }),
+    );
+  }
+
+  /** Backups newest first; of one file when `path` is given. */
+  async listBackups(options: { path?: string; limit?: number } = {}): Promise<BackupInfo[]> {
+    let records: BackupRecord[];
+    if (options.path !== undefined) {
+      // The file may be gone (a delete is backed up too), so only the name is checked, for the write purpose.
+      const c = this.check(options.path, 'write');
+      records = await this.store.recordsFor(c.rel);
+    } else {
+      records = await this.store.allRecords();
+    }
+    return records.slice(0, options.limit ?? records.length).map((r) => ({ ...toInfo(r), path: redact(r.path) }));
+  }
+
+  async restore(backupId: string, opts: ActorOptions & { force?: boolean }): Promise<RestoreResult> {
+    assertActor(opts.actor);
+    let shownPath: string | undefined;
+    return this.audited('restore', () => shownPath, opts, () =>
+      this.lock.run(async (): Promise<{ result: RestoreResult; audit: Partial<AuditRecord> }> => {
+        const found = typeof backupId === 'string' && backupId ? await this.store.find(backupId.trim()) : undefined;
+        if (!found) throw new UserError(`No backup "${String(backupId).slice(0, 40)}"; list them with list_backups`, 'backup_not_found');
+        if ('ambiguous' in found) throw new UserError(`"${backupId}" matches ${found.ambiguous} backups; give more of the id`, 'backup_ambiguous');
+        const rec = found;
+        shownPath = rec.path;
+        if (rec.before.exists && rec.before.stored === false) {
+          throw new UserError(`Backup ${rec.id} kept no content (backup: false in the policy when it was made); it cannot be restored`, 'backup_not_restorable');
+        }
+        const c = this.check(path.resolve(this.workspace, rec.path), 'write');
+        const current = c.exists ? await this.readExisting(c) : undefined;
+        const latest = (await this.store.recordsFor(rec.path))[0] ?? rec;
+        const edited = !sameState(current, latest.after);
+        if (edited && !opts.force) {
+          throw new UserError(
+            `"${rec.path}" was changed after Switchboard last wrote it (${latest.time}); restoring would lose those changes. Use force to back up the current content and restore anyway`,
+            'restore_conflict',
+          );
+        }
+        const base = { restoredFrom: rec.id, forced: edited };
+        if (sameState(current, rec.before)) {
+          return { result: { path: rec.path, backupId: latest.id, bytes: current?.data.length ?? 0, sha256: current?.sha256, created: false, deleted: !current, unchanged: true, ...base }, audit: { path: rec.path, outcome: 'ok' as const, unchanged: true, restored_from: rec.id } };
+        }
+        let result: WriteResult;
+        if (rec.before.exists) {
+          const data = await this.store.getBlob(rec.before.sha256!);
+          if (!data) throw new UserError(`Backup ${rec.id} is missing or damaged; it cannot be restored`, 'backup_damaged');
+          result = await this.commit(c, { kind: 'replace', data, old: current, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id, mode: rec.before.mode });
+        } else {
+          // The file did not exist before that operation: restoring that state deletes it.
+          result = await this.commit(c, { kind: 'unlink', old: current!, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id });
+        }
+        return { result: { ...result, ...base, unchanged: false }, audit: { ...auditOf(result, opts), restored_from: rec.id, forced: edited } };
+      }),
+    );
+  }
+
+  /** Finishes or rolls back operations a crash interrupted, and sweeps their temp files. */
+  async recover(): Promise<RecoverReport> {
+    return this.lock.run(async () => {
+      const report: RecoverReport = { entries: [], sweptTemps: 0 };
+      for (const entry of await this.journal.pending()) {
+        const outcome = await this.recoverEntry(entry);
+        report.entries.push({ id: entry.id, path: entry.record.path, outcome });
+        await appendAudit(this.workspace, { actor: this.options.actor ?? 'extension', op: 'recover', path: entry.record.path, backup_id: entry.id, outcome: 'ok', message: outcome });
+      }
+      report.sweptTemps = await this.store.sweepTemps();
+      return report;
+    });
+  }
+
+  /** Retention from the policy, as of `now` (default: the present); blobs no backup refers to are removed. */
+  async prune(options: { now?: number } = {}): Promise<PruneReport> {
+    return this.lock.run(async () => {
+      const inFlight = (await this.journal.pending()).flatMap((e) => [e.record.before.sha256, e.record.after.sha256]).filter((s): s is string => !!s);
+      return this.store.prune(this.policy.backupRetention, inFlight, options.now);
+    });
+  }
+
+  // ---- internals -------------------------------------------------------------------------------------------
+
+  /** Opens without following links and proves the opened file is the one that was checked. */
+  private async readExisting(c: CheckedPath): Promise<Existing> {
+    const changed = () => new PathDenied('changed_during_check', `Using "${c.rel}" was refused: the file changed while it was being checked; try again`);
+    let fh: fs.promises.FileHandle;
+    try {
+      fh = await openNoFollow(c.abs);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP' || code === 'ENOENT' || code === 'ENOTDIR' || code === 'EMLINK') throw changed();
+      throw err;
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new PathDenied('not_regular_file', `Using "${c.rel}" was refused: it is not a regular file`);
+      if (c.stat && (st.ino !== c.stat.ino || st.dev !== c.stat.dev)) throw changed();
+      if (st.nlink > 1) throw new PathDenied('hard_link', `Using "${c.rel}" was refused: the file has several hard links`);
+      const where = await pathOfOpenFile(fh);
+      if (where !== undefined && where !== c.abs) throw changed();
+      const data = await readCapped(fh, this.policy.maxFileBytes);
+      if (data.length > this.policy.maxFileBytes) throw new PathDenied('too_large', `Using "${c.rel}" was refused: it grew over the max_file_bytes limit of ${this.policy.maxFileBytes}`);
+      return { data, stat: st, sha256: sha256(data) };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Backup, journal, change, clear journal. The caller holds the lock. */
+  private async commit(
+    c: CheckedPath,
+    change: { kind: 'replace' | 'unlink'; data?: Buffer; old: Existing | undefined; op: BackupRecord['op']; opts: WriteOptions; restoredFrom?: string; mode?: number },
+  ): Promise<WriteResult> {
+    const { kind, data, old, opts } = change;
+    const id = newBackupId();
+    const before: FileState = old ? { exists: true, sha256: old.sha256, bytes: old.data.length, mode: old.stat.mode & 0o7777, stored: this.policy.backup } : { exists: false };
+    const after: FileState = kind === 'replace' ? { exists: true, sha256: sha256(data!), bytes: data!.length } : { exists: false };
+    if (old && this.policy.backup) await this.store.putBlob(old.data, old.sha256);
+    const record: BackupRecord = {
+      id,
+      path: c.rel,
+      time: new Date(idTime(id)).toISOString(),
+      actor: opts.actor,
+      op: change.op,
+      before,
+      after,
+      // Free text from callers is redacted before it is stored (records are shown by list_backups).
+      ...(opts.reason ? { reason: redact(String(opts.reason).slice(0, 500)) } : {}),
+      ...(opts.provider ? { provider: redact(String(opts.provider)) } : {}),
+      ...(opts.model ? { model: redact(String(opts.model)) } : {}),
+      ...(opts.costUsd !== undefined ? { costUsd: opts.costUsd } : {}),
+      ...(change.restoredFrom ? { restoredFrom: change.restoredFrom } : {}),
+    };
+    const entry: JournalEntry = { id, kind, target: path.relative(this.workspace, c.abs), record, ...(kind === 'replace' ? { temp: tempNameFor(c.abs, id) } : {}) };
+    // The journal entry holds the record; once the change is made it is moved into the store as the record.
+    await this.journal.begin(entry);
+    try {
+      if (kind === 'replace') {
+        await this.makeParents(c);
+        // Re-checked before the temp file is created in the folder, and again just before the rename.
+        this.verifyStill(c, old);
+        await atomicReplace(c.abs, data!, {
+          mode: old ? before.mode : change.mode,
+          tempName: entry.temp,
+          beforeRename: () => this.verifyStill(c, old),
+        });
+      } else {
+        this.verifyStill(c, old);
+        await retryBusy(() => fs.promises.unlink(c.abs));
+        await fsyncDir(path.dirname(c.abs));
+      }
+    } catch (err) {
+      // The rename/unlink is the last step, so the target is normally untouched: forget the operation. If it
+      // did happen (only the folder fsync failed), the record stays true and is kept.
+      if (matches(await stateOf(c.abs), after)) await this.store.adopt(this.journal.fileOf(id), record);
+      else await this.journal.end(id);
+      throw err;
+    }
+    await this.store.adopt(this.journal.fileOf(id), record);
+    await this.store.pruneFile(c.rel, this.policy.backupRetention);
+    return { path: c.rel, backupId: id, bytes: data?.length ?? 0, sha256: after.sha256, previousSha256: before.sha256, created: !old, deleted: kind === 'unlink' };
+  }
+
+  /** Creates missing folders one at a time, checking each landed where the policy check said it would. */
+  private async makeParents(c: CheckedPath): Promise<void> {
+    const missing: string[] = [];
+    for (let dir = path.dirname(c.abs); !fs.existsSync(dir); dir = path.dirname(dir)) missing.unshift(dir);
+    for (const dir of missing) {
+      try {
+        await fs.promises.mkdir(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      if (fs.realpathSync.native(dir) !== dir || !fs.lstatSync(dir).isDirectory()) {
+        throw new PathDenied('changed_during_check', `Writing "${c.rel}" was refused: a folder in its path changed while it was being created`);
+      }
+    }
+  }
+
+  /** Last check before the rename/unlink: the path still resolves to the same place, and the file is the one read. */
+  private verifyStill(c: CheckedPath, old: Existing | undefined): void {
+    let again: CheckedPath;
+    try {
+      again = checkPath(this.ctx, c.abs, 'write');
+    } catch (err) {
+      if (err instanceof PathDenied) throw new PathDenied('changed_during_check', `Writing "${c.rel}" was refused: its path changed during the write (${err.rule})`);
+      throw err;
+    }
+    const sameFile = old ? again.exists && again.stat!.ino === old.stat.ino && again.stat!.dev === old.stat.dev : !again.exists;
+    if (again.abs !== c.abs || !sameFile) throw new PathDenied('changed_during_check', `Writing "${c.rel}" was refused: the file changed during the write; try again`);
+  }
+
+  private async recoverEntry(entry: JournalEntry): Promise<RecoverOutcome> {
+    const rec = entry.record;
+    const target = path.resolve(this.workspace, entry.target);
+    const temp = entry.temp ? path.join(path.dirname(target), path.basename(entry.temp)) : undefined;
+    let outcome: RecoverOutcome;
+    const current = await stateOf(target);
+    // Roll forward only where the path policy still holds (a folder could have been swapped for a link meanwhile).
+    const stillAllowed = (() => {
+      try {
+        checkPath(this.ctx, target, 'write');
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+    if (entry.kind === 'replace') {
+      if (matches(current, rec.after)) outcome = 'completed';
+      else if (matches(current, rec.before)) {
+        const tempState = temp ? await stateOf(temp) : undefined;
+        if (stillAllowed && tempState && matches(tempState, rec.after)) {
+          await fs.promises.rename(temp!, target);
+          await fsyncDir(path.dirname(target));
+          outcome = 'rolled_forward';
+        } else outcome = 'rolled_back';
+      } else outcome = 'abandoned';
+      if (temp) await fs.promises.rm(temp, { force: true });
+    } else {
+      if (!current.exists) outcome = 'completed';
+      else if (stillAllowed && matches(current, rec.before)) {
+        await fs.promises.unlink(target);
+        await fsyncDir(path.dirname(target));
+        outcome = 'rolled_forward';
+      } else outcome = 'abandoned';
+    }
+    if (outcome === 'completed' || outcome === 'rolled_forward') await this.store.adopt(this.journal.fileOf(entry.id), rec);
+    else await this.journal.end(entry.id);
+    return outcome;
+  }
+
+  /** Runs an operation and appends its audit line, including for denials and failures. */
+  private async audited<T>(op: AuditOp, input: string | (() => string | undefined), opts: ActorOptions, fn: () => Promise<{ result: T; audit: Partial<AuditRecord> }>): Promise<T> {
+    try {
+      const { result, audit } = await fn();
+      await appendAudit(this.workspace, { actor: opts.actor, op, outcome: 'ok', ...audit });
+      // Results are shown to models and people: a key-shaped file name is masked like everywhere else.
+      const r = result as { path?: unknown };
+      if (typeof r.path === 'string') r.path = redact(r.path);
+      return result;
+    } catch (err) {
+      const shown = typeof input === 'function' ? input() : relativeOrUndefined(input);
+      const denied = err instanceof PathDenied;
+      if (isUserError(err)) err.message = redact(err.message);
+      await appendAudit(this.workspace, {
+        actor: opts.actor,
+        op,
+        ...(shown ? { path: shown } : {}),
+        outcome: denied ? 'denied' : 'error',
+        ...(denied ? { rule: err.rule } : {}),
+        message: isUserError(err) ? err.message : 'internal error',
+      }).catch(() => undefined);
+      throw err;
+    }
+  }
+}
+
+function assertActor(actor: unknown): asserts actor is Actor {
+  if (!ACTORS.includes(actor as Actor)) throw new UserError(`Unknown actor "${String(actor).slice(0, 40)}" (expected ${ACTORS.join(', ')})`, 'bad_actor');
+}
+
+function auditOf(r: WriteResult, opts: WriteOptions): Partial<AuditRecord> {
+  return {
+    path: r.path,
+    bytes: r.bytes,
+    ...(r.sha256 ? { sha256: r.sha256 } : {}),
+    ...(r.previousSha256 ? { sha256_before: r.previousSha256 } : {}),
+    backup_id: r.backupId,
+    ...(opts.provider ? { provider: opts.provider } : {}),
+    ...(opts.model ? { model: opts.model } : {}),
+    ...(opts.costUsd !== undefined ? { cost_usd: opts.costUsd } : {}),
+    ...(opts.reason ? { reason: opts.reason } : {}),
+  };
+}
+
+function relativeOrUndefined(input: string): string | undefined {
+  if (typeof input !== 'string' || !input || /^([/\\~]|[a-z][a-z0-9+.-]*:)/i.test(input)) return undefined;
+  // eslint-disable-next-line no-control-regex
+  return input.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, 300);
+}
+
+function sameState(current: Existing | undefined, state: FileState): boolean {
+  return state.exists ? !!current && current.sha256 === state.sha256 : !current;
+}
+
+interface DiskState {
+  exists: boolean;
+  sha256?: string;
+}
+
+async function stateOf(file: string): Promise<DiskState> {
+  try {
+    const st = await fs.promises.lstat(file);
+    if (!st.isFile()) return { exists: true };
+    return { exists: true, sha256: sha256(await fs.promises.readFile(file)) };
+  } catch {
+    return { exists: false };
+  }
+}
+
+function matches(disk: DiskState, state: FileState): boolean {
+  return state.exists ? disk.exists && disk.sha256 === state.sha256 : !disk.exists;
+}

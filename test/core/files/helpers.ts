@@ -1,0 +1,67 @@
+/** Real temp folders and a snapshot of a tree, so a test can prove nothing changed. */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export function tempDir(prefix = 'sb-files-'): string {
+  // realpath: macOS's /var is a link to /private/var; tests compare canonical paths.
+  return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
+}
+
+export function removeDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** path → description of every entry below `dir` (type, size, hash, mode, mtime, link target). Never follows links. */
+export function snapshot(dir: string, skip: (rel: string) => boolean = () => false): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (abs: string, rel: string) => {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(abs);
+    } catch {
+      return;
+    }
+    let desc = `${st.mode.toString(8)} ${st.size} ${st.mtimeMs} ${st.nlink}`;
+    if (st.isSymbolicLink()) desc += ' -> ' + fs.readlinkSync(abs);
+    else if (st.isFile()) desc += ' ' + crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex');
+    out.set(rel || '.', desc);
+    if (st.isDirectory()) {
+      for (const name of fs.readdirSync(abs).sort()) {
+        const childRel = rel ? `${rel}/${name}` : name;
+        if (!skip(childRel)) walk(path.join(abs, name), childRel);
+      }
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+export function diffSnapshots(before: Map<string, string>, after: Map<string, string>): string[] {
+  const changes: string[] = [];
+  for (const [k, v] of before) if (after.get(k) !== v) changes.push(after.has(k) ? `changed ${k}` : `removed ${k}`);
+  for (const k of after.keys()) if (!before.has(k)) changes.push(`created ${k}`);
+  return changes;
+}
+
+export function write(file: string, content: string | Buffer): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, content);
+}
+
+/** Temp files, journal entries and store temps a crash could leave behind. */
+export function orphans(ws: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.sb-tmp')) found.push(path.relative(ws, p));
+    }
+  };
+  walk(ws);
+  const journal = path.join(ws, '.switchboard', 'journal');
+  if (fs.existsSync(journal)) for (const n of fs.readdirSync(journal)) found.push(`.switchboard/journal/${n}`);
+  return found;
+}
