@@ -59,6 +59,11 @@ export interface CallRecord {
   costUsd: number;
   /** What the premium baseline model would have cost for the same tokens (savings reporting). */
   baselineUsd: number;
+  /**
+   * Idempotency key (defaults to the reservation id): settling a call whose id is already recorded changes
+   * nothing, so a caller that crashed or retried after a settle can never count the same call twice.
+   */
+  callId?: string;
 }
 
 export interface ThresholdEvent {

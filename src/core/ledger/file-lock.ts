@@ -1,0 +1,276 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { UserError } from '../errors';
+
+/**
+ * A cross-process exclusive lock: the file `<target>.lock`, created with O_EXCL, naming its owner
+ * (pid, host, random token).
+ *
+ * Why not proper-lockfile: it only notices a dead holder by mtime age (at least 2 s, default 10 s, so a holder
+ * killed with SIGKILL stalls every process that long), and its stale-lock reclaim (rmdir, then mkdir) can grant
+ * the lock twice when two waiters judge the same lock stale at once (moxystudio/node-proper-lockfile#121, open).
+ *
+ * Here a lock is stale at once when its owner is a process on this host that no longer exists (or is a zombie),
+ * and otherwise after `staleMs` without release (another host, or a reused pid). Breaking a stale lock is
+ * serialised per dead owner: the breaker hard-links the lock to `<lock>.break-<token>`; link fails if that name
+ * exists, so exactly one process wins, and the winner checks the linked file still names the dead owner (the
+ * lock could have changed hands between reading and linking) before it unlinks the lock. Only the dead owner or
+ * that one breaker can remove the lock it found, so a live holder's lock is never removed.
+ */
+
+export interface LockOwner {
+  pid: number;
+  host: string;
+  token: string;
+  /** Wall-clock ms at acquisition (for messages only; staleness uses the lock file's mtime). */
+  at: number;
+}
+
+export interface FileLockOptions {
+  /** A lock older than this is stale even when its owner cannot be checked (other host, reused pid). */
+  staleMs?: number;
+  /** Give up waiting after this long, with a message naming the holder. */
+  acquireTimeoutMs?: number;
+}
+
+const DEFAULT_STALE_MS = 10_000;
+const DEFAULT_ACQUIRE_TIMEOUT_MS = 30_000;
+/** A break marker older than this was left by a breaker that died between linking and unlinking. */
+const BREAK_MARKER_STALE_MS = 2_000;
+/** Tokens are this process's random nonce plus a counter: unique across processes and time, cheap to make. */
+const PROCESS_NONCE = randomBytes(8).toString('hex');
+let tokenCounter = 0;
+
+export class FileLock {
+  readonly lockPath: string;
+  private readonly staleMs: number;
+  private readonly acquireTimeoutMs: number;
+  private readonly host = os.hostname();
+  private held: LockOwner | undefined;
+
+  constructor(target: string, options: FileLockOptions = {}) {
+    this.lockPath = `${target}.lock`;
+    this.staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+    this.acquireTimeoutMs = options.acquireTimeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS;
+  }
+
+  get isHeld(): boolean {
+    return this.held !== undefined;
+  }
+
+  /** Tries once, breaking a stale lock if it finds one. Returns false when a live owner holds it. */
+  tryAcquire(): boolean {
+    if (this.held) return false; // not re-entrant: a second caller in this process waits like any other
+    const owner: LockOwner = { pid: process.pid, host: this.host, token: `${PROCESS_NONCE}-${(++tokenCounter).toString(36)}`, at: Date.now() };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (this.create(owner)) {
+        this.held = owner;
+        return true;
+      }
+      const found = readLock(this.lockPath);
+      if (found === 'missing') continue; // released between our create and read: try again now
+      if (!this.isStale(found)) return false;
+      this.breakStale(found);
+    }
+    return false;
+  }
+
+  /** Waits (polling with jittered backoff) until the lock is ours. */
+  async acquire(): Promise<void> {
+    const deadline = Date.now() + this.acquireTimeoutMs;
+    let delayMs = 0.5;
+    for (;;) {
+      if (this.tryAcquire()) return;
+      if (Date.now() > deadline) throw this.timeoutError();
+      await sleep(delayMs * (0.5 + Math.random()));
+      delayMs = Math.min(delayMs * 2, 4);
+    }
+  }
+
+  /** True while the lock file still names us (false if someone judged us stale and broke it). */
+  stillHeld(): boolean {
+    const found = readLock(this.lockPath);
+    return this.held !== undefined && typeof found === 'object' && found.owner?.token === this.held.token;
+  }
+
+  release(): void {
+    const mine = this.held;
+    this.held = undefined;
+    if (!mine) return;
+    const found = readLock(this.lockPath);
+    // Never remove a lock that is no longer ours (we were judged stale and someone else holds it now).
+    if (typeof found === 'object' && found.owner?.token === mine.token) unlinkQuiet(this.lockPath);
+  }
+
+  private create(owner: LockOwner): boolean {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.lockPath, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        fs.mkdirSync(path.dirname(this.lockPath), { recursive: true });
+        return this.create(owner);
+      }
+      throw err;
+    }
+    try {
+      fs.writeSync(fd, JSON.stringify(owner));
+    } finally {
+      fs.closeSync(fd);
+    }
+    return true;
+  }
+
+  private isStale(found: FoundLock): boolean {
+    const ageMs = Date.now() - found.mtimeMs;
+    if (ageMs > this.staleMs) return true;
+    const owner = found.owner;
+    // Unreadable content: the owner is between open and write (microseconds), or it died there.
+    if (!owner) return ageMs > 1_000;
+    if (owner.host !== this.host) return false;
+    return !processAlive(owner.pid);
+  }
+
+  private breakStale(found: FoundLock): void {
+    const marker = `${this.lockPath}.break-${found.owner?.token ?? `ino${found.ino}`}`;
+    try {
+      fs.linkSync(this.lockPath, marker);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') {
+        // Another process is breaking this same lock; if it died mid-break, clear its marker for the next try.
+        if (ageOf(marker, 'ctime') > BREAK_MARKER_STALE_MS) unlinkQuiet(marker);
+        return;
+      }
+      if (code === 'ENOENT') return; // the lock is gone already
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS' || code === 'EOPNOTSUPP') {
+        // No hard links on this file system: remove by name. Two breakers racing could then both win; rare
+        // (it needs a dead holder and two waiters within microseconds) and better than never recovering.
+        unlinkQuiet(this.lockPath);
+        return;
+      }
+      throw err;
+    }
+    try {
+      // The marker is the inode the lock name pointed to when we linked: it must still be the stale one.
+      const linked = readLock(marker);
+      if (typeof linked === 'object' && linked.ino === found.ino && linked.owner?.token === found.owner?.token) {
+        unlinkQuiet(this.lockPath);
+        if (found.owner) removeOrphanTemps(this.lockPath.slice(0, -'.lock'.length), found.owner.pid);
+      }
+    } finally {
+      unlinkQuiet(marker);
+    }
+  }
+
+  private timeoutError(): UserError {
+    const found = readLock(this.lockPath);
+    const who = typeof found === 'object' && found.owner
+      ? `process ${found.owner.pid} on ${found.owner.host} since ${new Date(found.owner.at).toISOString()}`
+      : 'another process';
+    return new UserError(
+      `The quota ledger is locked by ${who} and was not released within ${Math.round(this.acquireTimeoutMs / 1000)} s. ` +
+      `If no Switchboard process is running, delete ${path.basename(this.lockPath)} in ${path.dirname(this.lockPath)}.`,
+      'ledger_locked',
+    );
+  }
+}
+
+interface FoundLock {
+  owner: LockOwner | undefined;
+  mtimeMs: number;
+  ino: number;
+}
+
+function readLock(file: string): FoundLock | 'missing' {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw err;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    const buf = Buffer.alloc(Math.min(st.size, 4096));
+    const n = buf.length ? fs.readSync(fd, buf, 0, buf.length, 0) : 0;
+    return { owner: parseOwner(buf.subarray(0, n).toString('utf8')), mtimeMs: st.mtimeMs, ino: st.ino };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function parseOwner(text: string): LockOwner | undefined {
+  try {
+    const v = JSON.parse(text) as Partial<LockOwner>;
+    if (typeof v.pid === 'number' && typeof v.host === 'string' && typeof v.token === 'string') {
+      return { pid: v.pid, host: v.host, token: v.token, at: typeof v.at === 'number' ? v.at : 0 };
+    }
+  } catch {
+    // fall through: partial or foreign content
+  }
+  return undefined;
+}
+
+/** Whether a process exists and is not a zombie (a killed child its parent has not reaped yet still has a pid). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    // EPERM: it exists but belongs to another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  if (process.platform === 'linux') {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state !== 'Z' && state !== 'X';
+    } catch {
+      return false; // gone between the two checks
+    }
+  }
+  return true;
+}
+
+function ageOf(file: string, which: 'mtime' | 'ctime'): number {
+  try {
+    const st = fs.statSync(file);
+    return Date.now() - (which === 'mtime' ? st.mtimeMs : st.ctimeMs);
+  } catch {
+    return 0;
+  }
+}
+
+function unlinkQuiet(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/** Temp files `<target>.tmp-<pid>-<hex>` a dead writer left behind (of the given pid, or of any dead pid). */
+export function removeOrphanTemps(target: string, deadPid?: number): void {
+  const dir = path.dirname(target);
+  const prefix = `${path.basename(target)}.tmp-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (deadPid !== undefined ? pid === deadPid : !processAlive(pid)) unlinkQuiet(path.join(dir, name));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FileLock, processAlive } from '../../../src/core/ledger/file-lock';
+import { tempHome } from './helpers';
+
+const CHILD = path.join(__dirname, 'fixtures', 'lock-child.ts');
+
+function startChild(args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+function waitForLine(child: ChildProcess, line: string, timeoutMs = 15_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`child did not print "${line}"`)), timeoutMs);
+    child.stdout!.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (seen.includes(line)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+}
+
+/** A pid that certainly belongs to no process: a child that has exited and been reaped. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '0']);
+  await exited(child);
+  return child.pid!;
+}
+
+describe('FileLock (cross-process)', function () {
+  this.timeout(60_000); // child processes start slowly on a loaded machine
+  let home: ReturnType<typeof tempHome>;
+  const children: ChildProcess[] = [];
+  beforeEach(() => {
+    home = tempHome();
+  });
+  afterEach(async () => {
+    for (const c of children.splice(0)) {
+      c.kill('SIGKILL');
+      await exited(c);
+    }
+    home.cleanup();
+  });
+
+  it('is exclusive within one process too, and release lets the next one in', () => {
+    const a = new FileLock(home.file);
+    const b = new FileLock(home.file);
+    assert.equal(a.tryAcquire(), true);
+    assert.equal(b.tryAcquire(), false, 'a live holder (even this very process) is never stale');
+    a.release();
+    assert.equal(b.tryAcquire(), true);
+    assert.equal(a.stillHeld(), false);
+    assert.equal(b.stillHeld(), true);
+    b.release();
+    assert.equal(fs.existsSync(`${home.file}.lock`), false);
+  });
+
+  it('takes over at once from a holder killed with SIGKILL, long before the age limit', async () => {
+    const holder = startChild(['hold', home.file]);
+    children.push(holder);
+    await waitForLine(holder, 'held');
+    const waiter = new FileLock(home.file, { staleMs: 60_000, acquireTimeoutMs: 20_000 });
+    assert.equal(waiter.tryAcquire(), false);
+    holder.kill('SIGKILL');
+    await exited(holder);
+    assert.equal(processAlive(holder.pid!), false);
+    // staleMs is 60 s and acquire gives up after 20 s: only the dead-owner check can let us in.
+    await waiter.acquire();
+    assert.equal(waiter.stillHeld(), true);
+    waiter.release();
+  });
+
+  it('never grants a dead owner\'s lock twice when many processes break it at once', async () => {
+    fs.writeFileSync(`${home.file}.lock`, JSON.stringify({ pid: await deadPid(), host: os.hostname(), token: 'dead', at: 0 }));
+    const log = path.join(home.dir, 'critical.log');
+    const go = path.join(home.dir, 'go');
+    const workers = Array.from({ length: 6 }, () => startChild(['critical', home.file, log, '25', go]));
+    children.push(...workers);
+    await Promise.all(workers.map((w) => waitForLine(w, 'ready')));
+    fs.writeFileSync(go, ''); // all six meet the dead owner's lock within a millisecond or two
+    await Promise.all(workers.map(exited));
+    assert.deepEqual(workers.map((w) => w.exitCode), [0, 0, 0, 0, 0, 0]);
+    const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 6 * 25 * 2);
+    // Strict alternation: every enter is followed by the same process's exit before anyone else enters.
+    for (let i = 0; i < lines.length; i += 2) {
+      const [e, pid, n] = lines[i]!.split(' ');
+      assert.equal(e, 'enter');
+      assert.equal(lines[i + 1], `exit ${pid} ${n}`, `overlap at line ${i}`);
+    }
+    assert.equal(fs.readdirSync(home.dir).filter((n) => n.includes('.lock')).length, 0, 'no lock or break marker left behind');
+  });
+
+  it('a breaker that read a stale lock late does not remove the lock a live process took meanwhile', () => {
+    const lockPath = `${home.file}.lock`;
+    return deadPid().then((pid) => {
+      fs.writeFileSync(lockPath, JSON.stringify({ pid, host: os.hostname(), token: 'dead', at: 0 }));
+      const slow = new FileLock(home.file) as any;
+      const fast = new FileLock(home.file);
+      // The slow breaker has read the dead owner's lock and is about to break it...
+      const seen = fs.statSync(lockPath);
+      const found = { owner: JSON.parse(fs.readFileSync(lockPath, 'utf8')), mtimeMs: seen.mtimeMs, ino: seen.ino };
+      // ...when the fast one breaks it and takes the lock.
+      assert.equal(fast.tryAcquire(), true);
+      slow.breakStale(found);
+      assert.equal(fast.stillHeld(), true, 'the live holder\'s lock survives');
+      assert.equal(slow.tryAcquire(), false);
+      fast.release();
+      assert.deepEqual(fs.readdirSync(home.dir), [], 'no break marker left behind');
+    });
+  });
+
+  it('treats a lock from another host as live until it is older than staleMs', () => {
+    const lockPath = `${home.file}.lock`;
+    fs.writeFileSync(lockPath, JSON.stringify({ pid: 1, host: 'elsewhere.example', token: 'remote', at: Date.now() }));
+    const lock = new FileLock(home.file, { staleMs: 5_000 });
+    assert.equal(lock.tryAcquire(), false);
+    const old = new Date(Date.now() - 6_000);
+    fs.utimesSync(lockPath, old, old);
+    assert.equal(lock.tryAcquire(), true);
+    lock.release();
+  });
+
+  it('does not remove a lock it no longer holds when it releases', () => {
+    const a = new FileLock(home.file);
+    assert.equal(a.tryAcquire(), true);
+    // Someone judged a stale and replaced the lock with theirs.
+    fs.writeFileSync(`${home.file}.lock`, JSON.stringify({ pid: process.pid, host: os.hostname(), token: 'theirs', at: Date.now() }));
+    assert.equal(a.stillHeld(), false);
+    a.release();
+    assert.equal(JSON.parse(fs.readFileSync(`${home.file}.lock`, 'utf8')).token, 'theirs');
+  });
+});
