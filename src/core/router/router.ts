@@ -1,0 +1,377 @@
+import crypto from 'node:crypto';
+import { UserError } from '../errors';
+import { redact } from '../redact';
+import type { Clock, Ledger, QuotaRule, QuotaState, SpendSummary, ThresholdEvent } from '../ledger/types';
+import {
+  DEFAULT_CALL_LIMITS,
+  ProviderError,
+  type CallLimits,
+  type ChatMessage,
+  type FailureClass,
+  type FinishReason,
+  type Provider,
+  type ProviderConfig,
+  type Tier,
+} from '../providers/types';
+import { resolveProviderConfig, type ResolvedProviderConfig } from '../providers/env';
+import { probeLocalServer } from '../providers/probe';
+import { createProvider } from '../providers/registry';
+import { DEFAULT_CONTEXT_TOKENS, type ProviderSpec, type RouterConfig } from './config';
+import { selectCandidates, type Candidate, type Skip } from './candidates';
+import { estimateCall, priceUsd, quotaAmounts } from './cost';
+import { countsAgainstCircuit, decide, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry';
+
+export interface RouteRequest {
+  /** tests | docs | boilerplate | code | review | anything else (routed as auto). */
+  task: string;
+  messages: ChatMessage[];
+  maxTokens?: number;
+  temperature?: number;
+  stream?: boolean;
+  /** A provider asked for by name, or "auto". */
+  provider?: string;
+  /** An agent's pinned model and its fallbacks. */
+  model?: string;
+  fallbackModels?: string[];
+  /** Capabilities the model must list (when it lists any). */
+  capabilities?: string[];
+  /** Who asked (agent id, "cli", "mcp"), recorded in the ledger. */
+  actor?: string;
+  signal?: AbortSignal;
+  limits?: Partial<CallLimits>;
+}
+
+export interface Attempt {
+  provider: string;
+  model: string;
+  outcome: 'ok' | FailureClass;
+  /** Redacted, one line. */
+  message: string;
+  ms: number;
+  status?: number;
+}
+
+export interface QuotaLeft {
+  metric: QuotaRule['metric'];
+  window: QuotaRule['window'];
+  limit: number;
+  used: number;
+  left: number;
+  /** ISO time the window resets. */
+  resetsAt: string;
+}
+
+export interface RouteResult {
+  text: string;
+  provider: string;
+  model: string;
+  tier: Tier;
+  inputTokens: number;
+  outputTokens: number;
+  /** True when the provider reported no usage and tokens were estimated from characters. */
+  usageEstimated: boolean;
+  costUsd: number;
+  /** What the premium baseline model would have cost for the same tokens. */
+  baselineUsd: number;
+  /** False when the output ended early (length limit, stream cut): it must not be passed off as whole. */
+  complete: boolean;
+  finishReason: FinishReason;
+  quotaLeft: QuotaLeft[];
+  attempts: Attempt[];
+  skipped: Skip[];
+  /** Quota thresholds (alerts) crossed by this call. */
+  events: ThresholdEvent[];
+}
+
+/** No provider could take the task, or the request itself was refused: a plain message plus the whole story. */
+export class RouteError extends UserError {
+  constructor(message: string, code: string, readonly attempts: Attempt[], readonly skipped: Skip[]) {
+    super(message, code);
+    this.name = 'RouteError';
+  }
+}
+
+/** Builds a Provider from its resolved configuration (key, base URL). */
+export type ProviderFactory = (config: ProviderConfig) => Provider;
+
+/** Is a local server answering, and what does it serve (cached by the implementation). */
+export type LocalProbe = (baseUrl: string) => Promise<{ up: boolean; models: string[]; reason?: string }>;
+
+export interface RouterOptions {
+  config: RouterConfig;
+  ledger: Ledger;
+  /** Default: the providers registry (official SDKs). Simulations pass an in-process double. */
+  providerFor?: ProviderFactory;
+  env?: NodeJS.ProcessEnv;
+  clock?: Clock;
+  /** Waits between retries; injectable so simulated time does not wait. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random?: () => number;
+  probe?: LocalProbe;
+  retry?: RetryPolicy;
+  limits?: CallLimits;
+  /** A reservation whose holder died is void after this long. */
+  reservationTtlMs?: number;
+}
+
+export function cooldownKey(providerId: string, apiKey: string | undefined): string {
+  // The key's fingerprint, never the key: a rotated key is not held back by its predecessor's cooldown.
+  const fp = apiKey ? crypto.createHash('sha256').update(apiKey).digest('hex').slice(0, 12) : 'nokey';
+  return `provider:${providerId}:${fp}`;
+}
+
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new ProviderError('-', 'cancelled', 'cancelled'));
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = () => { clearTimeout(timer); reject(new ProviderError('-', 'cancelled', 'cancelled')); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * The router: picks candidates, checks each against the shared ledger, and runs the one retry loop.
+ * One instance per process; it holds no state a restart would lose (all of it is in the ledger).
+ */
+export class Router {
+  private readonly providers = new Map<string, Provider>();
+  private readonly clock: Clock;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private readonly random: () => number;
+  private readonly probe: LocalProbe;
+  private readonly retry: RetryPolicy;
+  private readonly limits: CallLimits;
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(private readonly options: RouterOptions) {
+    this.clock = options.clock ?? Date.now;
+    this.sleep = options.sleep ?? abortableSleep;
+    this.random = options.random ?? Math.random;
+    this.probe = options.probe ?? ((url) => probeLocalServer(url, { now: this.clock }));
+    this.retry = options.retry ?? DEFAULT_RETRY_POLICY;
+    this.limits = options.limits ?? DEFAULT_CALL_LIMITS;
+    this.env = options.env ?? process.env;
+  }
+
+  get config(): RouterConfig {
+    return this.options.config;
+  }
+
+  async route(request: RouteRequest): Promise<RouteResult> {
+    const { ledger } = this.options;
+    const estimate = estimateCall(request.messages, request.maxTokens);
+    const skipped: Skip[] = [];
+    const attempts: Attempt[] = [];
+    const config = await this.withLocalServers(request, skipped);
+    const selection = selectCandidates(config, { ...request, estimate }, (p) => p.apiKeyEnv.length === 0 || this.access(p).apiKey !== undefined);
+    skipped.push(...selection.skipped);
+
+    const excluded = new Set<string>(); // providers out for the rest of this route (recorded once in skipped/attempts)
+    let minContext = 0; // after a context_length refusal, only larger models are worth trying
+    let spend: SpendSummary | undefined;
+    const limits: CallLimits = { ...this.limits, ...request.limits, signal: request.signal };
+
+    for (const candidate of selection.candidates) {
+      const { provider: spec, model } = candidate;
+      if (excluded.has(spec.id)) continue;
+      if (model.context <= minContext) {
+        skipped.push({ provider: spec.id, model: model.id, reason: `context ${model.context} is not larger than the model that refused the prompt` });
+        continue;
+      }
+      const access = this.access(spec);
+      if (access.problem) {
+        skipped.push({ provider: spec.id, reason: access.problem });
+        excluded.add(spec.id);
+        continue;
+      }
+      const apiKey = access.apiKey;
+      const why = await this.unavailable(spec, apiKey, candidate, async () => (spend ??= await ledger.monthSpend()));
+      if (why) {
+        skipped.push({ provider: spec.id, reason: why });
+        excluded.add(spec.id);
+        continue;
+      }
+      const estimatedAmounts = quotaAmounts(estimate.inputChars, estimate.inputTokens, estimate.outputTokens, candidate.estimatedUsd);
+      const reservation = await ledger.reserve({ providerId: spec.id, rules: spec.quotas, amounts: estimatedAmounts, ttlMs: this.reservationTtl(limits) });
+      if (!reservation.ok) {
+        skipped.push({ provider: spec.id, reason: `quota would be exceeded: ${describeState(reservation.blocking)}` });
+        excluded.add(spec.id);
+        continue;
+      }
+
+      const provider = this.providerInstance(access.config!);
+      for (let retries = 0; ; retries++) {
+        const t0 = performance.now();
+        try {
+          const out = await provider.generate(
+            { model: model.id, messages: request.messages, maxTokens: request.maxTokens, temperature: request.temperature, stream: request.stream },
+            limits,
+          );
+          const ms = Math.round(performance.now() - t0);
+          const inputTokens = out.usage.inputTokens;
+          const outputTokens = out.usage.outputTokens;
+          const costUsd = priceUsd(model, inputTokens, outputTokens);
+          const baselineUsd = priceUsd(config.baseline, inputTokens, outputTokens);
+          attempts.push({ provider: spec.id, model: model.id, outcome: 'ok', message: out.complete ? 'ok' : `incomplete (${out.finishReason})`, ms });
+          // Durable before the result is returned: a crash after this point loses no usage.
+          const settled = await ledger.settle(reservation.reservationId, spec.quotas, {
+            providerId: spec.id, model: model.id, tier: spec.tier, task: request.task, actor: request.actor, ok: true,
+            amounts: quotaAmounts(estimate.inputChars, inputTokens, outputTokens, costUsd),
+            inputTokens, outputTokens, costUsd, baselineUsd,
+          });
+          await ledger.recordOutcome(spec.id, true);
+          let states = settled.states;
+          if (out.rateLimit) {
+            // After settling, so the provider's count (which includes this call) is not added to ours twice.
+            await ledger.reconcile(spec.id, spec.quotas, out.rateLimit);
+            states = await ledger.quota(spec.id, spec.quotas);
+          }
+          return {
+            text: out.text, provider: spec.id, model: model.id, tier: spec.tier, inputTokens, outputTokens,
+            usageEstimated: out.usageEstimated, costUsd, baselineUsd, complete: out.complete, finishReason: out.finishReason,
+            quotaLeft: states.map(toQuotaLeft), attempts, skipped: dedupe(skipped), events: settled.events,
+          };
+        } catch (err) {
+          const failure = asProviderError(spec.id, err);
+          attempts.push({ provider: spec.id, model: model.id, outcome: failure.failure, message: oneLine(redact(failure.message, this.env)), ms: Math.round(performance.now() - t0), status: failure.status });
+          if (countsAgainstCircuit(failure.failure)) await ledger.recordOutcome(spec.id, false);
+          if (failure.rateLimit) await ledger.reconcile(spec.id, spec.quotas, failure.rateLimit);
+          const action = request.signal?.aborted ? { kind: 'stop' as const } : decide({ failure: failure.failure, retriesSoFar: retries, retryAfterMs: failure.retryAfterMs }, this.retry, this.random);
+          if (action.kind === 'retry') {
+            try {
+              await this.sleep(action.delayMs, request.signal);
+              continue;
+            } catch {
+              await ledger.release(reservation.reservationId);
+              throw new RouteError('cancelled', 'cancelled', attempts, dedupe(skipped));
+            }
+          }
+          await ledger.release(reservation.reservationId);
+          if (action.kind === 'stop') {
+            const what = failure.failure === 'cancelled' || request.signal?.aborted ? 'cancelled' : `${spec.id} refused the request: ${oneLine(redact(failure.message, this.env))}`;
+            throw new RouteError(what, failure.failure === 'bad_request' ? 'bad_request' : 'cancelled', attempts, dedupe(skipped));
+          }
+          if (action.kind === 'failover_larger_context') {
+            minContext = Math.max(minContext, model.context);
+          } else {
+            excluded.add(spec.id);
+            if (action.cooldownMs !== undefined) {
+              const reason = failure.failure === 'auth' ? 'key rejected' : 'rate limited';
+              await ledger.setCooldown(cooldownKey(spec.id, apiKey), this.clock() + action.cooldownMs, reason);
+            }
+          }
+          break;
+        }
+      }
+    }
+    throw new RouteError(noProviderMessage(request.task, attempts, dedupe(skipped)), 'no_provider', attempts, dedupe(skipped));
+  }
+
+  /** Local servers are used only when they answer; one with no models configured serves what it has. */
+  private async withLocalServers(request: RouteRequest, skipped: Skip[]): Promise<RouterConfig> {
+    const config = this.options.config;
+    const locals = config.providers.filter((p) => p.tier === 'local' && !p.disabled && config.routing.chain.includes(p.tier)
+      && (!request.provider || request.provider === 'auto' || request.provider === p.id));
+    if (!locals.length) return config;
+    const replaced = new Map<string, ProviderSpec | null>();
+    await Promise.all(locals.map(async (p) => {
+      const access = this.access(p);
+      const url = access.config?.baseUrl;
+      if (!url) { skipped.push({ provider: p.id, reason: access.problem ?? 'local provider has no baseUrl' }); replaced.set(p.id, null); return; }
+      const probe = await this.probe(url);
+      if (!probe.up) { skipped.push({ provider: p.id, reason: probe.reason ?? `not answering at ${url}` }); replaced.set(p.id, null); return; }
+      if (!p.models.length) {
+        replaced.set(p.id, { ...p, models: probe.models.map((id) => ({ id, input_per_mtok: 0, output_per_mtok: 0, context: DEFAULT_CONTEXT_TOKENS })) });
+        if (!probe.models.length) skipped.push({ provider: p.id, reason: 'local server serves no models' });
+      }
+    }));
+    if (!replaced.size) return config;
+    const providers: ProviderSpec[] = [];
+    for (const p of config.providers) {
+      const r = replaced.get(p.id);
+      if (r === null) continue;
+      providers.push(r ?? p);
+    }
+    return { ...config, providers };
+  }
+
+  /** The ledger-held reasons a provider cannot be used right now (shared by every process). */
+  private async unavailable(spec: ProviderSpec, apiKey: string | undefined, candidate: Candidate, monthSpend: () => Promise<SpendSummary>): Promise<string | undefined> {
+    const { ledger } = this.options;
+    const now = this.clock();
+    const cool = await ledger.cooldown(cooldownKey(spec.id, apiKey));
+    if (cool && cool.untilMs > now) return `cooling down until ${new Date(cool.untilMs).toISOString()} (${cool.reason})`;
+    const circuit = await ledger.circuit(spec.id);
+    if (circuit.state === 'open' && circuit.untilMs > now) return `circuit open after repeated failures, until ${new Date(circuit.untilMs).toISOString()}`;
+    const budget = this.options.config.routing.budget_usd_month;
+    if (spec.tier === 'paid' && budget !== undefined) {
+      const spent = await monthSpend();
+      if (spent.usd + candidate.estimatedUsd > budget) {
+        return `over budget_usd_month: $${spent.usd.toFixed(4)} spent in ${spent.month}, this call ~$${candidate.estimatedUsd.toFixed(4)}, budget $${budget}`;
+      }
+    }
+    return undefined;
+  }
+
+  /** Key and base URL from the environment and router.yaml; a bad URL becomes a skip reason, not a crash. */
+  private access(spec: ProviderSpec): { config?: ResolvedProviderConfig; apiKey?: string; problem?: string } {
+    try {
+      const config = resolveProviderConfig(spec, this.env);
+      return { config, apiKey: config.apiKey };
+    } catch (err) {
+      return { problem: oneLine(redact((err as Error).message, this.env)) };
+    }
+  }
+
+  private providerInstance(config: ResolvedProviderConfig): Provider {
+    const id = `${config.id}|${config.kind}|${config.baseUrl ?? ''}|${cooldownKey(config.id, config.apiKey)}`;
+    let p = this.providers.get(id);
+    if (!p) {
+      p = (this.options.providerFor ?? createProvider)(config);
+      this.providers.set(id, p);
+    }
+    return p;
+  }
+
+  private reservationTtl(limits: CallLimits): number {
+    return this.options.reservationTtlMs ?? limits.totalDeadlineMs * (this.retry.maxRetries + 1) + (this.retry.maxRetries + 1) * this.retry.maxDelayMs;
+  }
+}
+
+function asProviderError(providerId: string, err: unknown): ProviderError {
+  if (err instanceof ProviderError) return err;
+  // The contract says providers only reject with ProviderError; anything else is treated as a broken answer.
+  return new ProviderError(providerId, 'malformed', `unexpected error: ${(err as Error)?.message ?? String(err)}`);
+}
+
+function oneLine(s: string): string {
+  const line = s.split('\n')[0]!.trim();
+  return line.length > 300 ? line.slice(0, 297) + '...' : line;
+}
+
+function toQuotaLeft(s: QuotaState): QuotaLeft {
+  return { metric: s.rule.metric, window: s.rule.window, limit: s.rule.limit, used: s.used, left: s.left, resetsAt: new Date(s.resetAtMs).toISOString() };
+}
+
+export function describeState(s: QuotaState): string {
+  const fmt = (n: number) => (s.rule.metric === 'usd' ? `$${n.toFixed(4)}` : String(Math.round(n * 100) / 100));
+  return `${s.rule.metric}/${s.rule.window} ${fmt(s.used + s.reserved)} of ${fmt(s.rule.limit)} used, resets ${new Date(s.resetAtMs).toISOString()}`;
+}
+
+function dedupe(skips: Skip[]): Skip[] {
+  const seen = new Set<string>();
+  return skips.filter((s) => {
+    const k = `${s.provider}|${s.model ?? ''}|${s.reason}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function noProviderMessage(task: string, attempts: Attempt[], skipped: Skip[]): string {
+  const parts = [
+    ...skipped.map((s) => `${s.provider}${s.model ? ` (${s.model})` : ''}: ${s.reason}`),
+    ...attempts.filter((a) => a.outcome !== 'ok').map((a) => `${a.provider}: ${a.outcome} (${a.message})`),
+  ];
+  return `no provider could take this ${task} task${parts.length ? ': ' + parts.join('; ') : ' (no providers configured)'}`;
+}
