@@ -1,0 +1,41 @@
+import { createServer } from '../server';
+import { SidecarContext } from '../context';
+import { serveStdio } from '../stdio';
+import { parseCommandArgs } from './args';
+import type { Command } from './commands';
+import { UserError } from '../../core/errors';
+import fs from 'node:fs';
+import { ACTORS, type Actor } from '../../core/files/backups';
+import { withEditorKeys } from '../keys';
+import packageJson from '../../../package.json';
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'MCP server over stdio (the default when stdin is not a terminal)',
+  async run(argv) {
+    const { common, values } = parseCommandArgs(argv, { 'max-frame-bytes': { type: 'string' }, actor: { type: 'string' } });
+    // Who the audit log names for writes: the editor's own sidecar passes --actor extension.
+    const actor = values.actor === undefined ? undefined : (ACTORS as readonly string[]).includes(values.actor as string) ? (values.actor as Actor) : undefined;
+    if (values.actor !== undefined && !actor) throw new UserError(`--actor: expected one of ${ACTORS.join(', ')}`);
+    const explicit = argv.some((a) => a === '--workspace' || a.startsWith('--workspace='));
+    if (explicit && !isDirectory(common.workspace)) throw new UserError('--workspace: not a folder');
+    const maxFrame = values['max-frame-bytes'] ?? process.env.SWITCHBOARD_MAX_FRAME_BYTES;
+    const maxFrameBytes = maxFrame === undefined ? undefined : Number(maxFrame);
+    if (maxFrameBytes !== undefined && !(Number.isInteger(maxFrameBytes) && maxFrameBytes > 0)) throw new UserError('max frame bytes must be a positive integer');
+    const env = await withEditorKeys(process.env, (line) => process.stderr.write(`switchboard: ${line}\n`));
+    const sidecar = new SidecarContext({ workspace: common.workspace, workspaceExplicit: explicit, actor, env });
+    const server = createServer({ sidecar, version: packageJson.version });
+    await serveStdio(server, { maxFrameBytes, log: sidecar.log });
+    await sidecar.close();
+    return 0;
+  },
+};
+
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * Everything a tool call needs, opened lazily: the workspace (from --workspace, else the client's first root,
+ * else the current folder), the allowed folders (the policy's, narrowed by client roots), the file-safety layer,
+ * the cascades, the ledger and the router. Nothing is opened until the first call that needs it, so creating the
+ * server stays free of side effects and cold start stays fast.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { WorkspaceCascade, type Agent, type AgentCascadeResult, type ServerCascadeResult } from '../core/cascade';
+import { UserError } from '../core/errors';
+// Type-only: the modules themselves (provider SDKs, sql.js) load on first use, keeping cold start short.
+import type { Actor, WorkspaceFiles } from '../core/files';
+import type { Ledger } from '../core/ledger';
+import type { LoadedRouterConfig, Router } from '../core/router';
+import { DelegationLimiter } from './limiter';
+import { canonicalDir, narrowToRoots, rootPaths } from './roots';
+
+export interface SidecarOptions {
+  /** The workspace folder: from --workspace, or the current folder. */
+  workspace: string;
+  /** True when given with --workspace: client roots may then narrow it but never move it. */
+  workspaceExplicit: boolean;
+  env?: NodeJS.ProcessEnv;
+  actor?: Actor;
+  log?: (line: string) => void;
+  bundledAgentsDir?: string;
+}
+
+/** Delegations waiting for a slot beyond this many are refused at once. */
+const DEFAULT_MAX_QUEUE = 64;
+const DEFAULT_QUEUE_TIMEOUT_MS = 120_000;
+const DEFAULT_MAX_CONCURRENT = 8;
+/** How long a tool call waits for the client's roots/list answer before using the workspace alone. */
+const ROOTS_WAIT_MS = 3_000;
+
+export class SidecarContext {
+  readonly env: NodeJS.ProcessEnv;
+  readonly actor: Actor;
+  readonly log: (line: string) => void;
+  /** Progress notifications during a delegation come at least this often (SPEC: at least every 10 s). */
+  readonly progressIntervalMs: number;
+  private currentWorkspace: string;
+  private allowed: string[] | undefined;
+  private rootsSettled!: Promise<void>;
+  private settleRoots!: () => void;
+  private filesPromise: Promise<WorkspaceFiles> | undefined;
+  private ledgerPromise: Promise<Ledger> | undefined;
+  private cascadeInstance: WorkspaceCascade | undefined;
+  private limiterInstance: DelegationLimiter | undefined;
+
+  constructor(private readonly options: SidecarOptions) {
+    this.env = options.env ?? process.env;
+    this.actor = options.actor ?? 'claude-code';
+    this.log = options.log ?? ((line) => process.stderr.write(`switchboard: ${line}\n`));
+    this.progressIntervalMs = positiveInt(this.env.SWITCHBOARD_PROGRESS_INTERVAL_MS) ?? 5_000;
+    this.currentWorkspace = canonicalDir(options.workspace);
+    this.expectRoots();
+  }
+
+  get workspace(): string {
+    return this.currentWorkspace;
+  }
+
+  /** Folders the file tools may use after client roots narrowed the policy's; undefined = the policy's own. */
+  get allowedRoots(): string[] | undefined {
+    return this.allowed;
+  }
+
+  /** Tool calls wait (briefly) for the client's roots before touching files. */
+  expectRoots(): void {
+    let settled = false;
+    const previous = this.settleRoots;
+    this.rootsSettled = new Promise<void>((resolve) => {
+      this.settleRoots = () => {
+        if (!settled) {
+          settled = true;
+          resolve();
+        }
+      };
+    });
+    previous?.();
+  }
+
+  /** The client's roots (file:// URIs), or undefined when it has none. */
+  setClientRoots(uris: readonly string[] | undefined): void {
+    const roots = uris ? rootPaths(uris) : [];
+    let workspace = this.currentWorkspace;
+    if (!this.options.workspaceExplicit && roots.length > 0) {
+      const firstDir = roots.find((r) => isDirectory(r));
+      if (firstDir) workspace = firstDir;
+    }
+    const allowed = roots.length > 0 ? roots : undefined;
+    if (workspace !== this.currentWorkspace || JSON.stringify(allowed) !== JSON.stringify(this.allowed)) {
+      this.currentWorkspace = workspace;
+      this.allowed = allowed;
+      this.resetServices();
+      this.log(`workspace ${workspace}${allowed ? ` (client roots: ${allowed.length})` : ''}`);
+    }
+    this.settleRoots();
+  }
+
+  async ready(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.rootsSettled, new Promise<void>((resolve) => (timer = setTimeout(resolve, ROOTS_WAIT_MS)))]);
+    clearTimeout(timer);
+  }
+
+  files(): Promise<WorkspaceFiles> {
+    if (!this.filesPromise) {
+      const workspace = this.currentWorkspace;
+      const roots = this.allowed;
+      this.filesPromise = (async () => {
+        if (!isDirectory(workspace)) throw new UserError('The workspace folder does not exist or is not a folder', 'workspace_missing');
+        const { WorkspaceFiles, loadPolicy } = await import('../core/files');
+        const loaded = loadPolicy(workspace);
+        for (const d of loaded.diagnostics) this.log(`${path.relative(workspace, d.file) || d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}`);
+        const policy = { ...loaded.policy };
+        if (roots) policy.allowedPaths = narrowToRoots(policy.allowedPaths.map(canonicalDir), roots);
+        return WorkspaceFiles.open(workspace, { actor: this.actor, policy });
+      })();
+      this.filesPromise.catch(() => (this.filesPromise = undefined));
+    }
+    return this.filesPromise;
+  }
+
+  /** A path the client gave, made workspace-relative when it lies inside the workspace (for messages). */
+  displayPath(p: string): string {
+    const abs = path.resolve(this.currentWorkspace, p);
+    const rel = path.relative(this.currentWorkspace, abs);
+    return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : p;
+  }
+
+  cascade(): WorkspaceCascade {
+    this.cascadeInstance ??= new WorkspaceCascade({ workspace: this.currentWorkspace, env: this.env, bundledAgentsDir: this.options.bundledAgentsDir });
+    return this.cascadeInstance;
+  }
+
+  agents(): AgentCascadeResult {
+    return this.cascade().agents.load();
+  }
+
+  servers(): ServerCascadeResult {
+    return this.cascade().servers.load();
+  }
+
+  findAgent(id: string): Agent {
+    const result = this.agents();
+    const agent = result.agents.find((a) => a.id === id);
+    if (!agent) {
+      const known = result.agents.map((a) => a.id);
+      throw new UserError(`unknown agent "${id}"${known.length ? ` (known: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', …' : ''})` : ' (no agents found)'}`, 'unknown_agent');
+    }
+    if (!agent.enabled) throw new UserError(`agent "${id}" is disabled in .agents/discovery-config.yaml`, 'agent_disabled');
+    return agent;
+  }
+
+  ledger(): Promise<Ledger> {
+    if (!this.ledgerPromise) {
+      this.ledgerPromise = import('../core/ledger').then(({ SqlJsLedger }) => SqlJsLedger.open({ onWarning: (w) => this.log(w.message) }));
+      this.ledgerPromise.catch(() => (this.ledgerPromise = undefined));
+    }
+    return this.ledgerPromise;
+  }
+
+  /** Router configuration, read fresh each time (a few small files) so edits apply without a restart. */
+  async routerConfig(): Promise<LoadedRouterConfig> {
+    const { loadRouterConfig } = await import('../core/router');
+    return loadRouterConfig({ workspace: this.currentWorkspace, env: this.env });
+  }
+
+  async router(): Promise<Router> {
+    const { Router } = await import('../core/router');
+    const loaded = await this.routerConfig();
+    for (const d of loaded.diagnostics) this.log(`${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}`);
+    return new Router({
+      config: loaded.config,
+      ledger: await this.ledger(),
+      env: this.env,
+    });
+  }
+
+  /** Delegation limits from `.agents/discovery-config.yaml`; SWITCHBOARD_MAX_QUEUE / _QUEUE_TIMEOUT_MS tune the queue. */
+  limiter(): DelegationLimiter {
+    if (!this.limiterInstance) {
+      const limits = this.agents().limits;
+      const modelLimits: Record<string, number> = {};
+      for (const [model, l] of Object.entries(limits?.model_limits ?? {})) if (l?.max_concurrent) modelLimits[model] = l.max_concurrent;
+      this.limiterInstance = new DelegationLimiter({
+        maxConcurrent: limits?.max_concurrent ?? DEFAULT_MAX_CONCURRENT,
+        modelLimits,
+        maxQueue: positiveInt(this.env.SWITCHBOARD_MAX_QUEUE) ?? DEFAULT_MAX_QUEUE,
+        queueTimeoutMs: positiveInt(this.env.SWITCHBOARD_QUEUE_TIMEOUT_MS) ?? DEFAULT_QUEUE_TIMEOUT_MS,
+      });
+    }
+    return this.limiterInstance;
+  }
+
+  /** PROJECT_CONTEXT.md as it is on disk (read through the file policy). */
+  async projectContextText(): Promise<string> {
+    const files = await this.files();
+    try {
+      return (await files.read('PROJECT_CONTEXT.md', { actor: this.actor })).text;
+    } catch (err) {
+      if ((err as UserError).code === 'not_found') return '# Project context\n\nPROJECT_CONTEXT.md does not exist yet; `switchboard context` generates it.\n';
+      throw err;
+    }
+  }
+
+  async agentSummaries(): Promise<Array<{ id: string; description?: string }>> {
+    return this.agents().agents.map((a) => ({ id: a.id, description: a.description }));
+  }
+
+  /** An agent as Markdown: its effective settings, where it comes from, and its prompt. */
+  async agentDocument(id: string): Promise<string> {
+    const a = this.findAgent(id);
+    const lines = [`# ${a.id}`, ''];
+    if (a.description) lines.push(a.description, '');
+    lines.push(`- layer: ${a.layer} (${a.source.file}:${a.source.line})`);
+    if (a.model) lines.push(`- model: ${a.model}${a.fallbackModels.length ? ` (fallbacks: ${a.fallbackModels.join(', ')})` : ''}`);
+    if (a.tools) lines.push(`- tools: ${a.tools.join(', ') || '(none)'}`);
+    if (a.hides.length) lines.push(`- overrides: ${a.hides.map((h) => `${h.layer} ${h.file}:${h.line}`).join('; ')}`);
+    if (a.systemPrompt) lines.push('', '## Prompt', '', a.systemPrompt.trim());
+    return lines.join('\n') + '\n';
+  }
+
+  private resetServices(): void {
+    this.filesPromise = undefined;
+    this.cascadeInstance = undefined;
+    this.limiterInstance = undefined;
+  }
+
+  async close(): Promise<void> {
+    const ledger = this.ledgerPromise;
+    this.ledgerPromise = undefined;
+    if (ledger) await (await ledger.catch(() => undefined))?.close();
+  }
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function positiveInt(value: string | undefined): number | undefined {
+  const n = value ? Number(value) : NaN;
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}

@@ -1,0 +1,175 @@
+/**
+ * The MCP server factory. Side-effect free: it builds and returns an McpServer; nothing is opened, read or
+ * started until a client connects and calls something. Together with stdio.ts this is where the MCP SDK is
+ * used; tools (./tools/*) only know the SDK-free `ToolDefinition`.
+ */
+import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { ListToolsRequestSchema, RootsListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { redactDeep } from '../core/redact';
+import type { SidecarContext } from './context';
+import { plainErrorMessage } from './plain-error';
+import { ALL_TOOLS } from './tools';
+import type { ToolDefinition, ToolRunContext } from './tools/tool';
+
+export const SERVER_NAME = 'switchboard';
+
+export interface ServerDeps {
+  sidecar: SidecarContext;
+  version?: string;
+  /** Defaults to every Switchboard tool. */
+  tools?: ToolDefinition[];
+}
+
+export function createServer(deps: ServerDeps): McpServer {
+  const { sidecar } = deps;
+  const server = new McpServer(
+    { name: SERVER_NAME, version: deps.version ?? '0.1.0' },
+    {
+      capabilities: { tools: {}, resources: {} },
+      instructions: 'Delegate generation work (tests, docs, boilerplate) to the cheapest capable model with `delegate`; file tools write with a backup.',
+    },
+  );
+
+  for (const tool of deps.tools ?? ALL_TOOLS) {
+    server.registerTool(
+      tool.name,
+      { description: tool.description, inputSchema: tool.input, outputSchema: tool.output, annotations: tool.annotations },
+      // The SDK validated the arguments against `tool.input` before calling this.
+      ((args: Record<string, unknown>, extra: ToolExtra) => runTool(sidecar, tool, args, extra)) as never,
+    );
+  }
+
+  // The SDK's own listing repeats `$schema`, `additionalProperties` and defaults in every schema; the same
+  // schemas without that noise keep the whole tools/list within ~1.5k tokens of every Claude session.
+  const tools = deps.tools ?? ALL_TOOLS;
+  let listing: Tool[] | undefined;
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: (listing ??= compactToolList(tools)) }));
+
+  server.registerResource(
+    'project-context',
+    'switchboard://project-context',
+    { description: 'PROJECT_CONTEXT.md: agents, servers, quota, recent delegations', mimeType: 'text/markdown' },
+    async (uri) => {
+      await sidecar.ready();
+      const text = await sidecar.projectContextText();
+      return { contents: [{ uri: uri.href, mimeType: 'text/markdown', text }] };
+    },
+  );
+
+  server.registerResource(
+    'agent',
+    new ResourceTemplate('switchboard://agents/{id}', {
+      list: async () => {
+        await sidecar.ready();
+        const agents = await sidecar.agentSummaries();
+        return { resources: agents.map((a) => ({ uri: `switchboard://agents/${encodeURIComponent(a.id)}`, name: a.id, description: a.description, mimeType: 'text/markdown' })) };
+      },
+    }),
+    { description: 'An effective agent definition (after the cascade)', mimeType: 'text/markdown' },
+    async (uri, variables) => {
+      await sidecar.ready();
+      const id = decodeURIComponent(String(variables.id ?? ''));
+      const text = await sidecar.agentDocument(id);
+      return { contents: [{ uri: uri.href, mimeType: 'text/markdown', text }] };
+    },
+  );
+
+  // Client roots may narrow where the file tools reach (never widen it); ask once initialised and on change.
+  const refreshRoots = async (): Promise<void> => {
+    if (!server.server.getClientCapabilities()?.roots) {
+      sidecar.setClientRoots(undefined);
+      return;
+    }
+    try {
+      const { roots } = await server.server.listRoots(undefined, { timeout: 5_000 });
+      sidecar.setClientRoots(roots.map((r) => r.uri));
+    } catch (err) {
+      sidecar.log(`roots/list failed: ${(err as Error).message}; using the workspace alone`);
+      sidecar.setClientRoots(undefined);
+    }
+  };
+  server.server.oninitialized = () => void refreshRoots();
+  server.server.setNotificationHandler(RootsListChangedNotificationSchema, async () => {
+    sidecar.expectRoots();
+    await refreshRoots();
+  });
+  return server;
+}
+
+interface ToolExtra {
+  signal: AbortSignal;
+  _meta?: { progressToken?: string | number };
+  sendNotification(notification: { method: 'notifications/progress'; params: { progressToken: string | number; progress: number; total?: number; message?: string } }): Promise<void>;
+}
+
+async function runTool(sidecar: SidecarContext, tool: ToolDefinition, args: Record<string, unknown>, extra: ToolExtra): Promise<CallToolResult> {
+  const progressToken = extra._meta?.progressToken;
+  let progressCount = 0;
+  const context: ToolRunContext = {
+    sidecar,
+    signal: extra.signal,
+    wantsProgress: progressToken !== undefined,
+    progress: async (message) => {
+      if (progressToken === undefined || extra.signal.aborted) return;
+      progressCount++;
+      try {
+        await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: progressCount, message } });
+      } catch (err) {
+        sidecar.log(`progress notification failed: ${(err as Error).message}`);
+      }
+    },
+  };
+  try {
+    await sidecar.ready();
+    const result = await tool.run(args as never, context);
+    return {
+      content: [{ type: 'text', text: redactDeep(result.text, sidecar.env) }],
+      structuredContent: redactDeep(result.structured as Record<string, unknown>, sidecar.env),
+    };
+  } catch (err) {
+    const message = plainErrorMessage(err, sidecar.workspace, sidecar.env);
+    sidecar.log(`${tool.name}: ${message}`);
+    if (process.env.SWITCHBOARD_DEBUG && err instanceof Error) sidecar.log(String(err.stack));
+    return { content: [{ type: 'text', text: message }], isError: true };
+  }
+}
+
+/** tools/list entries with compact JSON Schemas (draft-07) derived from the same zod shapes the SDK validates with. */
+export function compactToolList(tools: ToolDefinition[]): Tool[] {
+  return tools.map((tool) => ({
+    name: tool.name,
+    description: tool.description,
+    inputSchema: compactSchema(z.toJSONSchema(z.object(tool.input), { target: 'draft-7', io: 'input' })) as Tool['inputSchema'],
+    outputSchema: dropNestedRequired(compactSchema(z.toJSONSchema(z.object(tool.output), { target: 'draft-7', io: 'input' })), 0) as Tool['outputSchema'],
+    ...(tool.annotations ? { annotations: tool.annotations } : {}),
+  }));
+}
+
+function compactSchema(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(compactSchema);
+  if (!schema || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema as Record<string, unknown>)) {
+    if (key === '$schema' || (key === 'additionalProperties' && value === false)) continue;
+    if ((key === 'maximum' || key === 'minimum') && Math.abs(value as number) >= Number.MAX_SAFE_INTEGER) continue;
+    if (key === 'required' && Array.isArray(value) && value.length === 0) continue;
+    out[key] = compactSchema(value);
+  }
+  return out;
+}
+
+/**
+ * Output schemas keep `required` at the top level only: the server validates every result against the full zod
+ * shape before sending it, so nested `required` lists would only repeat every property name to the client.
+ */
+function dropNestedRequired(schema: unknown, depth: number): unknown {
+  if (Array.isArray(schema)) return schema.map((s) => dropNestedRequired(s, depth + 1));
+  if (!schema || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema as Record<string, unknown>)) {
+    if (key === 'required' && depth > 0) continue;
+    out[key] = dropNestedRequired(value, depth + 1);
+  }
+  return out;
+}

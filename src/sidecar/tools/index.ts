@@ -1,0 +1,23 @@
+import { delegateTool } from './delegate';
+import { listAgentsTool } from './list-agents';
+import { listBackupsTool } from './list-backups';
+import { listServersTool } from './list-servers';
+import { projectContextTool } from './project-context';
+import { quotaStatusTool } from './quota-status';
+import { readFileTool } from './read-file';
+import { restoreBackupTool } from './restore-backup';
+import type { ToolDefinition } from './tool';
+import { writeFileTool } from './write-file';
+
+/** Every tool the sidecar serves, in the order tools/list shows them. */
+export const ALL_TOOLS: ToolDefinition[] = [
+  delegateTool,
+  readFileTool,
+  writeFileTool,
+  listBackupsTool,
+  restoreBackupTool,
+  quotaStatusTool,
+  listAgentsTool,
+  listServersTool,
+  projectContextTool,
+];

@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { defineTool } from './tool';
+
+const quotaShape = z.object({ metric: z.string(), window: z.string(), limit: z.number(), left: z.number(), resets_at: z.string() });
+
+export const quotaStatusTool = defineTool({
+  name: 'quota_status',
+  description: 'Quota left per provider (shared ledger), and this month\'s spend.',
+  input: {},
+  output: {
+    providers: z.array(z.object({ id: z.string(), tier: z.string(), has_key: z.boolean(), quotas: z.array(quotaShape) })),
+    month: z.object({ month: z.string(), calls: z.number(), usd: z.number(), baseline_usd: z.number() }),
+  },
+  annotations: { readOnlyHint: true },
+  async run(_args, { sidecar }) {
+    const { config } = await sidecar.routerConfig();
+    const ledger = await sidecar.ledger();
+    const providers = [];
+    for (const p of config.providers.filter((x) => !x.disabled)) {
+      const states = await ledger.quota(p.id, p.quotas);
+      providers.push({
+        id: p.id,
+        tier: p.tier,
+        has_key: p.apiKeyEnv.length === 0 || p.apiKeyEnv.some((name) => Boolean(sidecar.env[name]?.trim())),
+        quotas: states.map((s) => ({
+          metric: s.rule.metric,
+          window: s.rule.window,
+          limit: s.rule.limit,
+          left: round(s.left),
+          resets_at: new Date(s.resetAtMs).toISOString(),
+        })),
+      });
+    }
+    const spend = await ledger.monthSpend();
+    const month = { month: spend.month, calls: spend.calls, usd: round(spend.usd), baseline_usd: round(spend.baselineUsd) };
+    const lines = providers.map((p) => {
+      const q = p.quotas.map((x) => `${x.left}/${x.limit} ${x.metric} per ${x.window}`).join(', ') || 'no quota';
+      return `${p.id} (${p.tier}${p.has_key ? '' : ', no key'}): ${q}`;
+    });
+    lines.push(`${month.month}: ${month.calls} calls, $${month.usd.toFixed(4)} (premium baseline $${month.baseline_usd.toFixed(4)})`);
+    return { text: lines.join('\n'), structured: { providers, month } };
+  },
+});
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}

@@ -1,0 +1,39 @@
+/**
+ * What a tool is, independent of the MCP SDK: a name, terse description, zod input/output shapes and a `run`
+ * returning readable text plus structured content. server.ts is the only place that turns these into SDK
+ * registrations, so moving to the SDK's v2 packages touches one file.
+ */
+import type { z } from 'zod';
+import type { SidecarContext } from '../context';
+
+export type Shape = z.ZodRawShape;
+
+export interface ToolRunContext {
+  sidecar: SidecarContext;
+  /** Aborted when the client cancels the request or the session ends. */
+  signal: AbortSignal;
+  /** Sends a progress notification when the client asked for them (sent a progress token); a no-op otherwise. */
+  progress(message: string): Promise<void>;
+  /** True when the client sent a progress token. */
+  wantsProgress: boolean;
+}
+
+export interface ToolResult<O extends Shape> {
+  /** Short, readable summary (or the content itself for read_file / project_context). */
+  text: string;
+  structured: z.infer<z.ZodObject<O>>;
+}
+
+export interface ToolDefinition<I extends Shape = Shape, O extends Shape = Shape> {
+  name: string;
+  description: string;
+  input: I;
+  output: O;
+  annotations?: { readOnlyHint?: boolean; destructiveHint?: boolean; idempotentHint?: boolean; openWorldHint?: boolean };
+  run(args: z.infer<z.ZodObject<I>>, context: ToolRunContext): Promise<ToolResult<O>>;
+}
+
+/** Keeps each tool file's types exact while the list of tools stays homogeneous. */
+export function defineTool<I extends Shape, O extends Shape>(tool: ToolDefinition<I, O>): ToolDefinition {
+  return tool as unknown as ToolDefinition;
+}
