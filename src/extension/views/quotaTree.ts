@@ -1,0 +1,114 @@
+import * as vscode from 'vscode';
+import { Disposable } from '../disposable';
+import { describeError } from '../log';
+import type { QuotaEntry, QuotaLine } from '../data/source';
+import type { WorkspaceModel } from '../workspaceModel';
+
+export const QUOTA_VIEW_ID = 'switchboard.quota';
+
+export type QuotaNode =
+  | { kind: 'provider'; entry: QuotaEntry }
+  | { kind: 'quota'; entry: QuotaEntry; line: QuotaLine }
+  | { kind: 'cooldown'; entry: QuotaEntry; untilMs: number; reason: string }
+  | { kind: 'error'; message: string };
+
+/** Alert levels from the spec (`alerts: [0.8, 0.95, 1.0]`), as theme colours. */
+export function quotaColor(fraction: number): vscode.ThemeColor {
+  if (fraction >= 1) return new vscode.ThemeColor('charts.red');
+  if (fraction >= 0.95) return new vscode.ThemeColor('charts.orange');
+  if (fraction >= 0.8) return new vscode.ThemeColor('charts.yellow');
+  return new vscode.ThemeColor('charts.green');
+}
+
+export function formatDuration(ms: number): string {
+  if (ms <= 0) return 'now';
+  const minutes = Math.ceil(ms / 60_000);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ${minutes % 60} min`;
+  return `${Math.floor(hours / 24)} d`;
+}
+
+/** Per provider: tier, whether a key is set, used / limit per quota with time to reset, and cooldowns. */
+export class QuotaTreeProvider extends Disposable implements vscode.TreeDataProvider<QuotaNode> {
+  private readonly changed = this._register(new vscode.EventEmitter<QuotaNode | undefined>());
+  readonly onDidChangeTreeData = this.changed.event;
+
+  constructor(
+    private readonly model: WorkspaceModel,
+    /** In Restricted Mode quota stays empty: it belongs to the sidecar, which does not run there. */
+    private readonly isRestricted: () => boolean,
+    private readonly now: () => number = Date.now,
+  ) {
+    super();
+    this._register(model.onDidChange(() => this.changed.fire(undefined)));
+  }
+
+  refresh(): void {
+    this.changed.fire(undefined);
+  }
+
+  async getChildren(node?: QuotaNode): Promise<QuotaNode[]> {
+    if (!node) {
+      if (this.isRestricted()) return [];
+      try {
+        const entries = await this.model.source.quota(this.model.folders[0]?.path);
+        return entries.map((entry) => ({ kind: 'provider', entry }));
+      } catch (error) {
+        // One row saying what failed beats an empty view that looks like "nothing configured".
+        return [{ kind: 'error', message: `Could not read quota: ${describeError(error)}` }];
+      }
+    }
+    if (node.kind !== 'provider') return [];
+    const children: QuotaNode[] = node.entry.quotas.map((line) => ({ kind: 'quota', entry: node.entry, line }));
+    if (node.entry.cooldownUntilMs !== undefined && node.entry.cooldownUntilMs > this.now()) {
+      children.push({ kind: 'cooldown', entry: node.entry, untilMs: node.entry.cooldownUntilMs, reason: node.entry.cooldownReason ?? 'cooling down' });
+    }
+    return children;
+  }
+
+  getTreeItem(node: QuotaNode): vscode.TreeItem {
+    if (node.kind === 'error') {
+      const item = new vscode.TreeItem(node.message, vscode.TreeItemCollapsibleState.None);
+      item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('problemsErrorIcon.foreground'));
+      item.tooltip = node.message;
+      return item;
+    }
+    const id = `${QUOTA_VIEW_ID}|${node.entry.providerId}`;
+    switch (node.kind) {
+      case 'provider': {
+        const { entry } = node;
+        const hasChildren = entry.quotas.length > 0 || entry.cooldownUntilMs !== undefined;
+        const item = new vscode.TreeItem(entry.providerId, hasChildren ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+        item.id = id;
+        const usable = entry.keyPresent || !entry.keyNeeded;
+        item.description = `${entry.tier} · ${!entry.keyNeeded ? 'no key needed' : entry.keyPresent ? 'key set' : 'no key'}${hasChildren ? '' : ' · no quota'}`;
+        const worst = Math.max(0, ...entry.quotas.map((q) => (q.limit > 0 ? q.used / q.limit : 0)));
+        item.iconPath = usable ? new vscode.ThemeIcon('dashboard', quotaColor(worst)) : new vscode.ThemeIcon('key', new vscode.ThemeColor('disabledForeground'));
+        item.contextValue = usable ? 'switchboard.provider' : 'switchboard.provider.noKey';
+        return item;
+      }
+      case 'quota': {
+        const { line } = node;
+        const fraction = line.limit > 0 ? line.used / line.limit : 0;
+        const item = new vscode.TreeItem(`${line.metric} / ${line.window}`, vscode.TreeItemCollapsibleState.None);
+        item.id = `${id}|${line.metric}|${line.window}`;
+        item.description = `${formatAmount(line.used)} / ${formatAmount(line.limit)} (${Math.round(fraction * 100)}%) · resets in ${formatDuration(line.resetAtMs - this.now())}`;
+        item.iconPath = new vscode.ThemeIcon('circle-filled', quotaColor(fraction));
+        item.contextValue = 'switchboard.quota';
+        return item;
+      }
+      case 'cooldown': {
+        const item = new vscode.TreeItem('cooldown', vscode.TreeItemCollapsibleState.None);
+        item.id = `${id}|cooldown`;
+        item.description = `${node.reason} · ${formatDuration(node.untilMs - this.now())} left`;
+        item.iconPath = new vscode.ThemeIcon('watch', new vscode.ThemeColor('charts.orange'));
+        return item;
+      }
+    }
+  }
+}
+
+function formatAmount(n: number): string {
+  return Number.isInteger(n) ? n.toLocaleString('en-US') : n.toFixed(2);
+}

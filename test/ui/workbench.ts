@@ -1,0 +1,70 @@
+/** Reading and driving the VS Code web workbench with Playwright, by the DOM a user sees. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT, type Page } from '../extension/harness';
+
+export const RESULTS_DIR = path.join(REPO_ROOT, 'test-results');
+
+export interface ViewRow {
+  label: string;
+  description: string;
+  level: number;
+}
+
+export async function waitForWorkbench(page: Page): Promise<void> {
+  await page.waitForSelector('.monaco-workbench .activitybar', { timeout: 60_000 });
+}
+
+export async function openSwitchboardContainer(page: Page): Promise<void> {
+  const item = page.locator('.activitybar .action-item a[aria-label^="Switchboard"]');
+  await item.waitFor({ timeout: 30_000 });
+  // Clicking an already open container closes the side bar; only click when it is not the active one.
+  const active = await item.evaluate((a) => a.closest('.action-item')?.classList.contains('checked') ?? false);
+  if (!active) await item.click();
+  await page.locator('.sidebar .pane-header', { hasText: 'Agents' }).waitFor({ timeout: 30_000 });
+}
+
+/** The pane titles in the side bar, top to bottom. */
+export async function paneTitles(page: Page): Promise<string[]> {
+  return page.$$eval('.sidebar .pane .pane-header .title', (titles) => titles.map((t) => (t.textContent ?? '').trim()));
+}
+
+function pane(page: Page, title: string) {
+  return page.locator('.sidebar .pane', { has: page.locator('.pane-header .title', { hasText: new RegExp(`^${title}$`, 'i') }) });
+}
+
+/** Rows a tree view currently renders (label, description, depth). */
+export async function viewRows(page: Page, title: string): Promise<ViewRow[]> {
+  return pane(page, title)
+    .locator('.pane-body .monaco-list-row[role="treeitem"]')
+    .evaluateAll((rows) =>
+      rows.map((row) => ({
+        label: (row.querySelector('.label-name')?.textContent ?? '').trim(),
+        description: (row.querySelector('.label-description')?.textContent ?? '').trim(),
+        level: Number(row.getAttribute('aria-level') ?? '0'),
+      })),
+    );
+}
+
+/** Waits until a tree view renders at least `min` rows, and returns them. */
+export async function waitForRows(page: Page, title: string, min = 1, timeoutMs = 30_000): Promise<ViewRow[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await viewRows(page, title);
+    if (rows.length >= min) return rows;
+    if (Date.now() > deadline) throw new Error(`The ${title} view rendered ${rows.length} rows, expected at least ${min}`);
+    await page.waitForTimeout(200);
+  }
+}
+
+/** Text of a view's welcome content or message, if any is shown. */
+export async function viewText(page: Page, title: string): Promise<string> {
+  return ((await pane(page, title).locator('.pane-body').textContent({ timeout: 10_000 })) ?? '').replace(/\s+/g, ' ').trim();
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, name);
+  await page.screenshot({ path: file });
+  return file;
+}
