@@ -1,0 +1,131 @@
+import { UserError } from '../../core/errors';
+import { redact } from '../../core/redact';
+import { priceUsd } from '../../core/router/cost';
+import { delegateTool } from '../tools/delegate';
+import { parseCommandArgs } from './args';
+import { printJson, type Command } from './commands';
+import { interruptSignal, openCliSidecar, runToolFromCli } from './run-tool';
+
+export const DELEGATE_TASKS = ['tests', 'docs', 'boilerplate', 'code', 'review'] as const;
+
+/** Used when no --prompt is given: the task kind and the files already say what is wanted. */
+const DEFAULT_PROMPTS: Record<(typeof DELEGATE_TASKS)[number], string> = {
+  tests: 'Write unit tests for the files given.',
+  docs: 'Document the files given.',
+  boilerplate: 'Write the boilerplate for the files given.',
+  code: 'Write the code the files given call for.',
+  review: 'Review the files given.',
+};
+
+/** What `delegate` returns (its structuredContent); the demo reads the same shape over MCP. */
+export interface DelegateOutcome {
+  provider: string;
+  model: string;
+  tier: string;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  quota_left: Array<{ metric: string; window: string; left: number; limit: number }>;
+  backup_id?: string;
+  complete: boolean;
+  skipped: string[];
+}
+
+/**
+ * The routing decision as readable lines. `providerLabel` qualifies the provider (the demo says "simulated");
+ * `baselineUsd` is what the premium baseline model would have cost for the same tokens.
+ */
+export function routingLines(d: DelegateOutcome, options: { baselineUsd?: number; providerLabel?: string } = {}): string[] {
+  const label = options.providerLabel ? ` ${options.providerLabel}` : '';
+  let cost = `cost $${d.cost_usd.toFixed(4)}`;
+  if (options.baselineUsd !== undefined) {
+    cost += ` (premium baseline $${options.baselineUsd.toFixed(4)}, saved $${Math.max(0, options.baselineUsd - d.cost_usd).toFixed(4)})`;
+  }
+  const lines = [
+    `Routed to ${d.provider}${label} · model ${d.model} · tier ${d.tier}${d.complete ? '' : ' · INCOMPLETE answer'}`,
+    `  tokens: ${d.input_tokens} in + ${d.output_tokens} out; ${cost}`,
+  ];
+  if (d.quota_left.length) lines.push(`  quota left: ${d.quota_left.map((q) => `${fmt(q.left)} of ${fmt(q.limit)} ${q.metric}/${q.window}`).join(', ')}`);
+  if (d.skipped.length) lines.push('  skipped:', ...d.skipped.map((s) => `    - ${s}`));
+  return lines;
+}
+
+function fmt(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(4);
+}
+
+/** The delegate tool appends its one-line route summary to the answer; the CLI prints the decision its own way. */
+function answerText(toolText: string): string {
+  const at = toolText.lastIndexOf('\n\n— routed to ');
+  return at >= 0 ? toolText.slice(0, at) : toolText;
+}
+
+export const delegateCommand: Command = {
+  name: 'delegate',
+  summary: 'delegate TASK [--file F ...] [--prompt TEXT] [--out PATH] [--provider P] [--agent A] [--max-tokens N]: route a task (tests|docs|boilerplate|code|review) to the cheapest model',
+  async run(argv) {
+    const { common, values, positionals } = parseCommandArgs(argv, {
+      provider: { type: 'string' },
+      file: { type: 'string', multiple: true },
+      prompt: { type: 'string' },
+      out: { type: 'string' },
+      agent: { type: 'string' },
+      'max-tokens': { type: 'string' },
+    });
+    const [task, ...extra] = positionals;
+    if (!task) throw new UserError(`delegate needs a task: ${DELEGATE_TASKS.join(', ')}`);
+    if (!(DELEGATE_TASKS as readonly string[]).includes(task)) throw new UserError(`unknown task "${task}" (use one of: ${DELEGATE_TASKS.join(', ')})`);
+    if (extra.length) throw new UserError(`unexpected argument "${extra[0]}" (give files with --file, the request with --prompt)`);
+    let maxTokens: number | undefined;
+    if (values['max-tokens'] !== undefined) {
+      maxTokens = Number(values['max-tokens']);
+      if (!(Number.isInteger(maxTokens) && maxTokens > 0)) throw new UserError('--max-tokens must be a positive whole number');
+    }
+    const prompt = typeof values.prompt === 'string' ? values.prompt : DEFAULT_PROMPTS[task as (typeof DELEGATE_TASKS)[number]];
+    if (!prompt.trim()) throw new UserError('--prompt is empty');
+
+    const sidecar = openCliSidecar(common, values.workspace);
+    const interrupt = interruptSignal();
+    try {
+      const out = typeof values.out === 'string' ? values.out : undefined;
+      const { text, structured } = await runToolFromCli(
+        sidecar,
+        delegateTool,
+        {
+          task,
+          prompt,
+          files: values.file as string[] | undefined,
+          provider: values.provider,
+          agent: values.agent,
+          output_path: out,
+          max_tokens: maxTokens,
+        },
+        interrupt.signal,
+      ).catch((err: unknown) => {
+        if (interrupt.signal.aborted) throw new UserError(`delegation cancelled (Ctrl-C)${out ? `; ${out} was not written` : ''}`, 'cancelled');
+        throw err;
+      });
+      const outcome = structured as unknown as DelegateOutcome;
+      // A cut-short answer is never written: with --out that is a failure the caller must see.
+      if (out && !outcome.backup_id) throw new UserError(text.split('\n')[0]!, 'incomplete_output');
+      const { config } = await sidecar.routerConfig();
+      const baselineUsd = Math.round(priceUsd(config.baseline, outcome.input_tokens, outcome.output_tokens) * 1e6) / 1e6;
+      const routing = redact(routingLines(outcome, { baselineUsd }).join('\n'));
+
+      if (common.json) {
+        printJson({ ...(out ? { path: sidecar.displayPath(out) } : { text: answerText(text) }), ...outcome, baseline_usd: baselineUsd });
+      } else if (out) {
+        process.stdout.write(`${text.split('\n')[0]}\nUndo: switchboard backups restore ${outcome.backup_id}\n${routing}\n`);
+      } else {
+        // The answer alone on stdout (so it can be piped or redirected); the decision on stderr.
+        const answer = answerText(text);
+        process.stdout.write(answer.endsWith('\n') ? answer : answer + '\n');
+        process.stderr.write(routing + '\n');
+      }
+      return 0;
+    } finally {
+      interrupt.dispose();
+      await sidecar.close();
+    }
+  },
+};
