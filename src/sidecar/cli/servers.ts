@@ -3,6 +3,7 @@ import { redact, redactDeep } from '../../core/redact';
 import { parseCommandArgs } from './args';
 import { checkWorkspace, formatTable, printDiagnostics } from './agents';
 import { printJson, type Command } from './commands';
+import { checkServers, type ServerHealth } from '../health';
 
 /**
  * The servers as listed: secrets in env/headers masked. This is the seam for `servers --check`: a health check
@@ -24,11 +25,15 @@ function launch(s: McpServer): string {
   return text.length > 60 ? text.slice(0, 59) + '…' : text;
 }
 
-export function serversTable(servers: McpServer[]): string {
-  const rows: string[][] = [['NAME', 'LAYER', 'STATUS', 'COMMAND / URL', 'SOURCE', 'NOTE']];
+/** With `health` (servers --check), HEALTH / LATENCY / TOOLS columns follow STATUS and a failure's reason goes in NOTE. */
+export function serversTable(servers: McpServer[], health?: Map<string, ServerHealth>): string {
+  const checkCols = (h: ServerHealth | undefined) => (health ? [h?.status ?? '', h?.latencyMs !== undefined ? `${h.latencyMs} ms${h.cached ? ' (cached)' : ''}` : '', h?.toolCount !== undefined ? String(h.toolCount) : ''] : []);
+  const rows: string[][] = [['NAME', 'LAYER', 'STATUS', ...(health ? ['HEALTH', 'LATENCY', 'TOOLS'] : []), 'COMMAND / URL', 'SOURCE', 'NOTE']];
   for (const s of servers) {
-    rows.push([s.id, s.layer, status(s), launch(s), `${s.source.file}:${s.source.line}`, s.hides.length ? `overrides ${s.hides.map((h) => h.layer).join(', ')}` : '']);
-    for (const h of s.hides) rows.push(['  ↳ overridden', h.layer, '', '', `${h.file}:${h.line}`, '']);
+    const h = health?.get(s.id);
+    const note = [s.hides.length ? `overrides ${s.hides.map((x) => x.layer).join(', ')}` : '', h?.error ?? h?.note ?? ''].filter(Boolean).join('; ');
+    rows.push([s.id, s.layer, status(s), ...checkCols(h), launch(s), `${s.source.file}:${s.source.line}`, note]);
+    for (const x of s.hides) rows.push(['  ↳ overridden', x.layer, '', ...(health ? ['', '', ''] : []), '', `${x.file}:${x.line}`, '']);
   }
   return formatTable(rows);
 }
@@ -37,16 +42,22 @@ export const serversCommand: Command = {
   name: 'servers',
   summary: 'List MCP servers from the cascade (running, ~/.claude, .mcp/, .mcp.json, .vscode/mcp.json, docker, npx)',
   async run(argv) {
-    const { common, values } = parseCommandArgs(argv);
+    const { common, values } = parseCommandArgs(argv, { check: { type: 'boolean' } });
     checkWorkspace(common.workspace, values.workspace);
     const result = collectServers(common.workspace);
+    let health: Map<string, ServerHealth> | undefined;
+    if (values.check === true) {
+      // The unmasked definitions: a masked env value would start the server with "[REDACTED]" as its key.
+      const raw = new ServerCascade({ workspace: common.workspace }).load();
+      health = new Map((await checkServers(raw.servers, { cwd: common.workspace })).map((h) => [h.id, h]));
+    }
     if (common.json) {
-      printJson(redactDeep(result));
+      printJson(redactDeep(health ? { ...result, servers: result.servers.map((s) => ({ ...s, health: health!.get(s.id) })) } : result));
       return 0;
     }
     const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
     const warnings = result.diagnostics.length - errors;
-    const lines = [result.servers.length ? serversTable(result.servers) : 'No MCP servers found.'];
+    const lines = [result.servers.length ? serversTable(result.servers, health) : 'No MCP servers found.'];
     lines.push('', `${result.servers.length} server(s); ${errors} error(s), ${warnings} warning(s)${result.diagnostics.length ? ' (on stderr)' : ''}.`);
     process.stdout.write(redact(lines.join('\n')) + '\n');
     printDiagnostics(result.diagnostics);
