@@ -12,6 +12,9 @@ import { UserError } from '../core/errors';
 import type { Actor, WorkspaceFiles } from '../core/files';
 import type { Ledger } from '../core/ledger';
 import type { LoadedRouterConfig, Router } from '../core/router';
+import type { KnownServerHealth, SyncResult } from '../core/context';
+import { redact } from '../core/redact';
+import type { ServerHealth } from './health';
 import { DelegationLimiter } from './limiter';
 import { canonicalDir, narrowToRoots, rootPaths } from './roots';
 
@@ -154,9 +157,13 @@ export class SidecarContext {
     return agent;
   }
 
+  /** The shared ledger at $SWITCHBOARD_HOME/ledger.sqlite (of this sidecar's env), alerts from router.yaml. */
   ledger(): Promise<Ledger> {
     if (!this.ledgerPromise) {
-      this.ledgerPromise = import('../core/ledger').then(({ SqlJsLedger }) => SqlJsLedger.open({ onWarning: (w) => this.log(w.message) }));
+      this.ledgerPromise = (async () => {
+        const [{ SqlJsLedger, defaultLedgerPath }, loaded] = await Promise.all([import('../core/ledger'), this.routerConfig()]);
+        return SqlJsLedger.open({ file: defaultLedgerPath(this.env), thresholds: loaded.config.alerts, onWarning: (w) => this.log(w.message) });
+      })();
       this.ledgerPromise.catch(() => (this.ledgerPromise = undefined));
     }
     return this.ledgerPromise;
@@ -195,15 +202,41 @@ export class SidecarContext {
     return this.limiterInstance;
   }
 
-  /** PROJECT_CONTEXT.md as it is on disk (read through the file policy). */
-  async projectContextText(): Promise<string> {
-    const files = await this.files();
-    try {
-      return (await files.read('PROJECT_CONTEXT.md', { actor: this.actor })).text;
-    } catch (err) {
-      if ((err as UserError).code === 'not_found') return '# Project context\n\nPROJECT_CONTEXT.md does not exist yet; `switchboard context` generates it.\n';
-      throw err;
+  /**
+   * Server health: checked now (MCP handshake, 5-minute cache) with `check`, else the last known result from
+   * the cache — never spawning anything.
+   */
+  async serverHealth(options: { check: boolean; ids?: string[] }): Promise<Record<string, ServerHealth>> {
+    const health = await import('./health');
+    const servers = this.servers().servers;
+    if (!options.check) return health.lastKnownHealth(servers, { env: this.env, cwd: this.currentWorkspace });
+    const results = await health.checkServers(servers, { env: this.env, cwd: this.currentWorkspace, ids: options.ids });
+    return Object.fromEntries(results.map((r) => [r.id, r]));
+  }
+
+  /**
+   * PROJECT_CONTEXT.md from the workspace's current state, shared by the `project_context` tool, its resource
+   * and `switchboard context`. With `write`, the file is regenerated through the file policy with a backup,
+   * and only when its content changed.
+   */
+  async syncContext(options: { write: boolean }): Promise<SyncResult & { quotaProblem?: string }> {
+    const { syncProjectContext } = await import('../core/context');
+    const { agents, servers } = this.cascade().load();
+    const serverHealth: Record<string, KnownServerHealth> = {};
+    for (const [id, h] of Object.entries(await this.serverHealth({ check: false }))) {
+      serverHealth[id] = h.toolCount === undefined ? { status: h.status } : { status: h.status, toolCount: h.toolCount };
     }
+    let ledger: Ledger | undefined;
+    let quotaProblem: string | undefined;
+    try {
+      ledger = await this.ledger();
+    } catch (err) {
+      // Without the ledger the file still renders, with quota shown as unknown.
+      quotaProblem = redact((err as Error)?.message ?? String(err)).split('\n')[0];
+    }
+    const files = await this.files();
+    const result = await syncProjectContext(this.currentWorkspace, { agents, servers, serverHealth, ledger, env: this.env }, { actor: this.actor, check: !options.write, files });
+    return quotaProblem ? { ...result, quotaProblem } : result;
   }
 
   async agentSummaries(): Promise<Array<{ id: string; description?: string }>> {

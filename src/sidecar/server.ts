@@ -52,8 +52,8 @@ export function createServer(deps: ServerDeps): McpServer {
     { description: 'PROJECT_CONTEXT.md: agents, servers, quota, recent delegations', mimeType: 'text/markdown' },
     async (uri) => {
       await sidecar.ready();
-      const text = await sidecar.projectContextText();
-      return { contents: [{ uri: uri.href, mimeType: 'text/markdown', text }] };
+      const { content } = await sidecar.syncContext({ write: false });
+      return { contents: [{ uri: uri.href, mimeType: 'text/markdown', text: content }] };
     },
   );
 
@@ -160,16 +160,22 @@ function compactSchema(schema: unknown): unknown {
 }
 
 /**
- * Output schemas keep `required` at the top level only: the server validates every result against the full zod
- * shape before sending it, so nested `required` lists would only repeat every property name to the client.
+ * Output schemas keep `required` and scalar types at the top level only: the server validates every result
+ * against the full zod shape before sending it, so nested `required` lists and `"type":"string"` on every field
+ * of every list row would only repeat themselves to the client (and cost tokens in every session). Nested
+ * fields keep their names, so the shape stays readable.
  */
 function dropNestedRequired(schema: unknown, depth: number): unknown {
   if (Array.isArray(schema)) return schema.map((s) => dropNestedRequired(s, depth + 1));
   if (!schema || typeof schema !== 'object') return schema;
+  const entries = Object.entries(schema as Record<string, unknown>);
+  if (depth > 2 && entries.length === 1 && entries[0]![0] === 'type' && SCALAR_TYPES.has(entries[0]![1] as string)) return {};
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(schema as Record<string, unknown>)) {
+  for (const [key, value] of entries) {
     if (key === 'required' && depth > 0) continue;
     out[key] = dropNestedRequired(value, depth + 1);
   }
   return out;
 }
+
+const SCALAR_TYPES = new Set(['string', 'number', 'integer', 'boolean']);

@@ -125,12 +125,28 @@ describe('sidecar MCP server: tools and resources over stdio', function () {
     assert.match(textOf(r), /gemini/);
   });
 
-  it('project_context and switchboard://project-context give PROJECT_CONTEXT.md', async () => {
-    fs.writeFileSync(path.join(scratch.workspace, 'PROJECT_CONTEXT.md'), '# Project context\n\nsample\n');
+  it('project_context and switchboard://project-context give PROJECT_CONTEXT.md generated from the state; sync writes it once', async () => {
+    const file = path.join(scratch.workspace, 'PROJECT_CONTEXT.md');
+    fs.rmSync(file, { force: true });
     const r = await s.client.callTool({ name: 'project_context', arguments: {} });
-    assert.equal(textOf(r), '# Project context\n\nsample\n');
+    const sc = r.structuredContent as { content: string; stale: boolean; changed: boolean; backup_id?: string };
+    assert.match(sc.content, /ai-engineer/, 'agents are listed');
+    assert.match(sc.content, /zen/, 'servers are listed');
+    assert.equal(sc.stale, true, 'no file yet');
+    assert.equal(sc.changed, false);
+    assert.equal(fs.existsSync(file), false, 'without sync nothing is written');
     const res = await s.client.readResource({ uri: 'switchboard://project-context' });
-    assert.equal((res.contents[0] as { text: string }).text, '# Project context\n\nsample\n');
+    assert.equal((res.contents[0] as { text: string }).text, sc.content);
+
+    const synced = (await s.client.callTool({ name: 'project_context', arguments: { sync: true } })).structuredContent as typeof sc;
+    assert.equal(synced.changed, true);
+    assert.ok(synced.backup_id, 'the write was backed up');
+    assert.equal(fs.readFileSync(file, 'utf8'), sc.content);
+    const mtime = fs.statSync(file).mtimeMs;
+    const again = (await s.client.callTool({ name: 'project_context', arguments: { sync: true } })).structuredContent as typeof sc;
+    assert.equal(again.changed, false, 'unchanged state: nothing rewritten');
+    assert.equal(again.stale, false);
+    assert.equal(fs.statSync(file).mtimeMs, mtime);
   });
 
   it('switchboard://agents/{id} lists and reads each effective agent', async () => {

@@ -4,4 +4,3 @@ export * from './candidates';
 export * from './cost';
 export * from './retry';
 export * from './router';
-export * from './open';

@@ -10,7 +10,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../../../src/core/errors';
 import { SqlJsLedger } from '../../../src/core/ledger';
-import { openRouter } from '../../../src/core/router/open';
 import { clearProbeCache } from '../../../src/core/providers/probe';
 import { createProvider } from '../../../src/core/providers/registry';
 import type { CallLimits, FailureClass, ProviderKind } from '../../../src/core/providers/types';
@@ -262,43 +261,6 @@ describe('Router end to end: real SDKs, fake server, SqlJsLedger', function () {
   });
 });
 
-
-describe('openRouter: the wiring the CLI and MCP tool use', function () {
-  this.timeout(30_000);
-  it('reads router.yaml layers, opens the ledger in SWITCHBOARD_HOME and routes through the SDKs', async () => {
-    const server = await startFakeProviderServer();
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-open-router-'));
-    try {
-      const workspace = path.join(root, 'ws');
-      fs.mkdirSync(path.join(workspace, '.mcp'), { recursive: true });
-      // Everything but Gemini off, and its daily quota set to 2.
-      fs.writeFileSync(path.join(workspace, '.mcp', 'router.yaml'), [
-        'providers:',
-        '  - {id: local, disabled: true}',
-        '  - {id: together, disabled: true}',
-        '  - {id: huggingface, disabled: true}',
-        '  - id: gemini',
-        '    quotas: [{metric: requests, window: day, limit: 2, reset_tz: America/Los_Angeles}]',
-      ].join('\n'));
-      const env = { SWITCHBOARD_HOME: path.join(root, 'home'), GEMINI_API_KEY: KEYS.GEMINI_API_KEY, SWITCHBOARD_GEMINI_BASE_URL: server.baseUrl('gemini', 'gem') };
-      const opened = await openRouter({ workspace, env });
-      try {
-        assert.deepEqual(opened.diagnostics, []);
-        const r = await opened.router.route({ task: 'docs', messages: [{ role: 'user', content: 'Document add().' }] });
-        assert.deepEqual([r.provider, r.model, r.tier], ['gemini', 'gemini-2.5-flash', 'free']);
-        assert.deepEqual(r.quotaLeft.map((q) => [q.limit, q.left]), [[2, 1]]);
-        assert.ok(fs.existsSync(path.join(env.SWITCHBOARD_HOME, 'ledger.sqlite')));
-        assert.equal(server.completions('gem').length, 1);
-        assert.ok(r.skipped.some((s) => s.provider === 'openai' && /allow_paid is false/.test(s.reason)));
-      } finally {
-        await opened.ledger.close();
-      }
-    } finally {
-      await server.close();
-      fs.rmSync(root, { recursive: true, force: true });
-    }
-  });
-});
 
 function builtInKeyEnv(kind: ProviderKind): string[] {
   return builtInRouterConfig().providers.find((p) => p.kind === kind)!.apiKeyEnv;

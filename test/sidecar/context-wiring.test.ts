@@ -1,0 +1,48 @@
+/**
+ * The production wiring the MCP tools and the CLI share (SidecarContext): router.yaml layers, the ledger in the
+ * sidecar's own SWITCHBOARD_HOME with router.yaml's alerts, providers through their SDKs — in process.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SidecarContext } from '../../src/sidecar/context';
+import { startFakeProviderServer } from '../fakes/provider-server';
+
+describe('SidecarContext wiring', function () {
+  this.timeout(30_000);
+
+  it('reads router.yaml layers, opens the ledger in its env SWITCHBOARD_HOME and routes through the SDKs', async () => {
+    const server = await startFakeProviderServer();
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-context-wiring-'));
+    const workspace = path.join(root, 'ws');
+    fs.mkdirSync(path.join(workspace, '.mcp'), { recursive: true });
+    // Everything but Gemini off, its daily quota set to 2, and a 50 % alert.
+    fs.writeFileSync(path.join(workspace, '.mcp', 'router.yaml'), [
+      'providers:',
+      '  - {id: local, disabled: true}',
+      '  - {id: together, disabled: true}',
+      '  - {id: huggingface, disabled: true}',
+      '  - id: gemini',
+      '    quotas: [{metric: requests, window: day, limit: 2, reset_tz: America/Los_Angeles}]',
+      'alerts: [0.5]',
+    ].join('\n'));
+    const env = { ...process.env, HOME: path.join(root, 'user'), SWITCHBOARD_HOME: path.join(root, 'home'), GEMINI_API_KEY: 'AIzaSyTEST-context-wiring-0000000000000000', SWITCHBOARD_GEMINI_BASE_URL: server.baseUrl('gemini', 'gem') };
+    const sidecar = new SidecarContext({ workspace, workspaceExplicit: true, env, actor: 'cli', log: () => {} });
+    sidecar.setClientRoots(undefined);
+    try {
+      const router = await sidecar.router();
+      const r = await router.route({ task: 'docs', messages: [{ role: 'user', content: 'Document add().' }] });
+      assert.deepEqual([r.provider, r.tier], ['gemini', 'free']);
+      assert.deepEqual(r.quotaLeft.map((q) => [q.limit, q.left]), [[2, 1]]);
+      assert.ok(fs.existsSync(path.join(env.SWITCHBOARD_HOME, 'ledger.sqlite')), 'the ledger lives in the env SWITCHBOARD_HOME');
+      assert.equal(server.completions('gem').length, 1);
+      assert.ok(r.skipped.some((s) => s.provider === 'openai' && /allow_paid is false/.test(s.reason)));
+      assert.ok(r.events.some((e) => e.threshold === 0.5), 'router.yaml alerts are the ledger thresholds');
+    } finally {
+      await sidecar.close();
+      await server.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
