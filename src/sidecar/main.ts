@@ -1,8 +1,17 @@
 import { isUserError } from '../core/errors';
 import type { Command } from './cli/commands';
+import { agentsCommand } from './cli/agents';
+import { serversCommand } from './cli/servers';
+import { serveCommand } from './cli/serve';
+import { installCommand } from './cli/install';
+import { contextCommand } from './cli/context';
+import { quotaCommand } from './cli/quota';
+import { backupsCommand } from './cli/backups';
+import { delegateCommand } from './cli/delegate';
+import { demoCommand } from './cli/demo';
 
 // Subcommands register here; each lives in its own file under ./cli/.
-const commands: Command[] = [];
+const commands: Command[] = [serveCommand, agentsCommand, serversCommand, contextCommand, installCommand, quotaCommand, backupsCommand, delegateCommand, demoCommand];
 
 function usage(): string {
   const lines = commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
@@ -10,6 +19,10 @@ function usage(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // An MCP client starts us with piped stdin and often no arguments (or only options): serve.
+  if ((argv.length === 0 || argv[0]!.startsWith('--')) && !process.stdin.isTTY && !argv.some((a) => a === '--help' || a === '-h')) {
+    return serveCommand.run(argv);
+  }
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage() + '\n');
