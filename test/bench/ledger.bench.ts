@@ -1,7 +1,10 @@
 /**
- * Ledger cost per routed call: reserve + settle (settle durable: fdatasync + rename + directory fsync), beside
- * a bare writeFileSync + fsyncSync of a file the same size as the ledger, in the same run. The parts are timed
- * alone too, to show what dominates.
+ * Ledger cost per routed call: reserve (log append) + settle (log append + fdatasync, durable), beside two
+ * references measured in the same run, interleaved so drift on a shared disk hits all alike:
+ * - an O_APPEND write of a settle-sized record + fdatasync (the floor for a durable append);
+ * - writeFileSync + fsync of a file the size of the snapshot (what every change cost before the log).
+ * Also: what another process pays to catch up (a reader replaying the pair's two records), a compaction alone,
+ * and how often compactions happened during the run.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { SqlJsLedger } from '../../src/core/ledger/sqljs-ledger';
 import { FileLock } from '../../src/core/ledger/file-lock';
 import type { CallRecord, QuotaRule } from '../../src/core/ledger/types';
-import { ratio, summary, time } from './stats';
+import { percentile, ratio, summary, time } from './stats';
 
 const RULES: QuotaRule[] = [
   { metric: 'requests', window: 'minute', limit: 1e9 },
@@ -24,31 +27,42 @@ const RECORD: CallRecord = {
   amounts: { requests: 1, input_chars: 4000, tokens: 1500 }, inputTokens: 1000, outputTokens: 500, costUsd: 0, baselineUsd: 0.0105,
 };
 
+/** The private parts a compaction needs, reached for timing it alone. */
+interface LedgerInternals {
+  lock: FileLock;
+  writeSnapshot(): void;
+  refresh(holder: boolean): void;
+}
+
 export async function run(): Promise<object> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-ledger-bench-'));
   const file = path.join(dir, 'ledger.sqlite');
   try {
     const ledger = await SqlJsLedger.open({ file });
+    const follower = await SqlJsLedger.open({ file });
     // A realistic file: a few hundred earlier calls.
     for (let i = 0; i < 300; i++) {
       const r = await ledger.reserve({ providerId: 'gemini', rules: RULES, amounts: RECORD.amounts });
       if (r.ok) await ledger.settle(r.reservationId, RULES, RECORD);
     }
+    await follower.quota('gemini', RULES);
     const N = 300;
-    const payload = randomBytes(fs.statSync(file).size);
-    const ref = path.join(dir, 'reference');
-    const part = path.join(dir, 'part');
-    const dirFd = fs.openSync(dir, 'r');
-    const db = (ledger as unknown as { db: { export(): Uint8Array } }).db;
+    const before = ledger.stats();
+    const snapshotSize = fs.statSync(file).size;
+    const snapshotPayload = randomBytes(snapshotSize);
+    const appendPayload = randomBytes(1300); // a settle record is ~1.3 KB
+    const appendRef = path.join(dir, 'append-reference');
+    const rewriteRef = path.join(dir, 'rewrite-reference');
+    const appendFd = fs.openSync(appendRef, 'a');
     const pair: number[] = [];
     const reserveMs: number[] = [];
     const settleMs: number[] = [];
-    const referenceMs: number[] = [];
-    const exportMs: number[] = [];
-    const replaceMs: number[] = [];
-    const replaceDurableMs: number[] = [];
-    // Interleaved, so every figure sees the same disk (fsync latency drifts a lot on a shared machine).
+    const followerMs: number[] = [];
+    const appendRefMs: number[] = [];
+    const rewriteRefMs: number[] = [];
+    const pairBytes: number[] = [];
     for (let i = 0; i < N; i++) {
+      const offset0 = ledger.stats().logOffset;
       const t0 = performance.now();
       const r = await ledger.reserve({ providerId: 'gemini', rules: RULES, amounts: RECORD.amounts });
       const t1 = performance.now();
@@ -58,35 +72,51 @@ export async function run(): Promise<object> {
       reserveMs.push(t1 - t0);
       settleMs.push(t2 - t1);
       pair.push(t2 - t0);
+      const offset1 = ledger.stats().logOffset;
+      if (offset1 > offset0) pairBytes.push(offset1 - offset0);
 
-      // Reference: the bare durable write of a same-size file.
+      // Another process's view: catch up on the two records (or reload after a compaction).
       const t3 = performance.now();
-      fs.writeFileSync(ref, payload);
-      const fd = fs.openSync(ref, 'r+');
+      await follower.quota('gemini', RULES);
+      followerMs.push(performance.now() - t3);
+
+      const t4 = performance.now();
+      fs.writeSync(appendFd, appendPayload);
+      fs.fdatasyncSync(appendFd);
+      appendRefMs.push(performance.now() - t4);
+
+      const t5 = performance.now();
+      fs.writeFileSync(rewriteRef, snapshotPayload);
+      const fd = fs.openSync(rewriteRef, 'r+');
       fs.fsyncSync(fd);
       fs.closeSync(fd);
-      referenceMs.push(performance.now() - t3);
-
-      // The parts of one ledger write, alone.
-      const t4 = performance.now();
-      db.export();
-      exportMs.push(performance.now() - t4);
-      for (const durable of [false, true]) {
-        const t5 = performance.now();
-        const tmp = `${part}.tmp-${randomBytes(4).toString('hex')}`;
-        const tfd = fs.openSync(tmp, 'wx');
-        fs.writeSync(tfd, payload);
-        fs.fdatasyncSync(tfd);
-        fs.closeSync(tfd);
-        fs.renameSync(tmp, part);
-        if (durable) fs.fsyncSync(dirFd);
-        (durable ? replaceDurableMs : replaceMs).push(performance.now() - t5);
-      }
+      rewriteRefMs.push(performance.now() - t5);
     }
-    fs.closeSync(dirFd);
-    const size = fs.statSync(file).size;
+    fs.closeSync(appendFd);
+    const after = ledger.stats();
+    const followerStats = follower.stats();
     const readMs = await time(N, () => ledger.quota('gemini', RULES));
     const healthyOutcomeMs = await time(N, () => ledger.recordOutcome('gemini', true));
+
+    // A compaction alone, under the lock as the ledger does it.
+    const internals = ledger as unknown as LedgerInternals;
+    const compactionMs: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      for (let k = 0; k < 5; k++) {
+        const r = await ledger.reserve({ providerId: 'gemini', rules: RULES, amounts: RECORD.amounts });
+        if (r.ok) await ledger.settle(r.reservationId, RULES, RECORD);
+      }
+      if (!internals.lock.tryAcquire()) throw new Error('lock busy');
+      try {
+        internals.refresh(true);
+        const t = performance.now();
+        internals.writeSnapshot();
+        compactionMs.push(performance.now() - t);
+      } finally {
+        internals.lock.release();
+      }
+    }
+    await follower.close();
     await ledger.close();
     const lock = new FileLock(path.join(dir, 'lockbench'));
     const lockMs = await time(N, () => {
@@ -95,24 +125,29 @@ export async function run(): Promise<object> {
     });
 
     const pairS = summary(pair);
-    const refS = summary(referenceMs);
+    const appendS = summary(appendRefMs);
+    const rewriteS = summary(rewriteRefMs);
     return {
-      file_bytes: size,
+      snapshot_bytes: snapshotSize,
+      log_bytes_per_call_p50: percentile(pairBytes, 50),
       reserve_plus_settle_durable: pairS,
       reserve: summary(reserveMs),
       settle_durable: summary(settleMs),
-      reference_writeFileSync_fsync_same_size: refS,
-      ratio_p50: ratio(pairS.p50_ms, refS.p50_ms),
-      ratio_p99: ratio(pairS.p99_ms, refS.p99_ms),
+      reference_append_1300B_fdatasync: appendS,
+      reference_rewrite_snapshot_size_fsync: rewriteS,
+      ratio_p50_vs_append: ratio(pairS.p50_ms, appendS.p50_ms),
+      ratio_p50_vs_rewrite: ratio(pairS.p50_ms, rewriteS.p50_ms),
+      follower_catch_up: summary(followerMs),
+      compactions_during_timed_calls: after.snapshotsWritten - before.snapshotsWritten,
+      follower_snapshot_reloads: followerStats.snapshotLoads,
+      follower_records_replayed: followerStats.recordsApplied,
       parts: {
         quota_read_cached: summary(readMs),
         record_outcome_ok_healthy: summary(healthyOutcomeMs),
-        sqljs_export: summary(exportMs),
-        temp_write_fdatasync_rename: summary(replaceMs),
-        temp_write_fdatasync_rename_dir_fsync: summary(replaceDurableMs),
+        compaction_write_snapshot: summary(compactionMs),
         lock_acquire_release: summary(lockMs),
       },
-      writes_per_call: { reserve: 'fdatasync + rename', settle: 'fdatasync + rename + directory fsync' },
+      writes_per_call: { reserve: 'log append (no sync)', settle: 'log append + fdatasync', compaction: 'snapshot temp write + fdatasync + rename + dir fsync, when the log outgrows the snapshot' },
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

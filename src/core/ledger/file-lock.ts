@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { UserError } from '../errors';
 
 /**
- * A cross-process exclusive lock: the file `<target>.lock`, created with O_EXCL, naming its owner
- * (pid, host, random token).
+ * A cross-process exclusive lock: the file `<target>.lock`, created already holding its owner's name (pid,
+ * host, random token) by hard-linking a temp file to it, which fails if the lock exists.
  *
  * Why not proper-lockfile: it only notices a dead holder by mtime age (at least 2 s, default 10 s, so a holder
  * killed with SIGKILL stalls every process that long), and its stale-lock reclaim (rmdir, then mkdir) can grant
@@ -49,6 +49,12 @@ export class FileLock {
   private readonly acquireTimeoutMs: number;
   private readonly host = os.hostname();
   private held: LockOwner | undefined;
+  /**
+   * Open on our lock file while we hold it. An open file's inode cannot be freed and reused, so "the lock
+   * path is still this inode, unmodified" is an exact ownership test costing one stat.
+   */
+  private heldFd: number | undefined;
+  private heldStat: fs.Stats | undefined;
 
   constructor(target: string, options: FileLockOptions = {}) {
     this.lockPath = `${target}.lock`;
@@ -79,49 +85,104 @@ export class FileLock {
 
   /** Waits (polling with jittered backoff) until the lock is ours. */
   async acquire(): Promise<void> {
-    const deadline = Date.now() + this.acquireTimeoutMs;
+    if (!(await this.acquireWithin(this.acquireTimeoutMs))) throw this.timeoutError();
+  }
+
+  /** Like acquire, but gives up quietly (false) after timeoutMs: for work that can be left to another time. */
+  async acquireWithin(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
     let delayMs = 0.5;
     for (;;) {
-      if (this.tryAcquire()) return;
-      if (Date.now() > deadline) throw this.timeoutError();
+      if (this.tryAcquire()) return true;
+      if (Date.now() > deadline) return false;
       await sleep(delayMs * (0.5 + Math.random()));
       delayMs = Math.min(delayMs * 2, 4);
     }
   }
 
-  /** True while the lock file still names us (false if someone judged us stale and broke it). */
+  /** True while the lock file is still ours (false if someone judged us stale and broke or replaced it). */
   stillHeld(): boolean {
-    const found = readLock(this.lockPath);
-    return this.held !== undefined && typeof found === 'object' && found.owner?.token === this.held.token;
+    if (this.held === undefined || this.heldStat === undefined) return false;
+    const now = fs.statSync(this.lockPath, { throwIfNoEntry: false });
+    const mine = this.heldStat;
+    return now !== undefined && now.ino === mine.ino && now.dev === mine.dev && now.mtimeMs === mine.mtimeMs && now.size === mine.size;
   }
 
   release(): void {
-    const mine = this.held;
-    this.held = undefined;
-    if (!mine) return;
-    const found = readLock(this.lockPath);
+    if (!this.held) return;
     // Never remove a lock that is no longer ours (we were judged stale and someone else holds it now).
-    if (typeof found === 'object' && found.owner?.token === mine.token) unlinkQuiet(this.lockPath);
+    if (this.stillHeld()) unlinkQuiet(this.lockPath);
+    this.held = undefined;
+    this.heldStat = undefined;
+    if (this.heldFd !== undefined) {
+      fs.closeSync(this.heldFd);
+      this.heldFd = undefined;
+    }
   }
 
+  /**
+   * Creates the lock with its content in one step: the owner is written to a temp file that is then hard-linked
+   * to the lock name (link fails if the name exists). Creating the lock empty and writing it after would let a
+   * waiter that reads it empty for a second (its creator descheduled in between, as on a loaded machine) judge
+   * it abandoned, break it, and grant the lock twice. The temp is named like the ledger's temps (with our pid),
+   * so a breaker clears it if we die in between. On success the file stays open (see heldFd).
+   */
   private create(owner: LockOwner): boolean {
+    const target = this.lockPath.slice(0, -'.lock'.length);
+    const tmp = `${target}.tmp-${process.pid}-l${(++tokenCounter).toString(16)}`;
+    let fd: number;
+    try {
+      fd = fs.openSync(tmp, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      fs.mkdirSync(path.dirname(this.lockPath), { recursive: true });
+      fd = fs.openSync(tmp, 'wx');
+    }
+    let linked = false;
+    try {
+      fs.writeSync(fd, JSON.stringify(owner));
+      fs.linkSync(tmp, this.lockPath);
+      linked = true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') {
+        fs.closeSync(fd);
+        unlinkQuiet(tmp);
+        throw err;
+      }
+      fs.closeSync(fd);
+      unlinkQuiet(tmp);
+      return code === 'EEXIST' ? false : this.createInPlace(owner);
+    } finally {
+      if (linked) unlinkQuiet(tmp);
+    }
+    this.holdOpen(fd);
+    return true;
+  }
+
+  /** For file systems without hard links: create, then write (an unreadable lock is stale after a second). */
+  private createInPlace(owner: LockOwner): boolean {
     let fd: number;
     try {
       fd = fs.openSync(this.lockPath, 'wx');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        fs.mkdirSync(path.dirname(this.lockPath), { recursive: true });
-        return this.create(owner);
-      }
       throw err;
     }
     try {
       fs.writeSync(fd, JSON.stringify(owner));
-    } finally {
+    } catch (err) {
       fs.closeSync(fd);
+      unlinkQuiet(this.lockPath);
+      throw err;
     }
+    this.holdOpen(fd);
     return true;
+  }
+
+  private holdOpen(fd: number): void {
+    this.heldFd = fd;
+    this.heldStat = fs.fstatSync(fd);
   }
 
   private isStale(found: FoundLock): boolean {
@@ -252,7 +313,7 @@ function unlinkQuiet(file: string): void {
   }
 }
 
-/** Temp files `<target>.tmp-<pid>-<hex>` a dead writer left behind (of the given pid, or of any dead pid). */
+/** Temp files `<target>.tmp-<pid>-<hex>` (`-l<hex>`: a lock's) a dead writer left behind (of the given pid, or of any dead pid). */
 export function removeOrphanTemps(target: string, deadPid?: number): void {
   const dir = path.dirname(target);
   const prefix = `${path.basename(target)}.tmp-`;
@@ -264,7 +325,7 @@ export function removeOrphanTemps(target: string, deadPid?: number): void {
   }
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
-    const m = /^(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length));
+    const m = /^(\d+)-l?[0-9a-f]+$/.exec(name.slice(prefix.length));
     if (!m) continue;
     const pid = Number(m[1]);
     if (deadPid !== undefined ? pid === deadPid : !processAlive(pid)) unlinkQuiet(path.join(dir, name));

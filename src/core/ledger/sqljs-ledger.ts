@@ -6,6 +6,7 @@ import { UserError } from '../errors';
 import { switchboardHome } from '../paths';
 import type { RateLimitInfo } from '../providers/types';
 import { FileLock, removeOrphanTemps } from './file-lock';
+import { LOG_HEADER_BYTES, encodeLogHeader, encodeRecord, newLogId, parseLogHeader, scanRecords, type LoggedStatement } from './oplog';
 import { SCHEMA_V1, SCHEMA_VERSION } from './schema';
 import { loadSqlJs } from './sqljs';
 import { systemClock } from './types';
@@ -16,13 +17,28 @@ import type {
 import { WindowCache, assertTimeZone } from './windows';
 
 /**
- * The quota ledger every Switchboard process shares: a sql.js database at $SWITCHBOARD_HOME/ledger.sqlite.
+ * The quota ledger every Switchboard process shares: a sql.js snapshot at $SWITCHBOARD_HOME/ledger.sqlite plus
+ * an append-only operation log beside it (`ledger.sqlite.log`, format in oplog.ts).
  *
- * sql.js keeps the database in memory, so the file is the unit of sharing. Each change: take the cross-process
- * lock, reload the file only if another process replaced it since we last saw it (a generation number kept in
- * the SQLite header's change counter), apply the change in a transaction, export, write a temp file beside it,
- * fdatasync, rename over the ledger (fsyncing the directory when the change must be durable), release.
- * Reads use the in-memory copy while the file's generation is unchanged, and never take the lock.
+ * sql.js keeps the database in memory. Each change: take the cross-process lock, catch up (reload the snapshot
+ * only if another process replaced it — a generation number in the SQLite header's change counter — then
+ * replay the log records past our offset), run the change in a transaction while recording the SQL it runs,
+ * append that as one self-checking record (fdatasync'ed when the change must be durable), release. A process
+ * catches up with others by reading only the log bytes past its offset; a stat tells whether there are any.
+ *
+ * Compaction (log over `compactLogBytes`, and on open/close): the lock holder writes a new snapshot (temp file,
+ * fdatasync, rename, directory fsync) whose meta names a fresh log id and the id of the log it folded in, then
+ * removes that log. The next change starts the new log. Crash points:
+ * - before the rename: the old snapshot and log stand; the temp file is removed by the next breaker of our lock.
+ * - after the rename, before the log is removed: the log's header carries the folded-in id (meta prev_log_id),
+ *   so every process ignores it (replaying it again would count twice) and the next lock holder removes it.
+ * - a reader that holds an offset into a log that was folded in: the log is gone or another inode and the
+ *   snapshot's generation changed, so it reloads the snapshot.
+ * - a reader killed mid-catch-up: readers write nothing.
+ * A torn last record (writer killed mid-append) is ignored by everyone and truncated by the next lock holder;
+ * a damaged record with data after it is set aside with a warning, keeping the records before it.
+ *
+ * Reads take no lock: they catch up and use the in-memory copy.
  */
 
 export interface LedgerWarning {
@@ -47,14 +63,41 @@ export interface SqlJsLedgerOptions {
   /** Call rows older than this are pruned (usage and spend aggregates stay). Default 90 days. */
   callRetentionMs?: number;
   /**
-   * At most this many call rows are kept (newest first). Default 200: every change exports and rewrites the
-   * whole file, so its size is the ledger's main cost; totals live in aggregates, rows only serve idempotency
+   * At most this many call rows are kept (newest first). Default 200: every process loads the whole snapshot
+   * after each compaction, so its size matters; totals live in aggregates, rows only serve idempotency
    * (a retried settle) and recent history.
    */
   maxCallRows?: number;
+  /**
+   * The log is folded into a new snapshot once it is larger than both this many bytes and the snapshot (so the
+   * files never take more than twice the snapshot, and a starting process replays at most that much).
+   * Default 64 KiB; a call (reserve + settle) adds about 1.5 KB.
+   */
+  compactLogBytes?: number;
+  /**
+   * Called during a compaction after the new snapshot is in place and before the log it folded in is removed:
+   * the one crash point that leaves both behind. For crash tests only.
+   */
+  onSnapshotWritten?: () => void;
   /** Told when the file was unreadable and set aside; core code never prints. */
   onWarning?: (warning: LedgerWarning) => void;
   lock?: { staleMs?: number; acquireTimeoutMs?: number };
+}
+
+/** What this instance has done, for tests and benchmarks. */
+export interface LedgerStats {
+  /** Full reads of the snapshot file. */
+  snapshotLoads: number;
+  /** Log records replayed from other processes' changes (or, after a reload, our own). */
+  recordsApplied: number;
+  /** Log records appended by this instance. */
+  recordsAppended: number;
+  /** Snapshots written by this instance (compactions, and the first file). */
+  snapshotsWritten: number;
+  /** Torn log tails this instance truncated as lock holder. */
+  tornTailsTruncated: number;
+  /** Bytes of the current log applied by this instance. */
+  logOffset: number;
 }
 
 export function defaultLedgerPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -66,6 +109,8 @@ const NOMINAL_WINDOW_MS: Record<QuotaWindow, number> = { minute: 60_000, day: 86
 const DAY_MS = 86_400_000;
 const PRUNE_EVERY_MS = 3_600_000;
 const HEADER_BYTES = 100;
+/** How long open() and close() wait for the lock to fold the log in before leaving it for someone else. */
+const FOLD_LOCK_WAIT_MS = 250;
 /** SQLite header fields we keep our generation in: file change counter and version-valid-for (kept equal). */
 const GEN_OFFSET = 24;
 const GEN_VALID_OFFSET = 92;
@@ -74,11 +119,21 @@ let tempCounter = 0;
 
 class CorruptLedger extends Error {}
 
+/** A log record that cannot be read or replayed, with data after it: the log file was damaged. */
+class CorruptLog extends Error {
+  constructor(readonly at: number, reason: string) {
+    super(`damaged at byte ${at}: ${reason}`);
+  }
+}
+
+/** A log that continues neither the snapshot nor the one before it (its snapshot was set aside or deleted). */
+class ForeignLog extends Error {}
+
 interface Mutation<T> {
   result: T;
   /** Nothing to write when false (the transaction is rolled back). */
   changed: boolean;
-  /** fsync the directory too, so the change survives a power cut before the promise resolves. */
+  /** fdatasync the log record, so the change survives a power cut before the promise resolves. */
   durable?: boolean;
 }
 
@@ -95,11 +150,33 @@ export class SqlJsLedger implements Ledger {
   private readonly callRetentionMs: number;
   private readonly maxCallRows: number;
   private readonly onWarning: (warning: LedgerWarning) => void;
+  private readonly compactLogBytes: number;
+  private readonly onSnapshotWritten: () => void;
+  private readonly logFile: string;
   private readonly statements = new Map<string, Statement>();
+  /** Each statement's text as logged (whitespace collapsed). */
+  private readonly loggedSql = new Map<string, string>();
   private db: Database | undefined;
-  /** Generation and inode of the file `db` mirrors; gen null = there was no file. */
+  /** Generation and inode of the snapshot `db` mirrors; gen null = there was no file. */
   private diskGen: number | null = null;
   private diskIno = 0;
+  private diskSize = 0;
+  /** The snapshot's stat when we last checked its generation. */
+  private diskStat: fs.Stats | undefined;
+  /** Open on the log (inode logFdIno) across operations: appends and catch-up need no open/close. */
+  private logFd: number | undefined;
+  private logFdIno = 0;
+  /** The log's size at our last look; under the lock, bytes past logOffset are a torn tail. */
+  private logSizeSeen = 0;
+  /** The log the loaded snapshot continues with, and the one it already contains (meta log_id, prev_log_id). */
+  private logId: string | null = null;
+  private prevLogId: string | null = null;
+  /** Inode of the log we have applied records from (0: none yet) and how many of its bytes. */
+  private logIno = 0;
+  private logOffset = 0;
+  /** Statements run by the change in progress, to be logged when it commits. */
+  private pending: LoggedStatement[] | undefined;
+  private readonly counters: Omit<LedgerStats, 'logOffset'> = { snapshotLoads: 0, recordsApplied: 0, recordsAppended: 0, snapshotsWritten: 0, tornTailsTruncated: 0 };
   private dirFd: number | undefined;
   private checkedIntegrity = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -117,6 +194,9 @@ export class SqlJsLedger implements Ledger {
     this.callRetentionMs = options.callRetentionMs ?? 90 * DAY_MS;
     this.maxCallRows = options.maxCallRows ?? 200;
     this.onWarning = options.onWarning ?? (() => undefined);
+    this.compactLogBytes = options.compactLogBytes ?? 64 * 1024;
+    this.onSnapshotWritten = options.onSnapshotWritten ?? (() => undefined);
+    this.logFile = `${this.file}.log`;
   }
 
   /** Opens (or starts) the ledger; an unreadable file is set aside and reported through onWarning. */
@@ -124,7 +204,13 @@ export class SqlJsLedger implements Ledger {
     const ledger = new SqlJsLedger(await loadSqlJs(), options);
     fs.mkdirSync(path.dirname(ledger.file), { recursive: true });
     await ledger.read(() => undefined);
+    // A process that died without close() left its log: fold it in now, so later starters need not replay it.
+    await ledger.foldLog();
     return ledger;
+  }
+
+  stats(): LedgerStats {
+    return { ...this.counters, logOffset: this.logOffset };
   }
 
   // ---- Ledger --------------------------------------------------------------------------------------------
@@ -309,6 +395,9 @@ export class SqlJsLedger implements Ledger {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // At rest the ledger is then one plain SQLite file, readable by any tool.
+    await this.foldLog();
+    if (this.closed) return;
     this.closed = true;
     this.dropDb();
     if (this.dirFd !== undefined) {
@@ -357,7 +446,8 @@ export class SqlJsLedger implements Ledger {
   private capCallRows(): void {
     const rows = Number(this.all('SELECT count(*) AS n FROM calls', [])[0]?.n ?? 0);
     if (rows <= this.maxCallRows + Math.max(10, this.maxCallRows / 10)) return;
-    this.run('DELETE FROM calls WHERE id IN (SELECT id FROM calls ORDER BY ts_ms DESC LIMIT -1 OFFSET ?)', [this.maxCallRows]);
+    // id breaks ties so every process replaying this statement deletes the same rows.
+    this.run('DELETE FROM calls WHERE id IN (SELECT id FROM calls ORDER BY ts_ms DESC, id DESC LIMIT -1 OFFSET ?)', [this.maxCallRows]);
   }
 
   private pruneIfDue(now: number): void {
@@ -375,14 +465,14 @@ export class SqlJsLedger implements Ledger {
 
   // ---- file sharing --------------------------------------------------------------------------------------
 
-  /** Runs fn on an up-to-date copy without the lock (the file is only ever replaced whole, by rename). */
+  /** Runs fn on an up-to-date copy without the lock (snapshots are replaced whole; log records self-check). */
   private async read<T>(fn: (now: number) => T): Promise<T> {
     this.assertOpen();
     try {
-      this.refresh();
+      this.refresh(false);
     } catch (err) {
-      if (!(err instanceof CorruptLedger)) throw err;
-      // Setting the file aside needs the lock: another process may be doing the same.
+      if (!isRecoverable(err)) throw err;
+      // Setting a file aside needs the lock: another process may be doing the same.
       await this.mutate(() => ({ result: undefined, changed: false }));
     }
     return fn(this.clock());
@@ -399,46 +489,112 @@ export class SqlJsLedger implements Ledger {
     this.assertOpen();
     await this.lock.acquire();
     try {
-      try {
-        return this.apply(fn);
-      } catch (err) {
-        if (!(err instanceof CorruptLedger) && !isSqliteCorruption(err)) throw err;
-        this.setAside(err instanceof CorruptLedger ? err.message : `SQLite: ${(err as Error).message}`);
-        return this.apply(fn);
-      }
+      return this.applyRecovering(() => this.apply(fn));
     } finally {
       this.lock.release();
     }
   }
 
+  /** Under the lock: runs step, setting damaged or orphaned files aside (with a warning) and trying again. */
+  private applyRecovering<T>(step: () => T): T {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return step();
+      } catch (err) {
+        if (!isRecoverable(err) || attempt >= 3) throw err;
+        if (err instanceof CorruptLog) this.setAsideLog(err);
+        else if (err instanceof ForeignLog) this.setAsideOrphanLog(err.message);
+        else this.setAside(err instanceof CorruptLedger ? err.message : `SQLite: ${(err as Error).message}`);
+      }
+    }
+  }
+
   private apply<T>(fn: (now: number) => Mutation<T>): T {
-    this.refresh();
+    this.refresh(true);
     const db = this.db!;
+    this.pending = [];
     db.run('BEGIN');
     let out: Mutation<T>;
     try {
       out = fn(this.clock());
     } catch (err) {
+      this.pending = undefined;
       db.run('ROLLBACK');
       throw err;
     }
+    const statements = this.pending;
+    this.pending = undefined;
     if (!out.changed) {
       db.run('ROLLBACK');
       return out.result;
     }
     db.run('COMMIT');
     try {
-      this.persist(out.durable === true);
+      // No snapshot yet (or one written before the log existed): the change goes into a first snapshot.
+      if (this.diskGen === null || this.logId === null) this.writeSnapshot();
+      else this.append(statements, out.durable === true);
     } catch (err) {
-      // Memory is now ahead of the file: forget it so the next operation starts from what is on disk.
+      // Memory is now ahead of the files: forget it so the next operation starts from what is on disk.
       this.dropDb();
       throw err;
     }
+    if (this.logOffset >= Math.max(this.compactLogBytes, this.diskSize)) this.compactQuietly();
     return out.result;
   }
 
-  /** Makes `db` mirror the file, reading it only when its generation or inode changed. */
-  private refresh(): void {
+  /**
+   * Open and close: fold a leftover log into the snapshot. Best effort — when the lock is busy, whoever holds
+   * it keeps the log going, and a failure leaves a log that is as good as a snapshot.
+   */
+  private async foldLog(): Promise<void> {
+    if (this.closed || !fs.existsSync(this.logFile)) return;
+    const run = this.queue.then(async () => {
+      if (this.closed || !(await this.lock.acquireWithin(FOLD_LOCK_WAIT_MS))) return;
+      try {
+        this.applyRecovering(() => {
+          this.refresh(true);
+          if (fs.existsSync(this.logFile)) this.writeSnapshot();
+        });
+      } catch {
+        this.dropDb();
+      } finally {
+        this.lock.release();
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    await this.queue;
+  }
+
+  private compactQuietly(): void {
+    try {
+      this.writeSnapshot();
+    } catch {
+      // The log still holds everything: the next change tries again. Memory may have the new log id: reload.
+      this.dropDb();
+    }
+  }
+
+  /**
+   * Makes `db` mirror the files: the snapshot (reloaded only when its generation or inode changed), then the
+   * log records past our offset. The lock holder (`holder`) also clears away a log a crashed compaction left.
+   */
+  private refresh(holder: boolean): void {
+    for (let attempt = 0; ; attempt++) {
+      this.refreshSnapshot();
+      const outcome = this.catchUp(holder);
+      if (outcome === 'done') return;
+      // The log and our copy disagree. Usually a compaction replaced both between our two looks: reload the
+      // snapshot from scratch and look again; still disagreeing after that, the log belongs to no snapshot.
+      if (attempt >= 2) throw new ForeignLog(`its log ${path.basename(this.logFile)} continues neither the snapshot nor the one before it`);
+      this.dropDb();
+    }
+  }
+
+  /** Reads the snapshot file when its generation or inode changed since we loaded it. */
+  private refreshSnapshot(): void {
+    // The usual case costs one stat: same inode, size and times as when we last looked.
+    const seen = fs.statSync(this.file, { throwIfNoEntry: false });
+    if (seen && this.db && this.diskGen !== null && sameFile(seen, this.diskStat)) return;
     let fd: number;
     try {
       fd = fs.openSync(this.file, 'r');
@@ -452,18 +608,236 @@ export class SqlJsLedger implements Ledger {
       const header = Buffer.alloc(HEADER_BYTES);
       const n = st.size >= HEADER_BYTES ? fs.readSync(fd, header, 0, HEADER_BYTES, 0) : 0;
       const gen = n === HEADER_BYTES ? header.readUInt32BE(GEN_OFFSET) : -1;
-      if (this.db && gen === this.diskGen && st.ino === this.diskIno) return;
-      const bytes = Buffer.alloc(st.size);
-      let off = 0;
-      while (off < st.size) {
-        const got = fs.readSync(fd, bytes, off, st.size - off, off);
-        if (got === 0) break;
-        off += got;
+      // Times alone changed (a rename updates ctime, a touch mtime): the generation says whether content did.
+      if (this.db && gen === this.diskGen && st.ino === this.diskIno) {
+        this.diskStat = st;
+        return;
       }
-      this.useDb(this.openBytes(bytes.subarray(0, off)), gen, st.ino);
+      const bytes = readAll(fd, 0, st.size);
+      this.useDb(this.openBytes(bytes), gen, st.ino);
+      this.diskSize = bytes.length;
+      this.diskStat = st;
+      this.counters.snapshotLoads++;
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /** Applies the log records past our offset. 'stale' when the log is not the one our copy continues. */
+  private catchUp(holder: boolean): 'done' | 'stale' {
+    const st = fs.statSync(this.logFile, { throwIfNoEntry: false });
+    if (!st) {
+      this.closeLogFd();
+      // No log: nothing to add, unless we applied records from one that was folded in since (reload).
+      return this.logIno === 0 ? 'done' : 'stale';
+    }
+    if (this.logIno !== 0) {
+      if (st.ino !== this.logIno || st.size < this.logOffset) return 'stale';
+      this.logSizeSeen = st.size;
+      if (st.size === this.logOffset) return 'done'; // the usual case: one stat, nothing new
+    }
+    const fd = this.logHandle(st.ino);
+    if (fd === undefined) return 'stale'; // replaced between the stat and the open
+    if (this.logIno === 0) {
+      // A log we have not read yet: its header says which snapshot it continues.
+      const id = parseLogHeader(readAll(fd, 0, Math.min(st.size, LOG_HEADER_BYTES)));
+      if (id === undefined) {
+        if (st.size >= LOG_HEADER_BYTES) throw new CorruptLog(0, 'not a ledger log (bad header)');
+        // Shorter than a header: its creator is writing it (header and first record go in one write), or died
+        // doing so before anything was acknowledged.
+        if (holder) this.removeLog();
+        return 'done';
+      }
+      if (id === this.prevLogId) {
+        // A compaction folded this log in and died before removing it: never replay it (it would count twice).
+        if (holder) this.removeLog();
+        return 'done';
+      }
+      if (id !== this.logId) return 'stale';
+      this.logIno = st.ino;
+      this.logOffset = LOG_HEADER_BYTES;
+    }
+    this.logSizeSeen = st.size;
+    const { records, stop } = scanRecords(readAll(fd, this.logOffset, st.size), this.logOffset);
+    for (const record of records) {
+      this.replay(record.statements, record.offset);
+      this.logOffset = record.end;
+    }
+    // A torn tail is left where it is: the next append by a lock holder truncates it.
+    if (stop.kind === 'damaged') throw new CorruptLog(stop.at, stop.reason);
+    return 'done';
+  }
+
+  /** The open log, if the file at its path is still inode `ino`. */
+  private logHandle(ino: number): number | undefined {
+    if (this.logFd !== undefined && this.logFdIno === ino) return this.logFd;
+    this.closeLogFd();
+    let fd: number;
+    try {
+      fd = fs.openSync(this.logFile, 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    if (fs.fstatSync(fd).ino !== ino) {
+      fs.closeSync(fd);
+      return undefined;
+    }
+    this.logFd = fd;
+    this.logFdIno = ino;
+    return fd;
+  }
+
+  private closeLogFd(): void {
+    if (this.logFd === undefined) return;
+    try {
+      fs.closeSync(this.logFd);
+    } catch {
+      // already closed: nothing to release
+    }
+    this.logFd = undefined;
+    this.logFdIno = 0;
+  }
+
+  private removeLog(): void {
+    this.closeLogFd();
+    unlinkQuiet(this.logFile);
+  }
+
+  private replay(statements: LoggedStatement[], offset: number): void {
+    const db = this.db!;
+    db.run('BEGIN');
+    try {
+      for (const [sql, params] of statements) this.stmt(sql).run(params);
+    } catch (err) {
+      db.run('ROLLBACK');
+      // Good checksum but the statements do not apply: this copy and the log's writer disagree.
+      throw new CorruptLog(offset, `record does not replay: ${(err as Error).message}`);
+    }
+    db.run('COMMIT');
+    this.counters.recordsApplied++;
+  }
+
+  /**
+   * Appends one change to the log. Only durable changes (settle) are fdatasync'ed. Skipping it for the others
+   * is safe: an unsynced record survives the death of its process (it is in the page cache) and is lost only
+   * with the machine. Then a lost reservation is harmless — its call died with the machine, and it would
+   * only have expired — and so are a lost release (the quota comes back at the reservation's TTL), cooldown,
+   * circuit step or reconcile (the provider answers 429 again, or reports again). A record that reached the disk
+   * only in part fails its length or checksum and, being last, is dropped as a torn tail. Records written after
+   * the last fdatasync are the only ones a crash can damage, since fdatasync flushes every earlier write too.
+   */
+  private append(statements: LoggedStatement[], durable: boolean): void {
+    const record = encodeRecord(statements);
+    this.assertLockHeld();
+    if (this.logIno === 0) {
+      // First change since the snapshot: create the log, header and record in one write.
+      const bytes = Buffer.concat([encodeLogHeader(this.logId!), record]);
+      this.closeLogFd();
+      const fd = fs.openSync(this.logFile, 'wx+');
+      let ino: number;
+      try {
+        writeAll(fd, bytes, 0);
+        if (durable) fs.fdatasyncSync(fd);
+        ino = fs.fstatSync(fd).ino;
+      } catch (err) {
+        fs.closeSync(fd);
+        unlinkQuiet(this.logFile);
+        throw err;
+      }
+      this.logFd = fd;
+      this.logFdIno = ino;
+      // Always: a durable record appended to this log later is only as durable as the log's name.
+      this.syncDir();
+      this.logIno = ino;
+      this.logOffset = bytes.length;
+    } else {
+      const fd = this.logHandle(this.logIno);
+      if (fd === undefined) throw new Error('the quota ledger log was replaced while this process held the lock');
+      if (this.logSizeSeen > this.logOffset) {
+        // A torn record left by a writer that was killed: never acknowledged, so it goes.
+        fs.ftruncateSync(fd, this.logOffset);
+        this.counters.tornTailsTruncated++;
+      }
+      try {
+        writeAll(fd, record, this.logOffset);
+        if (durable) fs.fdatasyncSync(fd);
+      } catch (err) {
+        // Take back what may have been written, so no process counts a change its caller was told failed.
+        try {
+          fs.ftruncateSync(fd, this.logOffset);
+        } catch {
+          // the next lock holder truncates it as a torn tail, or reads a whole record the caller may retry
+        }
+        throw err;
+      }
+      this.logOffset += record.length;
+    }
+    this.logSizeSeen = this.logOffset;
+    this.counters.recordsAppended++;
+  }
+
+  /**
+   * Writes `db` as the new snapshot and removes the log it folds in (see the crash points at the top).
+   * Always durable: once the log is removed, the snapshot is the only copy of its records.
+   */
+  private writeSnapshot(): void {
+    const db = this.db!;
+    const nextLogId = newLogId();
+    const prevLogId = this.logId ?? '';
+    db.run("INSERT OR REPLACE INTO meta VALUES ('log_id', ?)", [nextLogId]);
+    db.run("INSERT OR REPLACE INTO meta VALUES ('prev_log_id', ?)", [prevLogId]);
+    db.run("INSERT INTO meta VALUES ('compactions', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1");
+    const bytes = db.export();
+    const gen = nextGen(this.diskGen);
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    view.writeUInt32BE(gen, GEN_OFFSET);
+    view.writeUInt32BE(gen, GEN_VALID_OFFSET);
+    if (this.diskGen === null) removeOrphanTemps(this.file); // first write by us: clear leftovers of dead writers
+    const tmp = `${this.file}.tmp-${process.pid}-${(++tempCounter).toString(16)}`;
+    const fd = fs.openSync(tmp, 'wx');
+    let ino: number;
+    try {
+      writeAll(fd, view, 0);
+      fs.fdatasyncSync(fd);
+      ino = fs.fstatSync(fd).ino;
+    } catch (err) {
+      fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+    fs.closeSync(fd);
+    try {
+      this.assertLockHeld();
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+    renameReplacing(tmp, this.file);
+    // Before the log goes: a power cut must not bring back the old snapshot without the log.
+    this.syncDir();
+    this.diskGen = gen;
+    this.diskIno = ino;
+    this.diskSize = view.length;
+    this.logId = nextLogId;
+    this.prevLogId = prevLogId || null;
+    this.logIno = 0;
+    this.logOffset = 0;
+    this.diskStat = undefined;
+    this.counters.snapshotsWritten++;
+    this.onSnapshotWritten();
+    // If this removal fails or is lost (crash, power cut), the log's header names prev_log_id: everyone ignores
+    // it and the next lock holder removes it. The change itself is safe in the snapshot already.
+    try {
+      this.removeLog();
+    } catch {
+      // e.g. EPERM on Windows while another process reads it
+    }
+  }
+
+  private assertLockHeld(): void {
+    // We stalled past the stale limit and another process took over: writing now could lose its update.
+    if (!this.lock.stillHeld()) throw new Error('the quota ledger lock was taken over while this process was stalled; the change was not written');
   }
 
   private openBytes(bytes: Buffer): Database {
@@ -500,17 +874,23 @@ export class SqlJsLedger implements Ledger {
 
   private freshDb(): Database {
     const db = new this.sql.Database();
-    // Small pages: the ledger is tens of small tables and indexes, each taking at least one page, and the whole
-    // file is exported and written on every change.
+    // Small pages: the ledger is tens of small tables and indexes, each taking at least one page, and every
+    // process reads the whole file after each compaction.
     db.exec(`PRAGMA page_size = 1024; ${SCHEMA_V1}`);
     return db;
   }
 
   private useDb(db: Database, gen: number | null, ino: number): void {
     this.dropDb();
+    // The copy's rollback journal only needs to serve this process (the files are the log and the snapshot).
+    db.exec('PRAGMA journal_mode = MEMORY');
     this.db = db;
     this.diskGen = gen;
     this.diskIno = ino;
+    const meta = new Map((db.exec("SELECT key, value FROM meta WHERE key IN ('log_id', 'prev_log_id')")[0]?.values ?? []).map((r) => [String(r[0]), String(r[1])]));
+    // A snapshot from before the log has no log_id: its first change writes a snapshot that starts one.
+    this.logId = meta.get('log_id') || null;
+    this.prevLogId = meta.get('prev_log_id') || null;
   }
 
   private dropDb(): void {
@@ -520,58 +900,86 @@ export class SqlJsLedger implements Ledger {
     this.db = undefined;
     this.diskGen = null;
     this.diskIno = 0;
+    this.logId = null;
+    this.prevLogId = null;
+    this.logIno = 0;
+    this.logOffset = 0;
+    this.logSizeSeen = 0;
+    this.diskStat = undefined;
+    this.closeLogFd();
   }
 
-  /** Under the lock: move the unreadable file out of the way (kept for inspection) and start afresh. */
+  /** Under the lock: move the unreadable snapshot out of the way (kept for inspection) and start afresh. */
   private setAside(reason: string): void {
-    let aside = `${this.file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    if (fs.existsSync(aside)) aside += `-${randomBytes(3).toString('hex')}`;
+    const stamp = asideStamp();
+    const aside = asideName(`${this.file}.corrupt-${stamp}`);
     try {
       fs.renameSync(this.file, aside);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    // Its log only makes sense on top of it: keep it beside it, out of the new ledger's way.
+    const logAside = this.moveLogAside(`${this.logFile}.orphan-${stamp}`);
     this.useDb(this.freshDb(), null, 0);
     this.onWarning({
       code: 'ledger_corrupt',
       file: this.file,
       setAsideAs: aside,
       message:
-        `The quota ledger ${this.file} could not be read (${reason}). It was set aside as ${path.basename(aside)} and a new, ` +
-        'empty ledger was started: quota used before now is not counted, so free-tier limits may be overrun until the windows reset.',
+        `The quota ledger ${this.file} could not be read (${reason}). It was set aside as ${path.basename(aside)}` +
+        (logAside ? ` (its operation log as ${path.basename(logAside)})` : '') +
+        ' and a new, empty ledger was started: quota used before now is not counted, so free-tier limits may be overrun until the windows reset.',
     });
   }
 
-  private persist(durable: boolean): void {
-    const bytes = this.db!.export();
-    const gen = nextGen(this.diskGen);
-    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    view.writeUInt32BE(gen, GEN_OFFSET);
-    view.writeUInt32BE(gen, GEN_VALID_OFFSET);
-    if (this.diskGen === null) removeOrphanTemps(this.file); // first write by us: clear leftovers of dead writers
-    const tmp = `${this.file}.tmp-${process.pid}-${(++tempCounter).toString(16)}`;
-    const fd = fs.openSync(tmp, 'wx');
-    let ino: number;
+  /**
+   * Under the lock, after the records before the damage were applied: keep a copy of the damaged log, write
+   * them into a new snapshot (which removes the log) and say what was lost.
+   */
+  private setAsideLog(err: CorruptLog): void {
+    if (!this.db) this.refreshSnapshot();
+    const aside = asideName(`${this.logFile}.corrupt-${asideStamp()}`);
     try {
-      let off = 0;
-      while (off < view.length) off += fs.writeSync(fd, view, off, view.length - off);
-      fs.fdatasyncSync(fd);
-      ino = fs.fstatSync(fd).ino;
+      fs.copyFileSync(this.logFile, aside);
+    } catch (copyErr) {
+      if ((copyErr as NodeJS.ErrnoException).code !== 'ENOENT') throw copyErr;
+    }
+    const kept = this.logOffset;
+    this.writeSnapshot();
+    this.onWarning({
+      code: 'ledger_corrupt',
+      file: this.logFile,
+      setAsideAs: aside,
+      message:
+        `The quota ledger's operation log ${this.logFile} is ${err.message}. A copy was set aside as ${path.basename(aside)}; ` +
+        `the changes before byte ${kept} were kept and those after it are not counted, so quota used in the last few calls may be missing.`,
+    });
+  }
+
+  private setAsideOrphanLog(reason: string): void {
+    const aside = this.moveLogAside(`${this.logFile}.orphan-${asideStamp()}`);
+    this.dropDb();
+    if (!aside) return;
+    this.onWarning({
+      code: 'ledger_corrupt',
+      file: this.logFile,
+      setAsideAs: aside,
+      message:
+        `The quota ledger ${this.file} does not match ${reason.replace(/^its /, 'the ')}: the snapshot was replaced or deleted by hand. ` +
+        `The log was set aside as ${path.basename(aside)}; its changes are not counted.`,
+    });
+  }
+
+  private moveLogAside(target: string): string | undefined {
+    this.closeLogFd();
+    const aside = asideName(target);
+    try {
+      fs.renameSync(this.logFile, aside);
+      return aside;
     } catch (err) {
-      fs.closeSync(fd);
-      fs.rmSync(tmp, { force: true });
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return undefined;
     }
-    fs.closeSync(fd);
-    if (!this.lock.stillHeld()) {
-      // We stalled past the stale limit and another process took over: writing now could lose its update.
-      fs.rmSync(tmp, { force: true });
-      throw new Error('the quota ledger lock was taken over while this process was stalled; the change was not written');
-    }
-    renameReplacing(tmp, this.file);
-    if (durable) this.syncDir();
-    this.diskGen = gen;
-    this.diskIno = ino;
   }
 
   private syncDir(): void {
@@ -589,8 +997,15 @@ export class SqlJsLedger implements Ledger {
     return s;
   }
 
+  /** Runs a changing statement, recording it for the log. */
   private run(sql: string, params: SqlValue[]): void {
-    this.stmt(sql).run(params);
+    let logged = this.loggedSql.get(sql);
+    if (logged === undefined) {
+      logged = sql.replace(/\s+/g, ' ').trim();
+      this.loggedSql.set(sql, logged);
+    }
+    this.stmt(logged).run(params);
+    this.pending?.push([logged, params]);
   }
 
   private all(sql: string, params: SqlValue[]): Array<Record<string, SqlValue>> {
@@ -607,6 +1022,46 @@ export class SqlJsLedger implements Ledger {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('ledger is closed');
+  }
+}
+
+function isRecoverable(err: unknown): boolean {
+  return err instanceof CorruptLedger || err instanceof CorruptLog || err instanceof ForeignLog || isSqliteCorruption(err);
+}
+
+function asideStamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-');
+}
+
+function asideName(wanted: string): string {
+  return fs.existsSync(wanted) ? `${wanted}-${randomBytes(3).toString('hex')}` : wanted;
+}
+
+function sameFile(a: fs.Stats, b: fs.Stats | undefined): boolean {
+  return b !== undefined && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
+function readAll(fd: number, from: number, to: number): Buffer {
+  const bytes = Buffer.alloc(Math.max(0, to - from));
+  let off = 0;
+  while (off < bytes.length) {
+    const got = fs.readSync(fd, bytes, off, bytes.length - off, from + off);
+    if (got === 0) break;
+    off += got;
+  }
+  return bytes.subarray(0, off);
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  let off = 0;
+  while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off, position + off);
+}
+
+function unlinkQuiet(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 

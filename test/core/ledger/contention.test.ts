@@ -4,8 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
-import initSqlJs from 'sql.js';
-import { tempHome } from './helpers';
+import { queryOnDisk, tempHome } from './helpers';
 
 const CHILD_SOURCE = path.join(__dirname, 'fixtures', 'contention-child.ts');
 const WORKERS = 4;
@@ -18,8 +17,8 @@ const OPS = 500;
 let childBundle: string;
 let bundleDir: string;
 
-function start(args: string[]): ChildProcess {
-  return spawn(process.execPath, [childBundle, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+function start(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [childBundle, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
 }
 
 function exited(child: ChildProcess): Promise<number | string> {
@@ -33,15 +32,8 @@ function readLines(file: string): string[] {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => /^(settled|released|ok|refused)\b/.test(l)) : [];
 }
 
-async function query(file: string, sql: string): Promise<unknown[][]> {
-  const SQL = await initSqlJs();
-  const db = new SQL.Database(fs.readFileSync(file));
-  try {
-    return db.exec(sql)[0]?.values ?? [];
-  } finally {
-    db.close();
-  }
-}
+/** What is on disk (snapshot and log), read independently of the ledger code. */
+const query = queryOnDisk;
 
 describe('SqlJsLedger under contention (real processes)', function () {
   this.timeout(180_000);
@@ -57,7 +49,10 @@ describe('SqlJsLedger under contention (real processes)', function () {
   beforeEach(() => {
     home = tempHome();
   });
+  /** Set by a test that restarts killed workers: afterEach's own kills must not restart them. */
+  let stopRestarts = () => undefined as void;
   afterEach(async () => {
+    stopRestarts();
     for (const c of live) {
       c.kill('SIGKILL');
       await exited(c);
@@ -149,6 +144,83 @@ describe('SqlJsLedger under contention (real processes)', function () {
     const openReservations = Number((await query(home.file, 'SELECT count(*) FROM reservations'))[0]![0]);
     assert.ok(openReservations <= kills.length, `${openReservations} reservations left after ${kills.length} kills`);
     assert.equal(fs.readdirSync(home.dir).filter((n) => n.includes('.tmp-') || n.endsWith('.lock')).length, 0, 'no temp file or lock left');
+  });
+
+  it(`${WORKERS} processes compacting every few calls, killed at the compaction crash point and as lock holders: 0 lost, 0 double-counted`, async () => {
+    const ops = 300;
+    const logs = Array.from({ length: WORKERS }, (_, w) => path.join(home.dir, `worker-${w}.log`));
+    const crashLog = path.join(home.dir, 'crashes');
+    // Compact whenever the log outgrows the snapshot (every 15-80 calls here); 1 in 8 compactions (those run by
+    // open() included) kills its own process between writing the snapshot and removing the folded-in log.
+    const env = { SB_TEST_COMPACT_BYTES: '1', SB_TEST_CRASH_AT_SNAPSHOT: '0.125', SB_TEST_CRASH_LOG: crashLog };
+    const running: ChildProcess[] = [];
+    const finished = Array.from({ length: WORKERS }, () => false);
+    const failures: string[] = [];
+    let restarts = 0;
+    let active = true; // after the test, afterEach's kills must not restart anyone
+    const launch = (w: number) => {
+      if (!active) return;
+      const child = start(['ops', home.file, String(w), String(ops), logs[w]!], env);
+      running[w] = child;
+      live.add(child);
+      void exited(child).then((code) => {
+        live.delete(child);
+        if (code === 0) finished[w] = true;
+        else if (code === 'SIGKILL' && active) {
+          restarts++;
+          launch(w); // killed (by itself at the crash point, or by the test): restarted, it finishes its share
+        } else failures.push(`worker ${w} exited with ${code}`);
+      });
+    };
+    for (let w = 0; w < WORKERS; w++) launch(w);
+    stopRestarts = () => {
+      active = false;
+    };
+    const marks = [0.25, 0.5, 0.75];
+    let holderKills = 0;
+    const deadline = Date.now() + 170_000; // a hang guard only
+    let progress = 0;
+    let progressAt = 0;
+    while (!finished.every(Boolean)) {
+      assert.deepEqual(failures, []);
+      assert.ok(Date.now() < deadline, `stalled at ${progress}`);
+      await new Promise((r) => setTimeout(r, 2));
+      if (Date.now() - progressAt > 50) {
+        progress = logs.reduce((n, l) => n + readLines(l).length, 0) / (WORKERS * ops);
+        progressAt = Date.now();
+      }
+      if (holderKills >= marks.length || progress < marks[holderKills]!) continue;
+      let holderPid: number | undefined;
+      try {
+        holderPid = JSON.parse(fs.readFileSync(`${home.file}.lock`, 'utf8')).pid;
+      } catch {
+        continue;
+      }
+      const victim = running.find((c) => c.pid === holderPid && c.exitCode === null && c.signalCode === null);
+      if (!victim) continue;
+      victim.kill('SIGKILL');
+      await exited(victim);
+      holderKills++;
+    }
+    assert.deepEqual(failures, []);
+    const crashes = fs.existsSync(crashLog) ? fs.readFileSync(crashLog, 'utf8').split('\n').filter(Boolean).length : 0;
+    assert.ok(crashes >= 1, 'no worker died at the compaction crash point');
+    assert.equal(restarts, crashes + holderKills);
+
+    const expectedSettled: string[] = [];
+    for (let w = 0; w < WORKERS; w++) for (let i = 0; i < ops; i++) if (i % 5 !== 4) expectedSettled.push(`w${w}-${i}`);
+    const settledByWorkers = new Set(logs.flatMap(readLines).filter((l) => l.startsWith('settled ')).map((l) => l.split(' ')[1]));
+    assert.equal(settledByWorkers.size, expectedSettled.length);
+    const ids = (await query(home.file, 'SELECT id FROM calls')).map((r) => String(r[0]));
+    assert.deepEqual([...ids].sort(), [...expectedSettled].sort(), 'every settled op recorded exactly once, no released op recorded');
+    const usage = Object.fromEntries((await query(home.file, 'SELECT metric, SUM(used) FROM usage GROUP BY metric')).map((r) => [r[0], r[1]]));
+    assert.deepEqual(usage, { requests: expectedSettled.length, tokens: expectedSettled.length * 10 });
+    assert.deepEqual((await query(home.file, 'SELECT SUM(calls) FROM spend'))[0], [expectedSettled.length]);
+    const compactions = Number((await query(home.file, "SELECT value FROM meta WHERE key = 'compactions'"))[0]![0]);
+    assert.ok(compactions >= 10, `${compactions} compactions`);
+    const openReservations = Number((await query(home.file, 'SELECT count(*) FROM reservations'))[0]![0]);
+    assert.ok(openReservations <= restarts, `${openReservations} reservations left after ${restarts} kills`);
+    assert.deepEqual(fs.readdirSync(home.dir).filter((n) => n.includes('.tmp-') || n.endsWith('.lock') || n.includes('.corrupt-') || n.includes('.orphan-')), []);
   });
 
   it('never grants more than the quota when 4 processes race for the last 50 requests', async () => {

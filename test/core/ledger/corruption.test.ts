@@ -4,7 +4,7 @@ import initSqlJs from 'sql.js';
 import type { QuotaRule } from '../../../src/core/ledger/types';
 import { UserError } from '../../../src/core/errors';
 import { SqlJsLedger } from '../../../src/core/ledger/sqljs-ledger';
-import { ManualClock, call, openAt, tempHome } from './helpers';
+import { ManualClock, call, openAt, readLedgerOnDisk, tempHome } from './helpers';
 
 const rules: QuotaRule[] = [{ metric: 'requests', window: 'day', limit: 100 }];
 
@@ -48,8 +48,7 @@ describe('SqlJsLedger with a damaged file', () => {
     assert.ok(r.ok);
     assert.equal(r.states[0]!.used, 0);
     await ledger.settle(r.reservationId, rules, call('p'));
-    const SQL = await initSqlJs();
-    const db = new SQL.Database(fs.readFileSync(home.file));
+    const db = await readLedgerOnDisk(home.file);
     assert.deepEqual(db.exec('SELECT used FROM usage')[0]!.values, [[1]]);
     db.close();
   }

@@ -140,4 +140,42 @@ describe('FileLock (cross-process)', function () {
     a.release();
     assert.equal(JSON.parse(fs.readFileSync(`${home.file}.lock`, 'utf8')).token, 'theirs');
   });
+
+  it('is never seen without its owner: created whole, so a waiter cannot mistake a new lock for an abandoned one', async () => {
+    const go = path.join(home.dir, 'go');
+    const log = path.join(home.dir, 'critical.log');
+    const c = startChild(['critical', home.file, log, '150', go]);
+    children.push(c);
+    await waitForLine(c, 'ready');
+    fs.writeFileSync(go, '');
+    let whole = 0;
+    let empty = 0;
+    const done = exited(c);
+    let running = true;
+    void done.then(() => (running = false));
+    while (running) {
+      try {
+        const text = fs.readFileSync(`${home.file}.lock`, 'utf8');
+        if (text === '') empty++;
+        else if (JSON.parse(text).pid === c.pid) whole++;
+      } catch {
+        // between holders
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(empty, 0, 'the lock file was seen empty');
+    assert.ok(whole > 10, `only ${whole} reads saw the lock held`);
+    assert.equal(fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('enter')).length, 150);
+    assert.deepEqual(fs.readdirSync(home.dir).filter((n) => n.includes('.tmp-')), [], 'no temp file left by the acquisitions');
+  });
+
+  it('clears the temp file of an acquirer that died before linking it, when its lock is broken', () => {
+    const dead = 2 ** 22 + 12345; // above Linux's pid_max default for 32-bit: certainly no process
+    fs.writeFileSync(`${home.file}.tmp-${dead}-l1`, JSON.stringify({ pid: dead, host: os.hostname(), token: 'x', at: 0 }));
+    fs.writeFileSync(`${home.file}.lock`, JSON.stringify({ pid: dead, host: os.hostname(), token: 'dead', at: Date.now() }));
+    const lock = new FileLock(home.file);
+    assert.equal(lock.tryAcquire(), true);
+    lock.release();
+    assert.deepEqual(fs.readdirSync(home.dir), []);
+  });
 });

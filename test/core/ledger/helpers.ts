@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
+import initSqlJs, { type Database, type SqlValue } from 'sql.js';
 import type { CallRecord } from '../../../src/core/ledger/types';
 import { SqlJsLedger, type LedgerWarning, type SqlJsLedgerOptions } from '../../../src/core/ledger/sqljs-ledger';
 
@@ -29,4 +31,53 @@ export function call(providerId: string, extra: Partial<CallRecord> = {}): CallR
     providerId, model: 'm', tier: 'free', ok: true, amounts: { requests: 1, tokens: 100 }, inputTokens: 60, outputTokens: 40,
     costUsd: 0, baselineUsd: 0.001, ...extra,
   };
+}
+
+/**
+ * What any process would see on disk, read without the ledger code: the snapshot, plus the records of the log
+ * it continues (header id = the snapshot's meta log_id), each checked by length, complement and CRC-32 and
+ * replayed statement by statement. Stops at the first incomplete or bad record, as the ledger does.
+ */
+export async function readLedgerOnDisk(file: string): Promise<Database> {
+  const SQL = await initSqlJs();
+  const db = new SQL.Database(fs.readFileSync(file));
+  const logId = db.exec("SELECT value FROM meta WHERE key = 'log_id'")[0]?.values[0]?.[0];
+  const log = fs.existsSync(`${file}.log`) ? fs.readFileSync(`${file}.log`) : Buffer.alloc(0);
+  const header = log.subarray(0, 59).toString('latin1');
+  if (logId === undefined || header !== `switchboard-ledger-log v1 ${String(logId)}\n`) return db;
+  for (let p = 59; p + 12 <= log.length; ) {
+    const len = log.readUInt32BE(p);
+    if ((~len >>> 0) !== log.readUInt32BE(p + 4) || p + 12 + len > log.length) break;
+    const payload = log.subarray(p + 12, p + 12 + len);
+    if (zlib.crc32(payload) !== log.readUInt32BE(p + 8)) break;
+    const statements = JSON.parse(payload.toString('utf8'), (_k, v) => (v && typeof v === 'object' && typeof v.$n === 'string' ? Number(v.$n) : v)) as Array<[string, SqlValue[]]>;
+    db.run('BEGIN');
+    for (const [sql, params] of statements) db.run(sql, params);
+    db.run('COMMIT');
+    p += 12 + len;
+  }
+  return db;
+}
+
+/** One query against what is on disk (see readLedgerOnDisk). */
+export async function queryOnDisk(file: string, sql: string): Promise<unknown[][]> {
+  const db = await readLedgerOnDisk(file);
+  try {
+    return db.exec(sql)[0]?.values ?? [];
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Bundles fixtures/contention-child.ts the way the sidecar is bundled (wasm beside it), so `node` starts it in
+ * tens of milliseconds. Returns the bundle's path and a cleanup.
+ */
+export async function bundleLedgerChild(): Promise<{ bundle: string; cleanup: () => void }> {
+  const { build } = await import('esbuild');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-ledger-child-'));
+  const bundle = path.join(dir, 'contention-child.cjs');
+  await build({ entryPoints: [path.join(__dirname, 'fixtures', 'contention-child.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: bundle, logLevel: 'error' });
+  fs.copyFileSync(require.resolve('sql.js/dist/sql-wasm.wasm'), path.join(dir, 'sql-wasm.wasm'));
+  return { bundle, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }

@@ -1,23 +1,14 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import initSqlJs from 'sql.js';
 import type { QuotaRule } from '../../../src/core/ledger/types';
 import { UserError } from '../../../src/core/errors';
 import { SqlJsLedger } from '../../../src/core/ledger/sqljs-ledger';
-import { ManualClock, call, openAt, tempHome } from './helpers';
+import { ManualClock, call, openAt, queryOnDisk, tempHome } from './helpers';
 
 const at = (s: string) => Date.parse(s);
 
-/** Reads the file with sql.js directly: what any other process would see on disk. */
-async function onDisk(file: string, sql: string): Promise<unknown[][]> {
-  const SQL = await initSqlJs();
-  const db = new SQL.Database(fs.readFileSync(file));
-  try {
-    return db.exec(sql)[0]?.values ?? [];
-  } finally {
-    db.close();
-  }
-}
+/** What any other process would see on disk: the snapshot and its log, read with sql.js directly. */
+const onDisk = queryOnDisk;
 
 describe('SqlJsLedger', () => {
   let home: ReturnType<typeof tempHome>;
