@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { atomicReplace, fsyncDir, sha256, TEMP_SUFFIX, writeIfAbsent } from './durable';
+import { fsyncDir, sha256, TEMP_SUFFIX, writeIfAbsent } from './durable';
 
 export type Actor = 'claude-code' | 'extension' | 'cli';
 export const ACTORS: readonly Actor[] = ['claude-code', 'extension', 'cli'];
@@ -108,26 +108,35 @@ export class BackupStore {
     return path.join(this.records, crypto.createHash('sha256').update(rel).digest('hex').slice(0, 24));
   }
 
-  async putRecord(record: BackupRecord): Promise<void> {
+  fileOf(record: Pick<BackupRecord, 'id' | 'path'>): string {
+    return path.join(this.dirFor(record.path), `${record.id}.json`);
+  }
+
+  /** Removes the record of an operation that did not happen (found beside its journal entry after a crash). */
+  async remove(record: Pick<BackupRecord, 'id' | 'path'>): Promise<void> {
+    try {
+      fs.unlinkSync(this.fileOf(record));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    await fsyncDir(this.dirFor(record.path));
+  }
+
+  has(record: Pick<BackupRecord, 'id' | 'path'>): boolean {
+    return fs.existsSync(this.fileOf(record));
+  }
+
+  /**
+   * Moves a completed journal entry into place as the record. `sync: false` where the operation's audit line is
+   * already durable, so recovery can tell the entry completed if the rename is lost (see WorkspaceFiles.commit).
+   */
+  async adopt(journalFile: string, record: Pick<BackupRecord, 'id' | 'path'>, options: { sync?: boolean } = {}): Promise<void> {
     const dir = this.dirFor(record.path);
-    await fs.promises.mkdir(dir, { recursive: true });
-    await atomicReplace(path.join(dir, `${record.id}.json`), Buffer.from(JSON.stringify(record) + '\n'));
-  }
-
-  async removeRecord(record: Pick<BackupRecord, 'id' | 'path'>): Promise<void> {
-    await fs.promises.rm(path.join(this.dirFor(record.path), `${record.id}.json`), { force: true });
-  }
-
-  async hasRecord(record: Pick<BackupRecord, 'id' | 'path'>): Promise<boolean> {
-    return fs.promises.access(path.join(this.dirFor(record.path), `${record.id}.json`)).then(() => true, () => false);
-  }
-
-  /** Moves a completed journal entry into place as the record (one rename instead of a second durable write). */
-  async adopt(journalFile: string, record: Pick<BackupRecord, 'id' | 'path'>): Promise<void> {
-    const dir = this.dirFor(record.path);
-    await fs.promises.mkdir(dir, { recursive: true });
-    await fs.promises.rename(journalFile, path.join(dir, `${record.id}.json`));
-    await fsyncDir(dir);
+    // Inline: metadata only. A folder made just now must be durable in its parent too.
+    const created = fs.mkdirSync(dir, { recursive: true }) !== undefined;
+    fs.renameSync(journalFile, this.fileOf(record));
+    if (options.sync !== false) await Promise.all([fsyncDir(dir), created ? fsyncDir(this.records) : undefined]);
   }
 
   /** Records of one file, newest first. */
@@ -193,7 +202,7 @@ export class BackupStore {
     const report: PruneReport = { removedRecords: 0, removedBlobs: 0, keptRecords: 0 };
     const referenced = new Set<string>(keep);
     for (const d of await fs.promises.readdir(this.records).catch(() => [] as string[])) {
-      const { kept, removed } = await this.pruneDir(path.join(this.records, d), retention, now);
+      const { kept, removed } = this.pruneDir(path.join(this.records, d), retention, now);
       report.removedRecords += removed;
       report.keptRecords += kept.length;
       for (const r of await this.readDir(path.join(this.records, d))) for (const s of [r.before, r.after]) if (s.sha256) referenced.add(s.sha256);
@@ -209,25 +218,39 @@ export class BackupStore {
 
   /** Retention for one file's records (blobs are collected by `prune`). */
   async pruneFile(rel: string, retention: BackupRetentionLike, now = Date.now()): Promise<number> {
-    return (await this.pruneDir(this.dirFor(rel), retention, now)).removed;
+    return this.pruneDir(this.dirFor(rel), retention, now).removed;
   }
 
-  // Decided on ids alone (they encode the time), so the per-write retention pass reads no record.
-  private async pruneDir(dir: string, retention: BackupRetentionLike, now: number): Promise<{ kept: string[]; removed: number }> {
+  // Decided on ids alone (they encode the time), so the per-write retention pass reads no record. It runs on
+  // every write, so its few metadata calls (a listing of ~20 names, an unlink) are made inline rather than
+  // queued behind the fsyncs that may fill the thread pool.
+  private pruneDir(dir: string, retention: BackupRetentionLike, now: number): { kept: string[]; removed: number } {
     const cutoff = now - retention.days * 86_400_000;
-    const ids = (await fs.promises.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort().reverse();
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      names = [];
+    }
+    const ids = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort().reverse();
     const kept: string[] = [];
     let removed = 0;
     for (const [i, id] of ids.entries()) {
       // i === 0 is the newest backup of the file: never removed.
       if (i > 0 && (i >= retention.count || idTime(id) < cutoff)) {
-        await fs.promises.rm(path.join(dir, `${id}.json`), { force: true });
+        fs.rmSync(path.join(dir, `${id}.json`), { force: true });
         removed++;
       } else {
         kept.push(id);
       }
     }
-    if (kept.length === 0) await fs.promises.rmdir(dir).catch(() => undefined);
+    if (kept.length === 0) {
+      try {
+        fs.rmdirSync(dir);
+      } catch {
+        // not empty after all (another name) or already gone
+      }
+    }
     return { kept, removed };
   }
 }

@@ -1,10 +1,17 @@
 /**
  * Low-level durable I/O: atomic replace (temp in the same folder, fsync, rename, fsync the folder), bounded
  * retry on busy files, and opening a checked file without following links.
+ *
+ * What runs inline and what goes to the thread pool: metadata calls (open, fstat, rename, unlink, mkdir, a
+ * short listing), reads of small files and writes of small internal files (journal entries, audit lines, the
+ * lock) are synchronous — microseconds, where a thread-pool round trip costs tens to hundreds of microseconds on
+ * a busy machine and queues behind running fsyncs. Every fsync, and the content of workspace files and backup
+ * blobs (up to megabytes), go through the thread pool, so the event loop never waits for the disk to flush.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 /** 0 where the platform has no such flag (Windows), so the same code runs everywhere. */
 export const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
@@ -21,8 +28,11 @@ export function sha256(data: Uint8Array): string {
 // Windows reports a file held open by an editor or a virus scanner as EBUSY/EPERM/EACCES for a moment.
 const BUSY = new Set(process.platform === 'win32' ? ['EBUSY', 'EPERM', 'EACCES'] : ['EBUSY', 'ETXTBSY']);
 
-/** Runs fn, retrying a few times with growing pauses (~1.5 s in all) while the platform says "busy". */
-export async function retryBusy<T>(fn: () => Promise<T>, attempts = 6): Promise<T> {
+/**
+ * Runs fn, retrying a few times with growing pauses (~1.5 s in all) while the platform says "busy". fn may be
+ * synchronous (a rename): the first try then runs inline and only a retry waits.
+ */
+export async function retryBusy<T>(fn: () => T | Promise<T>, attempts = 6): Promise<T> {
   let delay = 25;
   for (let i = 1; ; i++) {
     try {
@@ -35,18 +45,38 @@ export async function retryBusy<T>(fn: () => Promise<T>, attempts = 6): Promise<
   }
 }
 
-/** Makes a folder's entries (a rename, a new or removed file) durable. A no-op where folders cannot be opened. */
+/**
+ * Makes a folder's entries (a rename, a new or removed file) durable. A no-op where folders cannot be opened.
+ * Opening and closing are inline (metadata, microseconds); only the fsync, which waits for the disk, goes to the
+ * thread pool — a pool round trip costs more than the open itself on a busy machine.
+ */
 export async function fsyncDir(dir: string): Promise<void> {
-  let fh: fs.promises.FileHandle | undefined;
+  let fd: number | undefined;
   try {
-    fh = await fs.promises.open(dir, fs.constants.O_RDONLY | O_DIRECTORY);
-    await fh.sync();
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | O_DIRECTORY);
+    await fsyncFd(fd);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (!['EISDIR', 'EINVAL', 'EPERM', 'EACCES', 'ENOTSUP', 'EBADF'].includes(code ?? '')) throw err;
   } finally {
-    await fh?.close();
+    if (fd !== undefined) fs.closeSync(fd);
   }
+}
+
+export const fsyncFd = promisify(fs.fsync);
+export const fdatasyncFd = promisify(fs.fdatasync);
+
+function writeFd(fd: number, buffer: Uint8Array, offset: number, length: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.write(fd, buffer, offset, length, null, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+function readFd(fd: number, buffer: Uint8Array, offset: number, length: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buffer, offset, length, null, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/** Writes all of `data` (write(2) may write less than asked). */
+export async function writeAll(fd: number, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length; ) off += await writeFd(fd, data, off, data.length - off);
 }
 
 export function tempNameFor(target: string, id: string): string {
@@ -70,17 +100,19 @@ export async function atomicReplace(target: string, data: Uint8Array, options: R
   const dir = path.dirname(target);
   const temp = path.join(dir, options.tempName ?? tempNameFor(target, crypto.randomBytes(6).toString('hex')));
   // O_EXCL|O_NOFOLLOW: never open something an attacker placed at the temp name.
-  const fh = await fs.promises.open(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, options.mode ?? 0o666);
+  const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, options.mode ?? 0o666);
   try {
     try {
-      await fh.writeFile(data);
-      if (options.mode !== undefined) await fh.chmod(options.mode);
-      await fh.sync();
+      // The content can be megabytes: written off the main thread.
+      await writeAll(fd, data);
+      if (options.mode !== undefined) fs.fchmodSync(fd, options.mode);
+      await fsyncFd(fd);
     } finally {
-      await fh.close();
+      fs.closeSync(fd);
     }
     await options.beforeRename?.();
-    await retryBusy(() => fs.promises.rename(temp, target));
+    // Metadata only: inline rather than queued behind the fsyncs that may fill the thread pool.
+    await retryBusy(() => fs.renameSync(temp, target));
   } catch (err) {
     await fs.promises.rm(temp, { force: true }).catch(() => undefined);
     throw err;
@@ -88,42 +120,79 @@ export async function atomicReplace(target: string, data: Uint8Array, options: R
   if (!options.skipDirSync) await fsyncDir(dir);
 }
 
+/**
+ * Creates `file` (which must not exist) holding `data`, durably: the content and the folder entry are synced
+ * at the same time rather than one after the other. A crash before both are done can leave the file empty or
+ * short, so only use it where the reader treats such a file as never written (journal entries).
+ */
+export async function createDurable(file: string, data: Uint8Array): Promise<void> {
+  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, 0o600);
+  try {
+    try {
+      writeAllSync(fd, data);
+      await Promise.all([fdatasyncFd(fd), fsyncDir(path.dirname(file))]);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    fs.rmSync(file, { force: true });
+    throw err;
+  }
+}
+
+function writeAllSync(fd: number, data: Uint8Array): void {
+  for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off, data.length - off);
+}
+
 /** Writes internal state durably, leaving an existing file alone (content-addressed blobs). */
 export async function writeIfAbsent(target: string, data: Uint8Array): Promise<boolean> {
-  try {
-    await fs.promises.access(target);
-    return false;
-  } catch {
-    await atomicReplace(target, data);
-    return true;
-  }
+  // Content-addressed: a blob already there holds these very bytes and was made durable when it was stored.
+  if (fs.existsSync(target)) return false;
+  await atomicReplace(target, data);
+  return true;
 }
 
-/** Opens a file for reading without following a final symbolic link and without blocking on a FIFO. */
-export async function openNoFollow(file: string): Promise<fs.promises.FileHandle> {
-  return fs.promises.open(file, fs.constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+/**
+ * Opens a file for reading without following a final symbolic link and without blocking on a FIFO. Inline:
+ * opening is metadata (the path was just examined with the same kind of calls), and a thread-pool round trip
+ * costs several times the open itself.
+ */
+export function openNoFollow(file: string): number {
+  return fs.openSync(file, fs.constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
 }
 
-/** Reads at most `max + 1` bytes, so a file that grew past the limit is noticed without reading it all. */
-export async function readCapped(fh: fs.promises.FileHandle, max: number): Promise<Buffer> {
+/** Files up to this size are read inline: microseconds from the page cache. Larger ones go to the thread pool. */
+export const INLINE_READ_BYTES = 64 * 1024;
+
+/**
+ * Reads at most `max + 1` bytes, so a file that grew past the limit is noticed without reading it all.
+ * `expected` (the size from fstat) sizes the buffer, so a file that did not change is read in one call.
+ */
+export async function readCapped(fd: number, max: number, expected = 0): Promise<Buffer> {
+  const read = expected <= INLINE_READ_BYTES ? (b: Buffer, n: number) => fs.readSync(fd, b, 0, n, null) : (b: Buffer, n: number) => readFd(fd, b, 0, n);
   const chunks: Buffer[] = [];
   let total = 0;
-  const buf = Buffer.allocUnsafe(Math.min(max + 1, 1 << 20));
+  // One byte more than expected: a short read then proves the end of the file without a second call.
+  let buf = Buffer.allocUnsafe(Math.max(1, Math.min(max + 1, expected + 1, 1 << 20)));
   for (;;) {
-    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, max + 1 - total), null);
+    const want = Math.min(buf.length, max + 1 - total);
+    const bytesRead = await read(buf, want);
     if (bytesRead === 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, bytesRead)));
+    chunks.push(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
     total += bytesRead;
-    if (total > max) break;
+    // A short read at the size fstat gave is the end (some network file systems read short mid-file).
+    if (total > max || (bytesRead < want && total === expected)) break;
+    buf = Buffer.allocUnsafe(Math.min(max + 1 - total, 1 << 20));
   }
-  return Buffer.concat(chunks, total);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
 }
 
 /** Where an open file really is, on platforms that can tell (Linux /proc); undefined elsewhere. */
-export async function pathOfOpenFile(fh: fs.promises.FileHandle): Promise<string | undefined> {
+export function pathOfOpenFile(fd: number): string | undefined {
   if (process.platform !== 'linux') return undefined;
   try {
-    return await fs.promises.readlink(`/proc/self/fd/${fh.fd}`);
+    // procfs answers from memory: no disk wait, so no reason for a thread-pool round trip.
+    return fs.readlinkSync(`/proc/self/fd/${fd}`);
   } catch {
     return undefined;
   }

@@ -1,12 +1,15 @@
 /**
  * The write journal, `.switchboard/journal/<id>.json`: an operation is written here (durably) before the
  * workspace file is touched, and removed once it is complete, so a crash in between can be finished or rolled
- * back at the next start (`WorkspaceFiles.recover`).
+ * back at the next start (`WorkspaceFiles.recover`). A completed entry is moved into the store as the backup
+ * record; a failed one is removed. Neither is synced on the write path: an entry left over by a power cut after
+ * its operation completed is recognised as complete (by the file's content, or by the operation's audit line
+ * when the file was edited since).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BackupRecord } from './backups';
-import { atomicReplace, TEMP_SUFFIX } from './durable';
+import { createDurable, TEMP_SUFFIX } from './durable';
 
 export interface JournalEntry {
   /** Same id as the backup record. */
@@ -27,20 +30,25 @@ export class Journal {
     await fs.promises.mkdir(this.dir, { recursive: true });
   }
 
+  /**
+   * Durable when it returns; the workspace file is touched only after that. Written in place rather than by
+   * temp-and-rename, so its content and its folder entry are synced together (one disk wait, not two): a crash
+   * before then leaves at worst an empty or cut-off entry, which `pending` knows to be harmless.
+   */
   async begin(entry: JournalEntry): Promise<void> {
-    await atomicReplace(path.join(this.dir, `${entry.id}.json`), Buffer.from(JSON.stringify(entry)));
+    await createDurable(path.join(this.dir, `${entry.id}.json`), Buffer.from(JSON.stringify(entry)));
   }
 
   fileOf(id: string): string {
     return path.join(this.dir, `${id}.json`);
   }
 
-  /** The entry's removal need not be durable: a leftover entry whose work is complete is recognised as such. */
-  async end(id: string): Promise<void> {
-    await fs.promises.rm(path.join(this.dir, `${id}.json`), { force: true });
+  /** Not synced: see the note at the top. */
+  end(id: string): void {
+    fs.rmSync(path.join(this.dir, `${id}.json`), { force: true });
   }
 
-  /** Pending entries, oldest first, and the number of unreadable ones removed. */
+  /** Pending entries, oldest first. */
   async pending(): Promise<JournalEntry[]> {
     const names = (await fs.promises.readdir(this.dir).catch(() => [] as string[])).sort();
     const out: JournalEntry[] = [];
@@ -52,12 +60,16 @@ export class Journal {
         continue;
       }
       if (!n.endsWith('.json')) continue;
+      let entry: JournalEntry | undefined;
       try {
-        out.push(JSON.parse(await fs.promises.readFile(file, 'utf8')) as JournalEntry);
+        entry = JSON.parse(await fs.promises.readFile(file, 'utf8')) as JournalEntry;
+        if (!entry || typeof entry.id !== 'string' || !entry.record) throw new Error('not an entry');
       } catch {
-        // Entries are written by rename, so a torn one cannot happen; an unreadable one is set aside.
-        await fs.promises.rename(file, file + '.unreadable').catch(() => undefined);
+        // Cut off by a crash while it was being written (see begin): nothing else had been touched yet.
+        await fs.promises.rm(file, { force: true });
+        continue;
       }
+      out.push(entry);
     }
     return out;
   }

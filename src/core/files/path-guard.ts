@@ -133,9 +133,10 @@ const MAX_COMPONENT_BYTES = 255;
 
 /** THE path policy. Throws PathDenied, or a UserError 'not_found' for a missing file to read. */
 export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose): CheckedPath {
-  const shown = showable(input);
+  // Worked out only when a message needs it: redacting it on every check was wasted work on the hot path.
+  const shown = () => showable(input);
   const deny = (rule: DenyRule, why: string): never => {
-    throw new PathDenied(rule, `${purpose === 'read' ? 'Reading' : 'Writing'} ${shown} is not allowed: ${why}`);
+    throw new PathDenied(rule, `${purpose === 'read' ? 'Reading' : 'Writing'} ${shown()} is not allowed: ${why}`);
   };
   const { absolute, components } = screen(input, deny, ctx.windowsNames);
 
@@ -169,7 +170,7 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
     if (stat.nlink > 1) deny('hard_link', 'the file has several hard links, so its content may also live outside the workspace');
     if (stat.size > ctx.policy.maxFileBytes) deny('too_large', `it is ${stat.size} bytes, over the max_file_bytes limit of ${ctx.policy.maxFileBytes}`);
   } else if (purpose === 'read') {
-    throw new UserError(`No file ${shown} in the workspace`, 'not_found');
+    throw new UserError(`No file ${shown()} in the workspace`, 'not_found');
   }
   return { rel: relativeForDisplay(ctx.workspace, canonical), abs: canonical, root: root!, exists, stat };
 }
@@ -278,14 +279,18 @@ export function foldName(name: string): string {
  */
 export function forbiddenMatch(patterns: readonly string[], parts: readonly string[]): string | undefined {
   const names = parts.map(foldName);
-  for (const pattern of patterns) {
-    const segs = pattern.split('/').filter(Boolean).map((s) => globToRegExp(foldName(s)));
-    if (segs.length === 0) continue;
+  for (const { pattern, segs } of compiledOnce(forbiddenCache, patterns, compileForbidden)) {
     for (let start = 0; start + segs.length <= names.length; start++) {
       if (segs.every((re, i) => re.test(names[start + i]!))) return pattern;
     }
   }
   return undefined;
+}
+
+function compileForbidden(patterns: readonly string[]): Array<{ pattern: string; segs: RegExp[] }> {
+  return patterns
+    .map((pattern) => ({ pattern, segs: pattern.split('/').filter(Boolean).map((s) => globToRegExp(foldName(s))) }))
+    .filter((p) => p.segs.length > 0);
 }
 
 function globToRegExp(glob: string): RegExp {
@@ -295,11 +300,32 @@ function globToRegExp(glob: string): RegExp {
 
 export function extensionAllowed(allowed: readonly string[], name: string): boolean {
   const n = foldName(name);
-  return allowed.some((entry) => {
-    const e = entry.toLowerCase();
-    if (e.startsWith('.') && n.endsWith(e) && n.length > e.length) return true;
-    return n === foldName(entry);
-  });
+  const { extensions, names } = compiledOnce(extensionCache, allowed, compileExtensions);
+  if (names.has(n)) return true;
+  // Every ending that starts at a dot (not the whole name): "a.test.ts" → ".test.ts", ".ts".
+  for (let i = n.indexOf('.', 1); i > 0; i = n.indexOf('.', i + 1)) if (extensions.has(n.slice(i))) return true;
+  return false;
+}
+
+function compileExtensions(allowed: readonly string[]): { extensions: Set<string>; names: Set<string> } {
+  return {
+    extensions: new Set(allowed.map((e) => e.toLowerCase()).filter((e) => e.startsWith('.'))),
+    names: new Set(allowed.map(foldName)),
+  };
+}
+
+// Both lists are checked several times per file operation: compiled once per list (folding ~130 allowlist
+// entries and building a dozen regular expressions took most of a check's time). Keyed by the list itself and
+// re-checked against its content, so a list changed in place is never matched with stale rules.
+const forbiddenCache = new WeakMap<readonly string[], { copy: string[]; value: ReturnType<typeof compileForbidden> }>();
+const extensionCache = new WeakMap<readonly string[], { copy: string[]; value: ReturnType<typeof compileExtensions> }>();
+
+function compiledOnce<T>(cache: WeakMap<readonly string[], { copy: string[]; value: T }>, list: readonly string[], compile: (list: readonly string[]) => T): T {
+  const hit = cache.get(list);
+  if (hit && hit.copy.length === list.length && hit.copy.every((v, i) => v === list[i])) return hit.value;
+  const value = compile(list);
+  cache.set(list, { copy: [...list], value });
+  return value;
 }
 
 function kindOf(st: fs.Stats): string {

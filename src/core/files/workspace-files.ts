@@ -15,8 +15,10 @@
  *
  * Every path goes through `checkPath` (path-guard.ts). Every write, delete and restore: takes the workspace
  * lock, backs the old state up (content-addressed; "did not exist" is a state), journals the operation, writes
- * a temp file beside the target, fsyncs, renames it over the target and fsyncs the folder, then clears the
- * journal entry. Every read, write, delete, restore, recovery — and every denial — appends an audit line.
+ * a temp file beside the target, fsyncs, renames it over the target and fsyncs the folder, appends the audit
+ * line, then moves the journal entry into the store as the backup record (`commit` says which of these disk
+ * waits overlap, and why that is safe). Every read, write, delete, restore, recovery — and every denial —
+ * appends an audit line; all are durable except those of reads.
  * Errors are UserErrors (PathDenied for policy refusals) with plain messages: no absolute path outside the
  * workspace, no key.
  *
@@ -31,7 +33,7 @@ import type { Diagnostic } from '../diagnostics';
 import { UserError, isUserError } from '../errors';
 import { workspaceStateDir } from '../paths';
 import { redact } from '../redact';
-import { appendAudit, type AuditOp, type AuditRecord } from './audit';
+import { appendAudit, auditFile, readAudit, type AuditOp, type AuditRecord } from './audit';
 import { ACTORS, BackupStore, idTime, newBackupId, toInfo, type Actor, type BackupInfo, type BackupRecord, type FileState, type PruneReport } from './backups';
 import { atomicReplace, fsyncDir, openNoFollow, pathOfOpenFile, readCapped, retryBusy, sha256, tempNameFor } from './durable';
 import { Journal, type JournalEntry } from './journal';
@@ -111,6 +113,7 @@ export class WorkspaceFiles {
   readonly policy: FilePolicy;
   readonly policyDiagnostics: Diagnostic[];
   private readonly ctx: PathContext;
+  private readonly auditFile: string;
   private readonly store: BackupStore;
   private readonly journal: Journal;
   private readonly lock: WorkspaceLock;
@@ -121,6 +124,7 @@ export class WorkspaceFiles {
     this.policy = ctx.policy;
     this.policyDiagnostics = diagnostics;
     this.stateDir = workspaceStateDir(ctx.workspace);
+    this.auditFile = auditFile(ctx.workspace);
     this.store = new BackupStore(this.stateDir);
     this.journal = new Journal(path.join(this.stateDir, 'journal'));
     this.lock = new WorkspaceLock(lockFileFor(this.stateDir));
@@ -175,8 +179,8 @@ export class WorkspaceFiles {
         }
         await this.options.afterCheck?.(c, 'write');
         const old = c.exists ? await this.readExisting(c) : undefined;
-        const result = await this.commit(c, { kind: 'replace', data, old, op: 'write', opts });
-        return { result, audit: auditOf(result, opts) };
+        const result = await this.commit(c, { kind: 'replace', data, old, op: 'write', opts }, (r) => auditOf(r, opts));
+        return { result, audit: APPENDED };
       }),
     );
   }
@@ -189,8 +193,8 @@ export class WorkspaceFiles {
         if (!c.exists) throw new UserError(`No file "${c.rel}" in the workspace`, 'not_found');
         await this.options.afterCheck?.(c, 'delete');
         const old = await this.readExisting(c);
-        const result = await this.commit(c, { kind: 'unlink', old, op: 'delete', opts });
-        return { result, audit: auditOf(result, opts) };
+        const result = await this.commit(c, { kind: 'unlink', old, op: 'delete', opts }, (r) => auditOf(r, opts));
+        return { result, audit: APPENDED };
       }),
     );
   }
@@ -212,7 +216,7 @@ export class WorkspaceFiles {
     assertActor(opts.actor);
     let shownPath: string | undefined;
     return this.audited('restore', () => shownPath, opts, () =>
-      this.lock.run(async (): Promise<{ result: RestoreResult; audit: Partial<AuditRecord> }> => {
+      this.lock.run(async (): Promise<{ result: RestoreResult; audit: Partial<AuditRecord> | typeof APPENDED }> => {
         const found = typeof backupId === 'string' && backupId ? await this.store.find(backupId.trim()) : undefined;
         if (!found) throw new UserError(`No backup "${String(backupId).slice(0, 40)}"; list them with list_backups`, 'backup_not_found');
         if ('ambiguous' in found) throw new UserError(`"${backupId}" matches ${found.ambiguous} backups; give more of the id`, 'backup_ambiguous');
@@ -236,15 +240,16 @@ export class WorkspaceFiles {
           return { result: { path: rec.path, backupId: latest.id, bytes: current?.data.length ?? 0, sha256: current?.sha256, created: false, deleted: !current, unchanged: true, ...base }, audit: { path: rec.path, outcome: 'ok' as const, unchanged: true, restored_from: rec.id } };
         }
         let result: WriteResult;
+        const audit = (r: WriteResult) => ({ ...auditOf(r, opts), restored_from: rec.id, forced: edited });
         if (rec.before.exists) {
           const data = await this.store.getBlob(rec.before.sha256!);
           if (!data) throw new UserError(`Backup ${rec.id} is missing or damaged; it cannot be restored`, 'backup_damaged');
-          result = await this.commit(c, { kind: 'replace', data, old: current, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id, mode: rec.before.mode });
+          result = await this.commit(c, { kind: 'replace', data, old: current, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id, mode: rec.before.mode }, audit);
         } else {
           // The file did not exist before that operation: restoring that state deletes it.
-          result = await this.commit(c, { kind: 'unlink', old: current!, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id });
+          result = await this.commit(c, { kind: 'unlink', old: current!, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id }, audit);
         }
-        return { result: { ...result, ...base, unchanged: false }, audit: { ...auditOf(result, opts), restored_from: rec.id, forced: edited } };
+        return { result: { ...result, ...base, unchanged: false }, audit: APPENDED };
       }),
     );
   }
@@ -256,7 +261,7 @@ export class WorkspaceFiles {
       for (const entry of await this.journal.pending()) {
         const outcome = await this.recoverEntry(entry);
         report.entries.push({ id: entry.id, path: entry.record.path, outcome });
-        await appendAudit(this.workspace, { actor: this.options.actor ?? 'extension', op: 'recover', path: entry.record.path, backup_id: entry.id, outcome: 'ok', message: outcome });
+        await appendAudit(this.workspace, { actor: this.options.actor ?? 'extension', op: 'recover', path: entry.record.path, backup_id: entry.id, outcome: 'ok', message: outcome }, { file: this.auditFile });
       }
       report.sweptTemps = await this.store.sweepTemps();
       return report;
@@ -276,39 +281,54 @@ export class WorkspaceFiles {
   /** Opens without following links and proves the opened file is the one that was checked. */
   private async readExisting(c: CheckedPath): Promise<Existing> {
     const changed = () => new PathDenied('changed_during_check', `Using "${c.rel}" was refused: the file changed while it was being checked; try again`);
-    let fh: fs.promises.FileHandle;
+    let fd: number;
     try {
-      fh = await openNoFollow(c.abs);
+      fd = openNoFollow(c.abs);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ELOOP' || code === 'ENOENT' || code === 'ENOTDIR' || code === 'EMLINK') throw changed();
       throw err;
     }
     try {
-      const st = await fh.stat();
+      // fstat and /proc answer from memory: inline. Only a large file's content is read in the thread pool.
+      const st = fs.fstatSync(fd);
       if (!st.isFile()) throw new PathDenied('not_regular_file', `Using "${c.rel}" was refused: it is not a regular file`);
       if (c.stat && (st.ino !== c.stat.ino || st.dev !== c.stat.dev)) throw changed();
       if (st.nlink > 1) throw new PathDenied('hard_link', `Using "${c.rel}" was refused: the file has several hard links`);
-      const where = await pathOfOpenFile(fh);
+      const where = pathOfOpenFile(fd);
       if (where !== undefined && where !== c.abs) throw changed();
-      const data = await readCapped(fh, this.policy.maxFileBytes);
+      const data = await readCapped(fd, this.policy.maxFileBytes, st.size);
       if (data.length > this.policy.maxFileBytes) throw new PathDenied('too_large', `Using "${c.rel}" was refused: it grew over the max_file_bytes limit of ${this.policy.maxFileBytes}`);
       return { data, stat: st, sha256: sha256(data) };
     } finally {
-      await fh.close();
+      fs.closeSync(fd);
     }
   }
 
-  /** Backup, journal, change, clear journal. The caller holds the lock. */
+  /**
+   * Backup, journal, change, audit, record. The caller holds the lock.
+   *
+   * Five to seven fsyncs in three waits, where one step after another took six to eight waits. Each overlap
+   * keeps the order of durability that the guarantees need:
+   *  1. the journal entry (content and folder entry synced together, see journal.ts) and the backup blob when
+   *     it is new;
+   *  2. the temp file, created only once the journal entry naming it is durable (so a crash cannot orphan it),
+   *     and written while the blob may still be syncing; the rename over the target waits for the blob, so the
+   *     backup is durable before the target changes;
+   *  3. the target's folder is synced while the audit line (`auditFor`) is written and synced.
+   * Then the journal entry is moved into the store as the record, without a sync of its own: a power cut
+   * before that rename reaches the disk leaves the entry in the journal, and recovery adopts it, knowing the
+   * operation completed from the file's content or, when the file was edited since, from its audit line.
+   */
   private async commit(
     c: CheckedPath,
     change: { kind: 'replace' | 'unlink'; data?: Buffer; old: Existing | undefined; op: BackupRecord['op']; opts: WriteOptions; restoredFrom?: string; mode?: number },
+    auditFor: (result: WriteResult) => Partial<AuditRecord>,
   ): Promise<WriteResult> {
     const { kind, data, old, opts } = change;
     const id = newBackupId();
     const before: FileState = old ? { exists: true, sha256: old.sha256, bytes: old.data.length, mode: old.stat.mode & 0o7777, stored: this.policy.backup } : { exists: false };
     const after: FileState = kind === 'replace' ? { exists: true, sha256: sha256(data!), bytes: data!.length } : { exists: false };
-    if (old && this.policy.backup) await this.store.putBlob(old.data, old.sha256);
     const record: BackupRecord = {
       id,
       path: c.rel,
@@ -325,8 +345,21 @@ export class WorkspaceFiles {
       ...(change.restoredFrom ? { restoredFrom: change.restoredFrom } : {}),
     };
     const entry: JournalEntry = { id, kind, target: path.relative(this.workspace, c.abs), record, ...(kind === 'replace' ? { temp: tempNameFor(c.abs, id) } : {}) };
-    // The journal entry holds the record; once the change is made it is moved into the store as the record.
-    await this.journal.begin(entry);
+
+    // 1. Settled form, so every exit can wait for the blob without leaving a rejection unhandled.
+    const blob = settled(old && this.policy.backup ? this.store.putBlob(old.data, old.sha256) : Promise.resolve());
+    const backedUp = async () => {
+      const outcome = await blob;
+      if ('error' in outcome) throw outcome.error;
+    };
+    try {
+      await this.journal.begin(entry);
+    } catch (err) {
+      await blob;
+      throw err;
+    }
+
+    // 2. The change itself; its folder is synced in step 3.
     try {
       if (kind === 'replace') {
         await this.makeParents(c);
@@ -335,23 +368,35 @@ export class WorkspaceFiles {
         await atomicReplace(c.abs, data!, {
           mode: old ? before.mode : change.mode,
           tempName: entry.temp,
-          beforeRename: () => this.verifyStill(c, old),
+          beforeRename: async () => {
+            await backedUp();
+            this.verifyStill(c, old);
+          },
+          skipDirSync: true,
         });
       } else {
+        await backedUp();
         this.verifyStill(c, old);
-        await retryBusy(() => fs.promises.unlink(c.abs));
-        await fsyncDir(path.dirname(c.abs));
+        await retryBusy(() => fs.unlinkSync(c.abs));
       }
     } catch (err) {
+      await blob;
       // The rename/unlink is the last step, so the target is normally untouched: forget the operation. If it
-      // did happen (only the folder fsync failed), the record stays true and is kept.
+      // did happen, the record is true and is kept.
       if (matches(await stateOf(c.abs), after)) await this.store.adopt(this.journal.fileOf(id), record);
-      else await this.journal.end(id);
+      else this.journal.end(id);
       throw err;
     }
-    await this.store.adopt(this.journal.fileOf(id), record);
+
+    // 3. The change has happened: whatever fails below, the record is true and is kept.
+    const result: WriteResult = { path: c.rel, backupId: id, bytes: data?.length ?? 0, sha256: after.sha256, previousSha256: before.sha256, created: !old, deleted: kind === 'unlink' };
+    try {
+      await allOrFirstError([fsyncDir(path.dirname(c.abs)), this.appendOk(change.op, opts, auditFor(result))]);
+    } finally {
+      await this.store.adopt(this.journal.fileOf(id), record, { sync: false });
+    }
     await this.store.pruneFile(c.rel, this.policy.backupRetention);
-    return { path: c.rel, backupId: id, bytes: data?.length ?? 0, sha256: after.sha256, previousSha256: before.sha256, created: !old, deleted: kind === 'unlink' };
+    return result;
   }
 
   /** Creates missing folders one at a time, checking each landed where the policy check said it would. */
@@ -417,16 +462,41 @@ export class WorkspaceFiles {
         outcome = 'rolled_forward';
       } else outcome = 'abandoned';
     }
-    if (outcome === 'completed' || outcome === 'rolled_forward') await this.store.adopt(this.journal.fileOf(entry.id), rec);
-    else await this.journal.end(entry.id);
+    // Edited since: the operation may have completed before that, its record's move out of the journal lost to a
+    // power cut. Its audit line, durable before the move, tells.
+    if (outcome === 'abandoned' && (await this.auditedOk(entry))) outcome = 'completed';
+    if (outcome === 'completed' || outcome === 'rolled_forward') {
+      // A file system that does not rename atomically may show the entry at both places after a crash.
+      if (this.store.has(rec)) this.journal.end(entry.id);
+      else await this.store.adopt(this.journal.fileOf(entry.id), rec);
+    } else {
+      await this.store.remove(rec);
+      this.journal.end(entry.id);
+    }
     return outcome;
   }
 
-  /** Runs an operation and appends its audit line, including for denials and failures. */
-  private async audited<T>(op: AuditOp, input: string | (() => string | undefined), opts: ActorOptions, fn: () => Promise<{ result: T; audit: Partial<AuditRecord> }>): Promise<T> {
+  /** Whether the audit log holds the success line of this journalled operation. */
+  private async auditedOk(entry: JournalEntry): Promise<boolean> {
+    // A minute of slack: lines of several processes are appended in time order only roughly.
+    const notBefore = new Date(idTime(entry.id) - 60_000).toISOString();
+    const lines = await readAudit(this.workspace, { limit: Number.MAX_SAFE_INTEGER, ops: [entry.record.op], notBefore });
+    return lines.some((l) => l.backup_id === entry.id && l.outcome === 'ok');
+  }
+
+  /** Appends the line of an operation that succeeded. Durable, except for reads (see AppendAuditOptions). */
+  private appendOk(op: AuditOp, opts: ActorOptions, audit: Partial<AuditRecord>): Promise<void> {
+    return appendAudit(this.workspace, { actor: opts.actor, op, outcome: 'ok', ...audit }, { file: this.auditFile, durable: op !== 'read' });
+  }
+
+  /**
+   * Runs an operation and appends its audit line, including for denials and failures. An operation that changed
+   * a file appends its own line, inside the lock and alongside its record, and returns APPENDED.
+   */
+  private async audited<T>(op: AuditOp, input: string | (() => string | undefined), opts: ActorOptions, fn: () => Promise<{ result: T; audit: Partial<AuditRecord> | typeof APPENDED }>): Promise<T> {
     try {
       const { result, audit } = await fn();
-      await appendAudit(this.workspace, { actor: opts.actor, op, outcome: 'ok', ...audit });
+      if (audit !== APPENDED) await this.appendOk(op, opts, audit);
       // Results are shown to models and people: a key-shaped file name is masked like everywhere else.
       const r = result as { path?: unknown };
       if (typeof r.path === 'string') r.path = redact(r.path);
@@ -435,17 +505,37 @@ export class WorkspaceFiles {
       const shown = typeof input === 'function' ? input() : relativeOrUndefined(input);
       const denied = err instanceof PathDenied;
       if (isUserError(err)) err.message = redact(err.message);
-      await appendAudit(this.workspace, {
-        actor: opts.actor,
-        op,
-        ...(shown ? { path: shown } : {}),
-        outcome: denied ? 'denied' : 'error',
-        ...(denied ? { rule: err.rule } : {}),
-        message: isUserError(err) ? err.message : 'internal error',
-      }).catch(() => undefined);
+      await appendAudit(
+        this.workspace,
+        {
+          actor: opts.actor,
+          op,
+          ...(shown ? { path: shown } : {}),
+          outcome: denied ? 'denied' : 'error',
+          ...(denied ? { rule: err.rule } : {}),
+          message: isUserError(err) ? err.message : 'internal error',
+        },
+        { file: this.auditFile, durable: op !== 'read' },
+      ).catch(() => undefined);
       throw err;
     }
   }
+}
+
+/** Marks an operation whose audit line was already appended by `commit`. */
+const APPENDED = Symbol('audit appended');
+
+function settled(p: Promise<unknown>): Promise<{ ok: true } | { error: unknown }> {
+  return p.then(
+    () => ({ ok: true as const }),
+    (error: unknown) => ({ error }),
+  );
+}
+
+/** Waits for all (none is left running on an early failure), then throws the first failure. */
+async function allOrFirstError(tasks: Promise<unknown>[]): Promise<void> {
+  const outcomes = await Promise.allSettled(tasks);
+  for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
 }
 
 function assertActor(actor: unknown): asserts actor is Actor {

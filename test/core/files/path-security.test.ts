@@ -306,49 +306,58 @@ describe('files: a real race between check and use', function () {
       try { fs.rmSync(t, { force: true }); } catch {}
       if (i % 2) fs.symlinkSync(target, t); else fs.writeFileSync(t, 'inside\\n');
       fs.renameSync(t, p);
+      // The same dwell in both states (preparing a link is quicker than writing a file, which left the regular
+      // file in place so briefly on a busy machine that no operation succeeded and the test failed at random);
+      // now and then a long one, so that a whole durable write can fit in it.
+      const dwellMs = Math.random() < 0.1 ? 8 : 0.3;
+      for (const until = performance.now() + dwellMs; performance.now() < until; );
     }`;
 
   for (const op of ['read', 'write'] as const) {
     it(`${op}s never reach the outside file while it flips`, async () => {
       const c = layout();
-      const { spawn } = await import('node:child_process');
-      const name = op === 'read' ? 'flip.txt' : 'flip.ts';
-      const secretFile = path.join(c.outside, op === 'read' ? 'secret.txt' : 'secret.ts');
-      write(path.join(c.ws, name), 'inside\n');
-      const files = await WorkspaceFiles.open(c.ws);
-      const before = snapshot(c.outside);
-      const child = spawn(process.execPath, ['-e', FLIPPER, c.ws, name, secretFile], { stdio: 'ignore' });
-      const outcomes = { ok: 0, denied: 0 };
-      const rules = new Map<string, number>();
       try {
-        await new Promise((r) => setTimeout(r, 100));
-        for (let i = 0; i < 400; i++) {
-          try {
-            if (op === 'read') {
-              const r = await files.read(name, { actor: 'claude-code' });
-              assert.equal(r.text, 'inside\n');
-            } else {
-              await files.write(name, `export const i = ${i};\n`, { actor: 'claude-code' });
+        const { spawn } = await import('node:child_process');
+        const name = op === 'read' ? 'flip.txt' : 'flip.ts';
+        const secretFile = path.join(c.outside, op === 'read' ? 'secret.txt' : 'secret.ts');
+        write(path.join(c.ws, name), 'inside\n');
+        const files = await WorkspaceFiles.open(c.ws);
+        const before = snapshot(c.outside);
+        const child = spawn(process.execPath, ['-e', FLIPPER, c.ws, name, secretFile], { stdio: 'ignore' });
+        const outcomes = { ok: 0, denied: 0 };
+        const rules = new Map<string, number>();
+        try {
+          await new Promise((r) => setTimeout(r, 100));
+          for (let i = 0; i < 400; i++) {
+            try {
+              if (op === 'read') {
+                const r = await files.read(name, { actor: 'claude-code' });
+                assert.equal(r.text, 'inside\n');
+              } else {
+                await files.write(name, `export const i = ${i};\n`, { actor: 'claude-code' });
+              }
+              outcomes.ok++;
+            } catch (err) {
+              // A denial, or "no such file" when the check ran in the instant between the flipper's rm and rename.
+              if (!(err instanceof PathDenied) && (err as { code?: string }).code !== 'not_found') throw err;
+              outcomes.denied++;
+              const rule = (err as PathDenied).rule ?? 'not_found';
+              rules.set(rule, (rules.get(rule) ?? 0) + 1);
             }
-            outcomes.ok++;
-          } catch (err) {
-            // A denial, or "no such file" when the check ran in the instant between the flipper's rm and rename.
-            if (!(err instanceof PathDenied) && (err as { code?: string }).code !== 'not_found') throw err;
-            outcomes.denied++;
-            const rule = (err as PathDenied).rule ?? 'not_found';
-            rules.set(rule, (rules.get(rule) ?? 0) + 1);
           }
+        } finally {
+          child.kill('SIGKILL');
+          // The flipper stops by itself after 20 s: then its exit has already been reported.
+          if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
         }
+        assert.deepEqual(diffSnapshots(before, snapshot(c.outside)), []);
+        assert.equal(fs.readFileSync(secretFile, 'utf8'), SECRET);
+        // Both branches of the race were really exercised.
+        assert.ok(outcomes.ok > 0 && outcomes.denied > 0, JSON.stringify(outcomes));
+        if (process.env.SB_RACE_STATS) process.stderr.write(`${op} race: ${JSON.stringify({ ...outcomes, rules: Object.fromEntries(rules) })}\n`);
       } finally {
-        child.kill('SIGKILL');
-        await new Promise((r) => child.once('exit', r));
+        removeDir(c.base);
       }
-      assert.deepEqual(diffSnapshots(before, snapshot(c.outside)), []);
-      assert.equal(fs.readFileSync(secretFile, 'utf8'), SECRET);
-      // Both branches of the race were really exercised.
-      assert.ok(outcomes.ok > 0 && outcomes.denied > 0, JSON.stringify(outcomes));
-      if (process.env.SB_RACE_STATS) process.stderr.write(`${op} race: ${JSON.stringify({ ...outcomes, rules: Object.fromEntries(rules) })}\n`);
-      removeDir(c.base);
     });
   }
 });
