@@ -78,16 +78,20 @@ export function redact(text: string, env: NodeJS.ProcessEnv = process.env): stri
  * a secret (authorization, x-api-key, password …) is masked whatever its shape. Errors become
  * `{ name, message, code? }`, Headers and Maps plain objects; cycles are cut.
  */
-export function redactDeep<T>(value: T, env: NodeJS.ProcessEnv = process.env): T {
-  return walk(value, env, new WeakSet()) as T;
+export function redactDeep<T>(value: T, env: NodeJS.ProcessEnv = process.env, known?: ReadonlyMap<string, string>): T {
+  return walk(value, env, new WeakSet(), known) as T;
 }
 
-function walk(value: unknown, env: NodeJS.ProcessEnv, seen: WeakSet<object>): unknown {
-  if (typeof value === 'string') return redact(value, env);
+/**
+ * A tool result repeats its text in its structured content (read_file: the whole file); `known` maps strings
+ * already redacted to their redacted form so large ones are scanned once.
+ */
+function walk(value: unknown, env: NodeJS.ProcessEnv, seen: WeakSet<object>, known?: ReadonlyMap<string, string>): unknown {
+  if (typeof value === 'string') return known?.get(value) ?? redact(value, env);
   if (!value || typeof value !== 'object') return value;
   if (seen.has(value)) return '[Circular]';
   seen.add(value);
-  if (Array.isArray(value)) return value.map((v) => walk(v, env, seen));
+  if (Array.isArray(value)) return value.map((v) => walk(v, env, seen, known));
   if (value instanceof Date) return value;
   if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return value;
   if (value instanceof Error) {
@@ -101,7 +105,7 @@ function walk(value: unknown, env: NodeJS.ProcessEnv, seen: WeakSet<object>): un
   } else entries = Object.entries(value as Record<string, unknown>);
   const out: Record<string, unknown> = {};
   for (const [k, v] of entries) {
-    out[k] = typeof v === 'string' && v && SECRET_KEY_NAME.test(k) ? MASK : walk(v, env, seen);
+    out[k] = typeof v === 'string' && v && SECRET_KEY_NAME.test(k) ? MASK : walk(v, env, seen, known);
   }
   return out;
 }

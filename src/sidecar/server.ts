@@ -6,7 +6,7 @@
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ListToolsRequestSchema, RootsListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { redactDeep } from '../core/redact';
+import { redact, redactDeep } from '../core/redact';
 import type { SidecarContext } from './context';
 import { plainErrorMessage } from './plain-error';
 import { ALL_TOOLS } from './tools';
@@ -123,9 +123,12 @@ async function runTool(sidecar: SidecarContext, tool: ToolDefinition, args: Reco
   try {
     await sidecar.ready();
     const result = await tool.run(args as never, context);
+    const text = redact(result.text, sidecar.env);
+    const content: CallToolResult['content'] = [{ type: 'text', text }];
+    if (result.notes) content.push({ type: 'text', text: redact(result.notes, sidecar.env) });
     return {
-      content: [{ type: 'text', text: redactDeep(result.text, sidecar.env) }],
-      structuredContent: redactDeep(result.structured as Record<string, unknown>, sidecar.env),
+      content,
+      structuredContent: redactDeep(result.structured as Record<string, unknown>, sidecar.env, new Map([[result.text, text]])),
     };
   } catch (err) {
     const message = plainErrorMessage(err, sidecar.workspace, sidecar.env);

@@ -43,8 +43,9 @@ describe('sidecar delegate: routed through the real router to the fake provider'
     fake.setReply({ text: 'GENERATED TEXT', usage: { inputTokens: 120, outputTokens: 30 } });
     const r = await s.client.callTool({ name: 'delegate', arguments: { task: 'docs', prompt: 'Document slugify.', files: ['src/slugify.ts'] } });
     assert.equal(r.isError, undefined, textOf(r));
-    assert.match(textOf(r), /^GENERATED TEXT/);
-    assert.match(textOf(r), /routed to together\//);
+    const blocks = (r.content as Array<{ type: string; text: string }>);
+    assert.equal(blocks[0]!.text, 'GENERATED TEXT', 'the first block is the generated text alone');
+    assert.match(blocks[1]!.text, /^— routed to together\//, 'the routing note is a separate block');
     const sc = r.structuredContent as Record<string, unknown>;
     assert.equal(sc.provider, 'together');
     assert.equal(sc.tier, 'free');

@@ -54,12 +54,6 @@ function fmt(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(4);
 }
 
-/** The delegate tool appends its one-line route summary to the answer; the CLI prints the decision its own way. */
-function answerText(toolText: string): string {
-  const at = toolText.lastIndexOf('\n\n— routed to ');
-  return at >= 0 ? toolText.slice(0, at) : toolText;
-}
-
 export const delegateCommand: Command = {
   name: 'delegate',
   summary: 'delegate TASK [--file F ...] [--prompt TEXT] [--out PATH] [--provider P] [--agent A] [--max-tokens N]: route a task (tests|docs|boilerplate|code|review) to the cheapest model',
@@ -113,13 +107,12 @@ export const delegateCommand: Command = {
       const routing = redact(routingLines(outcome, { baselineUsd }).join('\n'));
 
       if (common.json) {
-        printJson({ ...(out ? { path: sidecar.displayPath(out) } : { text: answerText(text) }), ...outcome, baseline_usd: baselineUsd });
+        printJson({ ...(out ? { path: sidecar.displayPath(out) } : { text }), ...outcome, baseline_usd: baselineUsd });
       } else if (out) {
         process.stdout.write(`${text.split('\n')[0]}\nUndo: switchboard backups restore ${outcome.backup_id}\n${routing}\n`);
       } else {
         // The answer alone on stdout (so it can be piped or redirected); the decision on stderr.
-        const answer = answerText(text);
-        process.stdout.write(answer.endsWith('\n') ? answer : answer + '\n');
+        process.stdout.write(text.endsWith('\n') ? text : text + '\n');
         process.stderr.write(routing + '\n');
       }
       return 0;

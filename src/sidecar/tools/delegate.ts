@@ -80,8 +80,8 @@ export const delegateTool = defineTool({
 
     if (!args.output_path) {
       await audit(sidecar, { ...auditBase, outcome: 'ok' });
-      const warning = result.complete ? '' : `\n\n[incomplete: the answer was cut short (${result.finishReason})]`;
-      return { text: `${result.text}${warning}\n\n— routed to ${route}`, structured };
+      const warning = result.complete ? '' : `[incomplete: the answer was cut short (${result.finishReason})]\n`;
+      return { text: result.text, notes: `${warning}— routed to ${route}`, structured };
     }
     if (!result.complete) {
       // A cut-short answer must never replace a file as if it were whole.

@@ -19,8 +19,13 @@ export interface ToolRunContext {
 }
 
 export interface ToolResult<O extends Shape> {
-  /** Short, readable summary (or the content itself for read_file / project_context). */
+  /** Short, readable summary (or the content itself for read_file / project_context / delegate). */
   text: string;
+  /**
+   * Remarks about the text that are not part of it (delegate: how it was routed, whether it was cut short).
+   * Sent as a second content block, so a client can take the first block as the content itself.
+   */
+  notes?: string;
   structured: z.infer<z.ZodObject<O>>;
 }
 
