@@ -276,7 +276,18 @@ describe('Switchboard in a real VS Code', function () {
     // The host loaded dist/extension.js with Node's require; requiring it again yields that same instance.
     const main = path.join(extension.extensionPath, 'dist', 'extension.js');
     const loaded = createRequire(__filename)(main) as { deactivate(): void };
+    const sidecarPids = api.sidecars.all.map((c) => c.pid).filter((pid): pid is number => pid !== undefined);
     loaded.deactivate();
+    // The sidecar processes end with the extension (stdin closed, then SIGTERM / SIGKILL).
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor('the sidecar processes to exit', () => sidecarPids.every((pid) => !alive(pid)));
 
     assert.equal(api.isDisposed, true);
     assert.deepEqual(api.model.folders, [], 'per-folder states are released');

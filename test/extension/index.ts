@@ -17,7 +17,10 @@ export function run(): Promise<void> {
   });
   const grep = process.env.SWITCHBOARD_TEST_GREP;
   if (grep) mocha.grep(grep);
-  const files = (fs.readdirSync(__dirname, { recursive: true }) as string[]).filter((f) => f.endsWith('.test.js')).sort();
+  // extension.test.js ends by deactivating the extension, so it runs last.
+  const files = (fs.readdirSync(__dirname, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.test.js'))
+    .sort((a, b) => Number(a === 'extension.test.js') - Number(b === 'extension.test.js') || a.localeCompare(b));
   for (const file of files) mocha.addFile(path.join(__dirname, file));
   return new Promise((resolve, reject) => {
     try {

@@ -4,7 +4,7 @@ import { DelegationLimiter } from '../../src/sidecar/limiter';
 import { scrubPaths } from '../../src/sidecar/plain-error';
 import { isWithin, narrowToRoots } from '../../src/sidecar/roots';
 import { recoverRequestId } from '../../src/sidecar/stdio';
-import { stripFence } from '../../src/sidecar/tools/delegate';
+import { stripFence } from '../../src/core/generated-text';
 
 describe('sidecar units', () => {
   it('recoverRequestId finds the top-level id of broken or cut JSON, never a nested one or a cut number', () => {
@@ -36,6 +36,7 @@ describe('sidecar units', () => {
     assert.equal(stripFence('```ts\nconst a = 1;\n```'), 'const a = 1;\n');
     assert.equal(stripFence('plain'), 'plain\n');
     assert.equal(stripFence('a\n```\nb\n```\nc'), 'a\n```\nb\n```\nc\n');
+    assert.equal(stripFence('```\na\n```\n```\nb\n```'), '```\na\n```\n```\nb\n```\n', 'two fenced blocks are content, not a wrapper');
   });
 
   it('the limiter honours per-model limits without holding up other models, in order', async () => {

@@ -15,13 +15,13 @@ interface ListAgentsResult {
   diagnostics: string[];
 }
 
+/** list_servers adds the last known health per server; {check: true} checks first (src/sidecar/tools/list-servers.ts). */
 interface ServerHealthResult {
   status?: string;
-  ok?: boolean;
   latency_ms?: number;
-  tool_count?: number;
+  tools?: number;
   error?: string;
-  message?: string;
+  checked_at?: string;
 }
 
 interface ListServersResult {
@@ -77,9 +77,10 @@ export class SidecarSource implements SwitchboardDataSource {
 
   /** Starts every enabled server once (`list_servers {check:true}`) and reports health, latency and tool count. */
   async checkServers(folder: string, only?: string): Promise<Snapshot<ServerEntry>> {
-    const args: Record<string, unknown> = { check: true };
-    if (only) args.id = only;
-    return this.serversFrom(folder, await this.sidecars.callTool<ListServersResult>(folder, 'list_servers', args, { timeoutMs: 120_000 }));
+    // The tool checks every enabled server (cached a few minutes); `only` just narrows what the caller reports.
+    void only;
+    const result = await this.sidecars.callTool<ListServersResult>(folder, 'list_servers', { check: true }, { timeoutMs: 120_000 });
+    return this.serversFrom(folder, result);
   }
 
   async quota(folder?: string): Promise<QuotaEntry[]> {
@@ -113,6 +114,7 @@ export class SidecarSource implements SwitchboardDataSource {
     const items: ServerEntry[] = [];
     for (const s of result.servers ?? []) {
       const location = resolve(s.source);
+      // list_servers carries the last known health (the sidecar caches checks), so rows keep it across reloads.
       items.push({ name: s.id, layer: s.layer, transport: s.type, target: s.target, optional: s.optional, location, health: healthOf(s) });
       for (const hidden of s.hidden ?? []) {
         items.push({ name: s.id, layer: hidden.layer, transport: s.type, target: '', optional: false, location: resolve(hidden.source), overriddenBy: { layer: s.layer, location }, health: { status: 'disabled', reason: 'hidden' } });
@@ -146,10 +148,9 @@ export class SidecarSource implements SwitchboardDataSource {
 
 function healthOf(s: ListServersResult['servers'][number]): ServerHealth {
   const h = s.health;
-  if (h) {
-    if (h.status === 'healthy' || h.ok === true) return { status: 'healthy', latencyMs: h.latency_ms ?? 0, toolCount: h.tool_count ?? 0 };
-    if (h.status === 'failing' || h.ok === false) return { status: 'failing', message: h.error ?? h.message ?? 'failing' };
-  }
+  if (h?.status === 'healthy') return { status: 'healthy', latencyMs: h.latency_ms ?? 0, toolCount: h.tools ?? 0 };
+  if (h?.status === 'failing') return { status: 'failing', message: h.error ?? 'failing' };
+  if (h?.status === 'skipped') return { status: 'disabled', reason: h.error ?? 'not checked' };
   if (s.enabled) return { status: 'unchecked' };
   if (s.duplicate_of) return { status: 'disabled', reason: `same as ${s.duplicate_of}` };
   if (s.optional) return { status: 'optional-off' };

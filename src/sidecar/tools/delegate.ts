@@ -8,6 +8,7 @@ import type { RouteResult } from '../../core/router';
 import type { SidecarContext } from '../context';
 import { plainErrorMessage } from '../plain-error';
 import { defineTool, type ToolRunContext } from './tool';
+import { stripFence } from '../../core/generated-text';
 
 /** What each task kind asks of the model; anything else is passed through as its own instruction. */
 const TASK_INSTRUCTIONS: Record<string, string> = {
@@ -191,13 +192,6 @@ async function withProgress<T>(run: ToolRunContext, task: string, work: () => Pr
   } finally {
     clearInterval(timer);
   }
-}
-
-/** Models often wrap a file in one code fence despite being told not to; the fence is not part of the file. */
-export function stripFence(text: string): string {
-  const m = /^\s*```[^\n`]*\n([\s\S]*?)\n?```\s*$/.exec(text);
-  const body = m ? m[1]! : text;
-  return body.endsWith('\n') ? body : body + '\n';
 }
 
 async function audit(sidecar: SidecarContext, record: Record<string, unknown> & { op: 'delegate' }): Promise<void> {

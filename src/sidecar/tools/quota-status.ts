@@ -8,7 +8,8 @@ export const quotaStatusTool = defineTool({
   description: 'Quota left per provider (shared ledger), and this month\'s spend.',
   input: {},
   output: {
-    providers: z.array(z.object({ id: z.string(), tier: z.string(), has_key: z.boolean(), quotas: z.array(quotaShape) })),
+    // cooldown_until: set while the provider is paused after repeated failures (the editor's Quota view shows it).
+    providers: z.array(z.object({ id: z.string(), tier: z.string(), has_key: z.boolean(), quotas: z.array(quotaShape), cooldown_until: z.string().optional() })),
     month: z.object({ month: z.string(), calls: z.number(), usd: z.number(), baseline_usd: z.number() }),
   },
   annotations: { readOnlyHint: true },
@@ -18,7 +19,9 @@ export const quotaStatusTool = defineTool({
     const providers = [];
     for (const p of config.providers.filter((x) => !x.disabled)) {
       const states = await ledger.quota(p.id, p.quotas);
+      const circuit = await ledger.circuit(p.id);
       providers.push({
+        ...(circuit.state === 'open' ? { cooldown_until: new Date(circuit.untilMs).toISOString() } : {}),
         id: p.id,
         tier: p.tier,
         has_key: p.apiKeyEnv.length === 0 || p.apiKeyEnv.some((name) => Boolean(sidecar.env[name]?.trim())),

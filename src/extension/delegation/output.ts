@@ -1,0 +1,32 @@
+export interface DelegateResult {
+  provider: string;
+  model: string;
+  tier: string;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  quota_left: Array<{ metric: string; window: string; left: number; limit: number }>;
+  complete: boolean;
+  skipped: string[];
+}
+
+/** "gemini/gemini-2.5-flash (free) · 120+340 tokens · $0.0000" */
+export function describeRoute(result: DelegateResult): string {
+  return `${result.provider}/${result.model} (${result.tier}) · ${result.input_tokens}+${result.output_tokens} tokens · $${result.cost_usd.toFixed(4)}`;
+}
+
+/** "1,479 / 1,500 requests per day left" for the first quota, if any. */
+export function describeQuotaLeft(quota: DelegateResult['quota_left']): string | undefined {
+  const first = quota[0];
+  return first ? describeQuota(first) : undefined;
+}
+
+/** One quota rule's state: "1,479 / 1,500 requests per day left", "$4.98 / $5.00 per month left". */
+export function describeQuota(q: { metric: string; window: string; left: number; limit: number }): string {
+  if (q.metric === 'usd') return `$${q.left.toFixed(2)} / $${q.limit.toFixed(2)} per ${q.window} left`;
+  return `${formatNumber(q.left)} / ${formatNumber(q.limit)} ${q.metric.replace(/_/g, ' ')} per ${q.window} left`;
+}
+
+export function formatNumber(n: number): string {
+  return Number.isInteger(n) ? n.toLocaleString('en-US') : n.toLocaleString('en-US', { maximumFractionDigits: 4 });
+}

@@ -1,0 +1,207 @@
+/**
+ * Delegation as a user sees it, with the packaged .vsix in code-server and Chromium: open src/slugify.ts,
+ * F1 → "Switchboard: Delegate Tests to Gemini", review the proposal diff, click Apply, see the written test
+ * file. The provider is the fake server on 127.0.0.1; the key is a dummy in code-server's environment.
+ * Screenshots: test-results/ui-delegation-*.png.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startFakeProviderServer, type FakeProviderServer } from '../fakes/provider-server';
+import { fakeProviderEnv } from '../extension/fakeProviders';
+import {
+  closeBrowser,
+  copyWorkspace,
+  launchChromium,
+  makeScratch,
+  REPO_ROOT,
+  runCodeServerCli,
+  startCodeServer,
+  workbenchUrl,
+  type Browser,
+  type CodeServer,
+  type Page,
+  type Scratch,
+} from '../extension/harness';
+import { screenshot, waitForWorkbench } from './workbench';
+
+const VSIX = path.join(REPO_ROOT, 'switchboard.vsix');
+const VIEWPORT = { width: 1400, height: 900 };
+const GENERATED = [
+  "import assert from 'node:assert/strict';",
+  "import { test } from 'node:test';",
+  "import { slugify } from '../src/slugify';",
+  '',
+  "test('turns a title into a slug', () => {",
+  "  assert.equal(slugify('Hello, World!'), 'hello-world');",
+  '});',
+  '',
+  "test('removes accents', () => {",
+  "  assert.equal(slugify('Crème brûlée'), 'creme-brulee');",
+  '});',
+  '',
+].join('\n');
+
+async function runFromPalette(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input.input');
+  await input.waitFor();
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().waitFor();
+  await page.keyboard.press('Enter');
+}
+
+/** Monaco renders spaces as no-break spaces; compare text with ordinary spaces. */
+async function editorText(editor: ReturnType<Page['locator']>): Promise<string> {
+  return ((await editor.locator('.view-lines').first().textContent()) ?? '').replace(/\u00a0/g, ' ');
+}
+
+describe('Switchboard UI: delegation with diff preview (packaged .vsix)', function () {
+  this.timeout(120_000);
+  let scratch: Scratch | undefined;
+  let fake: FakeProviderServer | undefined;
+  let server: CodeServer | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  let workspace: string;
+  let installedDir: string;
+
+  before(async function () {
+    this.timeout(300_000);
+    const packaged = spawnSync('npm', ['run', 'package'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 180_000 });
+    if (packaged.status !== 0) throw new Error(`npm run package failed (${packaged.error?.message ?? `exit ${packaged.status}`}):\n${packaged.stdout}${packaged.stderr}`);
+    scratch = makeScratch('switchboard-ui-delegation-');
+    runCodeServerCli(['--install-extension', VSIX], scratch);
+    const installed = fs.readdirSync(scratch.extensionsDir).find((d) => d.startsWith('switchboard.switchboard-'));
+    assert.ok(installed, 'the .vsix installed');
+    installedDir = path.join(scratch.extensionsDir, installed);
+    workspace = copyWorkspace(scratch);
+    fake = await startFakeProviderServer({ reply: { text: '```ts\n' + GENERATED + '```', usage: { inputTokens: 412, outputTokens: 96 } } });
+    server = await startCodeServer({ scratch, env: { ...fakeProviderEnv(fake), GEMINI_API_KEY: 'ui-test-dummy-key-0000' } });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: VIEWPORT });
+    page.setDefaultTimeout(30_000);
+    await page.goto(workbenchUrl(server, workspace), { timeout: 30_000 });
+    await waitForWorkbench(page);
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && page) await screenshot(page, `ui-delegation-failed-${this.currentTest.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 50)}.png`);
+  });
+
+  after(async () => {
+    await closeBrowser(browser);
+    await server?.stop();
+    await fake?.close();
+    scratch?.remove();
+  });
+
+  it('"Delegate Tests to Gemini" on src/slugify.ts opens the proposal as a diff against a new, empty file', async () => {
+    // Quick Open, as a user opens a file.
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor();
+    await input.fill('slugify.ts');
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'slugify.ts' }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.tabs-container .tab.active', { hasText: 'slugify.ts' }).waitFor();
+
+    await runFromPalette(page, 'Switchboard: Delegate Tests to Gemini');
+
+    const diffTab = page.locator('.tabs-container .tab.active', { hasText: 'gemini proposal' });
+    await diffTab.waitFor({ timeout: 60_000 });
+    assert.match((await diffTab.textContent()) ?? '', /slugify\.test\.ts \(new file\) ↔ gemini proposal/);
+    const diff = page.locator('.monaco-diff-editor').first();
+    await diff.waitFor();
+    const proposed = await editorText(diff.locator('.editor.modified'));
+    assert.match(proposed, /assert\.equal\(slugify\('Hello, World!'\), 'hello-world'\);/, 'the modified side shows the generated tests');
+    assert.doesNotMatch(proposed, /```/, 'without the code fence');
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'proposal for test/slugify.test.ts' });
+    await toast.waitFor();
+    assert.match((await toast.textContent()) ?? '', /gemini\/gemini-2\.5-flash \(free\) · 412\+96 tokens · \$0\.0000/);
+    assert.equal(fs.existsSync(path.join(workspace, 'test', 'slugify.test.ts')), false, 'nothing written yet');
+    await page.mouse.move(VIEWPORT.width - 10, VIEWPORT.height - 10);
+    await page.waitForTimeout(300);
+    await screenshot(page, 'ui-delegation-01-diff.png');
+  });
+
+  it('Apply (editor title ✓) writes test/slugify.test.ts and opens it', async () => {
+    const apply = page.locator('.editor-actions .action-item a[aria-label^="Apply Proposal"]').first();
+    await apply.waitFor();
+    await apply.click();
+    await page.locator('.tabs-container .tab', { hasText: 'gemini proposal' }).waitFor({ state: 'detached' });
+    await page.locator('.tabs-container .tab.active[aria-label^="slugify.test.ts"]').waitFor();
+    const file = path.join(workspace, 'test', 'slugify.test.ts');
+    assert.equal(fs.readFileSync(file, 'utf8'), GENERATED, 'the file holds exactly the proposal');
+    // The editor shows the written file (Monaco renders spaces as no-break spaces; \s matches both).
+    const shown = page.locator('.editor-group-container.active .monaco-editor .view-lines', { hasText: /test\('removes\saccents'/ });
+    await shown.waitFor();
+    assert.match(((await shown.textContent()) ?? '').replace(/\u00a0/g, ' '), /assert\.equal\(slugify\('Crème brûlée'\), 'creme-brulee'\);/);
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: /created test\/slugify\.test\.ts; backup / });
+    await toast.waitFor();
+    await page.mouse.move(VIEWPORT.width - 10, VIEWPORT.height - 10);
+    await page.waitForTimeout(300);
+    await screenshot(page, 'ui-delegation-02-applied.png');
+    assert.ok(fs.readdirSync(path.join(workspace, '.switchboard')).length > 0, 'the workspace state folder holds the backup');
+  });
+
+  it('"Delegate Task…" asks task → provider (Auto first, quota shown) → target; Discard writes nothing', async () => {
+    await page.locator('.tabs-container .tab[aria-label^="slugify.ts"]').click();
+    await page.locator('.tabs-container .tab.active[aria-label^="slugify.ts"]').waitFor();
+    await runFromPalette(page, 'Switchboard: Delegate Task…');
+    const rows = page.locator('.quick-input-widget .monaco-list-row');
+    await rows.filter({ hasText: 'Docs' }).first().waitFor();
+    assert.deepEqual(
+      (await rows.locator('.label-name').allTextContents()).map((s) => s.trim()),
+      ['Tests', 'Docs', 'Boilerplate', 'Code'],
+    );
+    await page.locator('.quick-input-widget input.input').fill('Docs');
+    await page.keyboard.press('Enter');
+
+    await rows.filter({ hasText: 'Auto — cheapest' }).first().waitFor();
+    await rows.filter({ hasText: 'Gemini' }).first().waitFor();
+    const providers = (await rows.allTextContents()).map((s) => s.replace(/\s+/g, ' ').trim());
+    assert.match(providers[0]!, /^Auto — cheapest/, `Auto comes first: ${JSON.stringify(providers)}`);
+    assert.ok(providers.some((p) => /^Gemini.*free · 1,499 \/ 1,500 requests per day left/.test(p)), `Gemini shows its quota left: ${JSON.stringify(providers)}`);
+    assert.ok(providers.some((p) => /^OpenAI.*paid · no key · \$5\.00 \/ \$5\.00 per month left/.test(p)), `a provider without a key says so: ${JSON.stringify(providers)}`);
+    await screenshot(page, 'ui-delegation-03-provider-pick.png');
+    await page.keyboard.press('Enter');
+
+    const target = page.locator('.quick-input-widget input.input');
+    // The same input element turns from the provider filter into the target box, pre-filled.
+    const deadline = Date.now() + 20_000;
+    while ((await target.inputValue()) !== 'docs/slugify.md' && Date.now() < deadline) await page.waitForTimeout(100);
+    assert.equal(await target.inputValue(), 'docs/slugify.md', 'docs default to docs/<name>.md');
+    await page.keyboard.press('Enter');
+
+    await page.locator('.tabs-container .tab.active', { hasText: 'slugify.md (new file) ↔ gemini proposal' }).waitFor({ timeout: 60_000 });
+    await page.locator('.editor-actions .action-item a[aria-label^="Discard Proposal"]').first().click();
+    await page.locator('.tabs-container .tab', { hasText: 'gemini proposal' }).waitFor({ state: 'detached' });
+    assert.equal(fs.existsSync(path.join(workspace, 'docs', 'slugify.md')), false, 'Discard wrote nothing');
+  });
+
+  it('the Explorer context menu of a file offers the delegation commands under "Switchboard"', async () => {
+    const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: /^slugify\.ts$/ });
+    await row.click({ button: 'right' });
+    const menu = page.locator('.context-view .monaco-menu');
+    const submenu = menu.locator('.action-item', { hasText: /^Switchboard$/ }).first();
+    await submenu.waitFor();
+    await submenu.hover();
+    const item = menu.locator('.action-label', { hasText: 'Delegate Tests to Gemini' });
+    await item.waitFor();
+    const labels = (await menu.locator('.action-label').allTextContents()).map((s) => s.trim());
+    for (const expected of ['Delegate Task…', 'Delegate to Cheapest Provider', 'Delegate Docs to Gemini', 'Delegate Code to Together AI']) {
+      assert.ok(labels.includes(expected), `${expected} in ${JSON.stringify(labels)}`);
+    }
+    await screenshot(page, 'ui-delegation-04-context-menu.png');
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Escape');
+  });
+
+  it('the package carries the walkthrough pages', () => {
+    for (const page of ['set-key.md', 'install-claude.md', 'first-delegation.md']) {
+      assert.ok(fs.existsSync(path.join(installedDir, 'media', 'walkthrough', page)), `media/walkthrough/${page} is packaged`);
+    }
+  });
+});
