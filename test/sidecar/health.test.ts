@@ -9,7 +9,7 @@ import { McpServer as SdkMcpServer } from '@modelcontextprotocol/sdk/server/mcp.
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { ServerCascade, type McpServer } from '../../src/core/cascade';
 import { checkServers, lastKnownHealth, ServerLock, serverLockFile, type ServerHealth } from '../../src/sidecar/health';
-import { pidAlive } from '../../src/sidecar/health/lock';
+import { processAlive } from '../../src/core/process-alive';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const SIDECAR = path.join(REPO, 'dist', 'sidecar.js');
@@ -101,7 +101,7 @@ function one(results: ServerHealth[], id: string): ServerHealth {
 async function gone(pid: number, withinMs = 3_000): Promise<boolean> {
   const deadline = Date.now() + withinMs;
   for (;;) {
-    if (!pidAlive(pid)) return true;
+    if (!processAlive(pid)) return true;
     try {
       if (/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))) return true;
     } catch {
@@ -136,7 +136,7 @@ describe('server health checks', function () {
     assert.equal(seen.lock.pid, seen.pid);
     assert.ok(seen.lock.command.startsWith(process.execPath), seen.lock.command);
     assert.ok(!Number.isNaN(Date.parse(seen.lock.startedAt)));
-    assert.equal(pidAlive(seen.pid), false, 'the server process is gone');
+    assert.equal(processAlive(seen.pid), false, 'the server process is gone');
     assert.equal(fs.existsSync(serverLockFile(e.lockDir, 'fixture')), false, 'the lock is released');
   });
 

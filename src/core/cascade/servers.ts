@@ -9,6 +9,7 @@ import { PathDisplay } from './display-path';
 import { isRecord, parseSourceFile, stringList, withoutInvalid } from './read-source';
 import { mcpDiscoverySchema, mcpServersSchema, vscodeMcpSchema } from './schemas';
 import type { Candidate, CascadeItem } from './types';
+import { processAlive } from '../process-alive';
 
 /** Server layers, highest precedence first (SPEC "Cascades"). docker and npx are start recipes from the discovery config. */
 export const SERVER_LAYERS = ['external', 'user', 'project', 'docker', 'npx'] as const;
@@ -227,7 +228,7 @@ export class ServerCascade {
         out.diagnostics.push(diagnostic(shown, 1, 1, 'lock file has no valid "pid"; ignored', 'warning'));
         continue;
       }
-      if (!isAlive(lock.pid)) continue;
+      if (!processAlive(lock.pid)) continue;
       const url = typeof lock.url === 'string' ? lock.url : typeof lock.port === 'number' ? `http://127.0.0.1:${lock.port}/mcp` : undefined;
       const definition: ServerDefinition = { type: url ? 'http' : 'stdio', optional: false, pid: lock.pid };
       if (url) definition.url = url;
@@ -448,15 +449,6 @@ function envKey(id: string): string {
   return id.toUpperCase().replace(/[^A-Z0-9]/g, '_');
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const SECRET_NAME = /key|token|secret|password|passwd|auth|credential|cookie/i;
 

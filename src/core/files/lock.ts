@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../errors';
+import { processAlive } from '../process-alive';
 
 const STALE_MS = 30_000;
 const STEAL_STALE_MS = 5_000;
@@ -138,14 +139,6 @@ async function isStale(file: string, raw: string): Promise<boolean> {
   return owner.host === os.hostname() && !processAlive(owner.pid);
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export function lockFileFor(stateDir: string): string {
   return path.join(stateDir, 'write.lock');

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { switchboardHome } from '../paths';
+import { processAlive } from '../process-alive';
 
 export const PROTOCOL_VERSION = 1;
 const MAX_REQUEST_BYTES = 8192;
@@ -230,20 +231,12 @@ function listEndpoints(dir: string): Array<{ id: string; tokenFile: string; mtim
 function removeStaleEndpoints(dir: string): void {
   for (const { id, tokenFile } of listEndpoints(dir)) {
     const pid = Number(id.split('-')[0]);
-    if (pid === process.pid || isAlive(pid)) continue;
+    if (pid === process.pid || processAlive(pid)) continue;
     fs.rmSync(tokenFile, { force: true });
     if (!isWindows) fs.rmSync(endpointFor(dir, id), { force: true });
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Written whole under a temporary name with 0600, then renamed: a reader never sees a partial token. */
 function writePrivateFile(file: string, content: string): void {

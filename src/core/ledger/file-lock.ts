@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { processAlive } from '../process-alive';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -276,25 +277,6 @@ function parseOwner(text: string): LockOwner | undefined {
   return undefined;
 }
 
-/** Whether a process exists and is not a zombie (a killed child its parent has not reaped yet still has a pid). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    // EPERM: it exists but belongs to another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  if (process.platform === 'linux') {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      return state !== 'Z' && state !== 'X';
-    } catch {
-      return false; // gone between the two checks
-    }
-  }
-  return true;
-}
 
 function ageOf(file: string, which: 'mtime' | 'ctime'): number {
   try {

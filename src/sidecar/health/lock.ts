@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { processAlive } from '../../core/process-alive';
 
 export interface ServerLockInfo {
   pid: number;
@@ -42,7 +43,7 @@ export class ServerLock {
       if (createExclusive(file, mine)) return { ok: true, lock: new ServerLock(file, mine) };
       const found = readLockFile(file);
       if (found === 'missing') continue;
-      if (found.info && pidAlive(found.info.pid)) return { ok: false, holder: publicInfo(found.info) };
+      if (found.info && processAlive(found.info.pid)) return { ok: false, holder: publicInfo(found.info) };
       takeOver(file, found);
     }
     const last = readLockFile(file);
@@ -163,15 +164,6 @@ function publicInfo(info: ServerLockInfo): ServerLockInfo {
   return out;
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function unlinkQuiet(file: string): void {
   try {

@@ -3,7 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FileLock, processAlive } from '../../../src/core/ledger/file-lock';
+import { FileLock } from '../../../src/core/ledger/file-lock';
+import { processAlive } from '../../../src/core/process-alive';
 import { tempHome } from './helpers';
 
 const CHILD = path.join(__dirname, 'fixtures', 'lock-child.ts');
