@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SqlJsLedger } from '../../src/core/ledger/sqljs-ledger';
-import { FileLock } from '../../src/core/ledger/file-lock';
+import { FileLock } from '../../src/core/file-lock';
 import type { CallRecord, QuotaRule } from '../../src/core/ledger/types';
 import { percentile, ratio, summary, time } from './stats';
 

@@ -5,7 +5,7 @@ import type { Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
 import { UserError } from '../errors';
 import { switchboardHome } from '../paths';
 import type { RateLimitInfo } from '../providers/types';
-import { FileLock, removeOrphanTemps } from './file-lock';
+import { FileLock, removeOrphanTemps } from '../file-lock';
 import { LOG_HEADER_BYTES, encodeLogHeader, encodeRecord, newLogId, parseLogHeader, scanRecords, type LoggedStatement } from './oplog';
 import { SCHEMA_V1, SCHEMA_VERSION } from './schema';
 import { loadSqlJs } from './sqljs';

@@ -3,11 +3,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FileLock } from '../../../src/core/ledger/file-lock';
-import { processAlive } from '../../../src/core/process-alive';
-import { tempHome } from './helpers';
+import { FileLock } from '../../src/core/file-lock';
+import { processAlive } from '../../src/core/process-alive';
+import { tempHome } from './ledger/helpers';
 
-const CHILD = path.join(__dirname, 'fixtures', 'lock-child.ts');
+const CHILD = path.join(__dirname, 'ledger', 'fixtures', 'lock-child.ts');
 
 function startChild(args: string[]): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import { processAlive } from '../process-alive';
+import { processAlive } from './process-alive';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { UserError } from '../errors';
+import { UserError } from './errors';
 
 /**
  * A cross-process exclusive lock: the file `<target>.lock`, created already holding its owner's name (pid,
