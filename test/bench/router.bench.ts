@@ -3,8 +3,13 @@
  * - direct: the openai SDK alone (retries off) against the fake server;
  * - provider: our OpenAI provider (guarded transport, limits) — what the router calls;
  * - routed: Router.route → candidate selection, ledger cooldown/circuit reads, reservation, the provider call,
- *   a durable settlement (fsynced before it resolves) — with the real SqlJsLedger in a temp SWITCHBOARD_HOME.
- * Runs are interleaved so drift on the machine hits all three alike. Goal: routed − direct ≤ 1 ms at p50.
+ *   a durable settlement (fdatasync'ed before it resolves) — with the real SqlJsLedger in a temp SWITCHBOARD_HOME;
+ * - ledger: one reservation and one durable settlement alone, as the router makes per call;
+ * - disk_append_fdatasync: a settle-sized append + fdatasync to a file beside the ledger — the floor this disk
+ *   puts under any durable record, measured in the same loop so the figures above can be read against it;
+ * - routed_memory_fs (Linux, when /dev/shm exists): the same router with its ledger on tmpfs, where fdatasync
+ *   costs nothing. NOT durable — it shows the CPU work of router + ledger without the disk.
+ * Runs are interleaved so drift on the machine hits all of them alike. Goal: routed − direct ≤ 1 ms at p50.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,11 +25,16 @@ import { round, summary } from './stats';
 
 const N = 400;
 const WARMUP = 50;
+/** About what a settle appends to the ledger's log. */
+const RECORD_BYTES = 700;
 
 export async function run(): Promise<object> {
   const server = await startFakeProviderServer();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-bench-router-'));
+  const memoryHome = fs.existsSync('/dev/shm') ? fs.mkdtempSync(path.join('/dev/shm', 'sb-bench-router-')) : undefined;
   const ledger = await SqlJsLedger.open({ file: path.join(home, 'ledger.sqlite') });
+  const memoryLedger = memoryHome ? await SqlJsLedger.open({ file: path.join(memoryHome, 'ledger.sqlite') }) : undefined;
+  const floorFd = fs.openSync(path.join(home, 'fdatasync-reference'), 'w');
   try {
     const baseURL = server.baseUrl('openai', 'bench');
     const apiKey = 'sk-bench-FAKEKEYabcdefghijklmnop';
@@ -40,21 +50,30 @@ export async function run(): Promise<object> {
       }],
       routing: { chain: ['local', 'free', 'paid'], allow_paid: false, tasks: {} },
     };
-    const router = new Router({ config, ledger, env: { OPENAI_API_KEY: apiKey, SWITCHBOARD_BENCH_BASE_URL: baseURL } });
+    const env = { OPENAI_API_KEY: apiKey, SWITCHBOARD_BENCH_BASE_URL: baseURL };
+    const router = new Router({ config, ledger, env });
+    const memoryRouter = memoryLedger ? new Router({ config, ledger: memoryLedger, env }) : undefined;
 
     const direct = () => sdk.chat.completions.create({ model: 'bench-model', messages });
     const viaProvider = () => provider.generate({ model: 'bench-model', messages }, DEFAULT_CALL_LIMITS);
     const routed = () => router.route({ task: 'tests', messages, maxTokens: 64 });
-
-    for (let i = 0; i < WARMUP; i++) { await direct(); await viaProvider(); await routed(); }
-    // The ledger's share on its own: one reservation and one durable settlement, as the router makes per call.
+    const routedInMemory = async () => memoryRouter?.route({ task: 'tests', messages, maxTokens: 64 });
     const rules = config.providers[0]!.quotas;
     const reserveSettle = async () => {
       const r = await ledger.reserve({ providerId: 'bench-ledger', rules, amounts: { requests: 1 } });
       if (!r.ok) throw new Error('bench quota exhausted');
       await ledger.settle(r.reservationId, rules, { providerId: 'bench-ledger', model: 'm', tier: 'free', ok: true, amounts: { requests: 1 }, inputTokens: 1, outputTokens: 1, costUsd: 0, baselineUsd: 0 });
     };
-    const samples = { direct: [] as number[], provider: [] as number[], routed: [] as number[], ledger: [] as number[] };
+    const record = Buffer.alloc(RECORD_BYTES, 0x61);
+    let floorOffset = 0;
+    const appendFdatasync = async () => {
+      fs.writeSync(floorFd, record, 0, record.length, floorOffset);
+      floorOffset += record.length;
+      fs.fdatasyncSync(floorFd);
+    };
+
+    for (let i = 0; i < WARMUP; i++) { await direct(); await viaProvider(); await routed(); await routedInMemory(); }
+    const samples = { direct: [] as number[], provider: [] as number[], routed: [] as number[], memory: [] as number[], ledger: [] as number[], floor: [] as number[] };
     const timeOne = async (fn: () => Promise<unknown>, into: number[]) => {
       const t0 = process.hrtime.bigint();
       await fn();
@@ -64,28 +83,38 @@ export async function run(): Promise<object> {
       await timeOne(direct, samples.direct);
       await timeOne(viaProvider, samples.provider);
       await timeOne(routed, samples.routed);
+      if (memoryRouter) await timeOne(routedInMemory, samples.memory);
       await timeOne(reserveSettle, samples.ledger);
+      await timeOne(appendFdatasync, samples.floor);
     }
     const d = summary(samples.direct);
     const p = summary(samples.provider);
     const r = summary(samples.routed);
     const l = summary(samples.ledger);
+    const f = summary(samples.floor);
+    const m = memoryRouter ? summary(samples.memory) : undefined;
     const spend = await ledger.monthSpend();
     return {
+      load_avg_1m: round(os.loadavg()[0]!, 2),
       direct_sdk: d,
       provider_call: p,
       routed_durable: r,
       overhead_vs_direct_ms: { p50: round(r.p50_ms - d.p50_ms), p99: round(r.p99_ms - d.p99_ms) },
       router_ledger_only_ms: { p50: round(r.p50_ms - p.p50_ms), p99: round(r.p99_ms - p.p99_ms) },
       ledger_reserve_plus_durable_settle: l,
-      router_logic_p50_ms: round(r.p50_ms - p.p50_ms - l.p50_ms),
+      disk_append_fdatasync: f,
+      overhead_above_disk_floor_p50_ms: round(r.p50_ms - d.p50_ms - f.p50_ms),
+      ...(m ? { routed_memory_fs_not_durable: m, overhead_memory_fs_p50_ms: round(m.p50_ms - d.p50_ms) } : {}),
       goal_p50_overhead_ms: 1,
       calls_recorded: spend.calls,
       calls_expected: 2 * N + WARMUP,
     };
   } finally {
+    fs.closeSync(floorFd);
     await ledger.close();
+    await memoryLedger?.close();
     await server.close();
     fs.rmSync(home, { recursive: true, force: true });
+    if (memoryHome) fs.rmSync(memoryHome, { recursive: true, force: true });
   }
 }

@@ -54,7 +54,8 @@ export function parseLogHeader(bytes: Buffer): string | undefined {
 }
 
 export function encodeRecord(statements: LoggedStatement[]): Buffer {
-  const payload = Buffer.from(JSON.stringify(statements, encodeValue), 'utf8');
+  // The replacer costs more than the rest of the encoding; only values JSON cannot hold need it.
+  const payload = Buffer.from(statements.every(plainJsonParams) ? JSON.stringify(statements) : JSON.stringify(statements, encodeValue), 'utf8');
   if (payload.length > MAX_RECORD_BYTES) throw new Error(`ledger log record too large (${payload.length} bytes)`);
   const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
   out.writeUInt32BE(payload.length, 0);
@@ -93,6 +94,14 @@ export function scanRecords(bytes: Buffer, base: number): { records: ScannedReco
     p = end;
   }
   return { records, stop: { kind: 'end' } };
+}
+
+/** True when no parameter needs encodeValue (so JSON.stringify with or without it gives the same text). */
+function plainJsonParams([, params]: LoggedStatement): boolean {
+  for (const v of params) {
+    if (typeof v === 'number' ? !Number.isFinite(v) : v instanceof Uint8Array) return false;
+  }
+  return true;
 }
 
 /** JSON has no Infinity/NaN: tag them so a replay binds exactly what the original change bound. */

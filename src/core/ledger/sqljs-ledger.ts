@@ -154,6 +154,7 @@ export class SqlJsLedger implements Ledger {
   private readonly onSnapshotWritten: () => void;
   private readonly logFile: string;
   private readonly statements = new Map<string, Statement>();
+  private readonly columnNames = new WeakMap<Statement, string[]>();
   /** Each statement's text as logged (whitespace collapsed). */
   private readonly loggedSql = new Map<string, string>();
   private db: Database | undefined;
@@ -235,7 +236,7 @@ export class SqlJsLedger implements Ledger {
       this.run('INSERT INTO reservations VALUES (?,?,?,?,?,?,?,?)', [
         id, request.providerId, amounts.requests ?? 0, amounts.input_chars ?? 0, amounts.tokens ?? 0, amounts.usd ?? 0, now, now + ttl,
       ]);
-      return { result: { ok: true, reservationId: id, states: this.states(request.providerId, request.rules, now) }, changed: true };
+      return { result: { ok: true, reservationId: id, states: this.withHeldAgain(states, request.providerId, now) }, changed: true };
     });
   }
 
@@ -422,24 +423,27 @@ export class SqlJsLedger implements Ledger {
 
   private states(providerId: string, rules: QuotaRule[], now: number): QuotaState[] {
     if (!rules.length) return [];
-    const held = this.all(
+    const held = this.held(providerId, now);
+    return rules.map((rule) => {
+      const { win, tz, startMs, resetAtMs } = this.windowKey(rule, now);
+      return quotaState(rule, this.usedIn(providerId, rule.metric, win, tz, startMs), Number(held[rule.metric] ?? 0), startMs, resetAtMs);
+    });
+  }
+
+  /** `states` after a change to reservations only: usage is unchanged, so only the held sums are read again. */
+  private withHeldAgain(states: QuotaState[], providerId: string, now: number): QuotaState[] {
+    if (!states.length) return [];
+    const held = this.held(providerId, now);
+    return states.map((s) => quotaState(s.rule, s.used, Number(held[s.rule.metric] ?? 0), s.windowStartMs, s.resetAtMs));
+  }
+
+  private held(providerId: string, now: number): Record<string, SqlValue> {
+    return this.all(
       `SELECT COALESCE(SUM(requests),0) AS requests, COALESCE(SUM(input_chars),0) AS input_chars,
               COALESCE(SUM(tokens),0) AS tokens, COALESCE(SUM(usd),0) AS usd
        FROM reservations WHERE provider = ? AND expires_ms > ?`,
       [providerId, now],
     )[0]!;
-    return rules.map((rule) => {
-      const { win, tz, startMs, resetAtMs } = this.windowKey(rule, now);
-      const used = this.usedIn(providerId, rule.metric, win, tz, startMs);
-      const reserved = Number(held[rule.metric] ?? 0);
-      const taken = used + reserved;
-      return {
-        rule, used, reserved,
-        left: Math.max(0, rule.limit - taken),
-        fraction: rule.limit > 0 ? taken / rule.limit : taken > 0 ? Infinity : 0,
-        windowStartMs: startMs, resetAtMs,
-      };
-    });
   }
 
   /** Keeps the call rows near maxCallRows on every settle (in batches, so most settles only count). */
@@ -883,7 +887,9 @@ export class SqlJsLedger implements Ledger {
   private useDb(db: Database, gen: number | null, ino: number): void {
     this.dropDb();
     // The copy's rollback journal only needs to serve this process (the files are the log and the snapshot).
-    db.exec('PRAGMA journal_mode = MEMORY');
+    // No other connection ever opens the copy, so exclusive locking is safe; it spares SQLite re-reading its
+    // file's header to detect other writers before every statement, which cost more than the statements did.
+    db.exec('PRAGMA journal_mode = MEMORY; PRAGMA locking_mode = EXCLUSIVE');
     this.db = db;
     this.diskGen = gen;
     this.diskIno = ino;
@@ -1013,7 +1019,15 @@ export class SqlJsLedger implements Ledger {
     try {
       s.bind(params);
       const rows: Array<Record<string, SqlValue>> = [];
-      while (s.step()) rows.push(s.getAsObject());
+      while (s.step()) {
+        // getAsObject asks SQLite for the column names on every row; they are fixed per statement.
+        let names = this.columnNames.get(s);
+        if (!names) this.columnNames.set(s, (names = s.getColumnNames()));
+        const values = s.get();
+        const row: Record<string, SqlValue> = {};
+        for (let i = 0; i < names.length; i++) row[names[i]!] = values[i] as SqlValue;
+        rows.push(row);
+      }
       return rows;
     } finally {
       s.reset();
@@ -1101,6 +1115,16 @@ function ruleForReport(rules: QuotaRule[], limit: number | undefined, resetMs: n
   }
   if (resetMs !== undefined) return bySize.find((r) => NOMINAL_WINDOW_MS[r.window] >= resetMs) ?? bySize[bySize.length - 1];
   return bySize[0];
+}
+
+function quotaState(rule: QuotaRule, used: number, reserved: number, windowStartMs: number, resetAtMs: number): QuotaState {
+  const taken = used + reserved;
+  return {
+    rule, used, reserved,
+    left: Math.max(0, rule.limit - taken),
+    fraction: rule.limit > 0 ? taken / rule.limit : taken > 0 ? Infinity : 0,
+    windowStartMs, resetAtMs,
+  };
 }
 
 function circuitOf(openUntil: number | null, now: number): CircuitState {

@@ -45,7 +45,21 @@ export function keyEnvVars(entry: Pick<ProviderEntry, 'kind' | 'apiKeyEnv'>): st
   return [...DEFAULT_KEY_ENV[entry.kind]];
 }
 
+/** Base URLs already checked: the router resolves every candidate's on each route, and parsing one costs ~10 µs. */
+const checkedUrls = new Map<string, string>();
+const MAX_CHECKED_URLS = 256;
+
 function checkedUrl(value: string, source: string): string {
+  let ok = checkedUrls.get(value);
+  if (ok === undefined) {
+    ok = checkUrl(value, source);
+    if (checkedUrls.size >= MAX_CHECKED_URLS) checkedUrls.clear();
+    checkedUrls.set(value, ok);
+  }
+  return ok;
+}
+
+function checkUrl(value: string, source: string): string {
   let url: URL;
   try {
     url = new URL(value);

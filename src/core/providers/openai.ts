@@ -4,7 +4,7 @@
  */
 import OpenAI from 'openai';
 import { estimateTokens, MalformedResponseError, requestChars, runAttempt } from './failure';
-import type { GuardedTransport } from './transport';
+import { dispatchToTransport, transportFetchOptions, type GuardedTransport } from './transport';
 import type { CallLimits, FinishReason, GenerationRequest, GenerationResult, Provider, ProviderConfig, ProviderKind } from './types';
 
 export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
@@ -140,8 +140,11 @@ export function assertEventStream(transport: GuardedTransport): void {
   if (!type.includes('event-stream')) throw new MalformedResponseError(`expected an event stream, got ${type.split(';')[0] || 'no content type'}`);
 }
 
-/** SDK client options that must never come from the environment or the SDK's own defaults. */
-export function openAIClientOptions(config: ProviderConfig, defaultBaseUrl: string, transport: GuardedTransport, limits: CallLimits) {
+/**
+ * SDK client options that must never come from the environment or the SDK's own defaults. The client is built
+ * once per provider; each attempt's guarded transport travels with its request (requestOptions).
+ */
+export function openAIClientOptions(config: ProviderConfig, defaultBaseUrl: string) {
   return {
     // A local server may need no key, but the SDK requires one; a placeholder keeps OPENAI_API_KEY from leaking to it.
     apiKey: config.apiKey || 'no-key',
@@ -149,28 +152,32 @@ export function openAIClientOptions(config: ProviderConfig, defaultBaseUrl: stri
     organization: null,
     project: null,
     maxRetries: 0,
-    // Our transport's deadline fires first; this only keeps the SDK's own 10-minute default out of the way.
-    timeout: limits.totalDeadlineMs + 5_000,
-    fetch: transport.fetch,
+    fetch: dispatchToTransport,
   };
 }
 
-/** One attempt through the OpenAI SDK (also used for openai-compatible servers). */
+/** Per-request SDK options for one attempt (OpenAI and Together clients take the same ones). */
+export function requestOptions(transport: GuardedTransport, limits: CallLimits): { timeout: number; fetchOptions: Record<never, never> } {
+  // Our transport's deadline fires first; this only keeps the SDK's own 10-minute default out of the way.
+  // Whole milliseconds: the SDK rejects a fractional per-request timeout.
+  return { timeout: Math.ceil(limits.totalDeadlineMs) + 5_000, fetchOptions: transportFetchOptions(transport) };
+}
+
+/** One attempt through an OpenAI SDK client (also used for openai-compatible servers). */
 export async function generateWithOpenAISdk(
   providerId: string,
-  config: ProviderConfig,
-  defaultBaseUrl: string,
+  client: OpenAI,
   request: GenerationRequest,
   limits: CallLimits,
 ): Promise<GenerationResult> {
   return runAttempt(providerId, limits, async (transport) => {
-    const client = new OpenAI(openAIClientOptions(config, defaultBaseUrl, transport, limits));
+    const options = requestOptions(transport, limits);
     const body = toOpenAIChatRequest(request);
     if (!body.stream) {
-      const completion: unknown = await client.chat.completions.create({ ...body, stream: false });
+      const completion: unknown = await client.chat.completions.create({ ...body, stream: false }, options);
       return fromOpenAIChatCompletion(completion, request);
     }
-    const stream = await client.chat.completions.create({ ...body, stream: true });
+    const stream = await client.chat.completions.create({ ...body, stream: true }, options);
     assertEventStream(transport);
     const acc = new OpenAIStreamAccumulator(request);
     for await (const chunk of stream) acc.add(chunk);
@@ -181,10 +188,12 @@ export async function generateWithOpenAISdk(
 export class OpenAIProvider implements Provider {
   readonly id: string;
   readonly kind: ProviderKind = 'openai';
-  constructor(private readonly config: ProviderConfig) {
+  private readonly client: OpenAI;
+  constructor(config: ProviderConfig) {
     this.id = config.id;
+    this.client = new OpenAI(openAIClientOptions(config, OPENAI_DEFAULT_BASE_URL));
   }
   generate(request: GenerationRequest, limits: CallLimits): Promise<GenerationResult> {
-    return generateWithOpenAISdk(this.id, this.config, OPENAI_DEFAULT_BASE_URL, request, limits);
+    return generateWithOpenAISdk(this.id, this.client, request, limits);
   }
 }

@@ -4,7 +4,8 @@
  */
 import Together from 'together-ai';
 import { runAttempt } from './failure';
-import { assertEventStream, fromOpenAIChatCompletion, OpenAIStreamAccumulator, toOpenAIChatRequest } from './openai';
+import { assertEventStream, fromOpenAIChatCompletion, OpenAIStreamAccumulator, requestOptions, toOpenAIChatRequest } from './openai';
+import { dispatchToTransport } from './transport';
 import type { CallLimits, GenerationRequest, GenerationResult, Provider, ProviderConfig, ProviderKind } from './types';
 
 export const TOGETHER_DEFAULT_BASE_URL = 'https://api.together.ai/v1';
@@ -12,26 +13,29 @@ export const TOGETHER_DEFAULT_BASE_URL = 'https://api.together.ai/v1';
 export class TogetherProvider implements Provider {
   readonly id: string;
   readonly kind: ProviderKind = 'together';
-  constructor(private readonly config: ProviderConfig) {
+  /** Built once; each attempt's guarded transport travels with its request (requestOptions). */
+  private readonly client: Together;
+  constructor(config: ProviderConfig) {
     this.id = config.id;
+    this.client = new Together({
+      apiKey: config.apiKey || 'no-key',
+      // Explicit, so TOGETHER_BASE_URL in the environment cannot silently redirect the key.
+      baseURL: config.baseUrl || TOGETHER_DEFAULT_BASE_URL,
+      maxRetries: 0,
+      fetch: dispatchToTransport,
+    });
   }
 
   generate(request: GenerationRequest, limits: CallLimits): Promise<GenerationResult> {
+    const client = this.client;
     return runAttempt(this.id, limits, async (transport) => {
-      const client = new Together({
-        apiKey: this.config.apiKey || 'no-key',
-        // Explicit, so TOGETHER_BASE_URL in the environment cannot silently redirect the key.
-        baseURL: this.config.baseUrl || TOGETHER_DEFAULT_BASE_URL,
-        maxRetries: 0,
-        timeout: limits.totalDeadlineMs + 5_000,
-        fetch: transport.fetch,
-      });
+      const options = requestOptions(transport, limits);
       const body = toOpenAIChatRequest(request);
       if (!body.stream) {
-        const completion: unknown = await client.chat.completions.create({ ...body, stream: false });
+        const completion: unknown = await client.chat.completions.create({ ...body, stream: false }, options);
         return fromOpenAIChatCompletion(completion, request);
       }
-      const stream = await client.chat.completions.create({ ...body, stream: true });
+      const stream = await client.chat.completions.create({ ...body, stream: true }, options);
       assertEventStream(transport);
       const acc = new OpenAIStreamAccumulator(request);
       for await (const chunk of stream) acc.add(chunk);

@@ -27,6 +27,8 @@ export interface TransportRecord {
 }
 
 const ERROR_BODY_KEEP = 4096;
+/** Where a request made by a long-lived SDK client carries its attempt's transport (see transportFetchOptions). */
+const TRANSPORT = Symbol('switchboard.guardedTransport');
 const SSE_DONE = /data:\s*\[DONE\]/;
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 
@@ -193,6 +195,24 @@ class ChunkInspector {
     }
   }
 }
+
+/**
+ * Per-request SDK options that route one request through `transport`. The OpenAI-style SDKs spread a request's
+ * `fetchOptions` into the init they hand their `fetch`, so a client built once (with `dispatchToTransport` as its
+ * fetch) can still give every attempt its own limits: building a client per attempt costs ~60 µs.
+ */
+export function transportFetchOptions(transport: GuardedTransport): Record<never, never> {
+  // Typed as carrying nothing: the symbol is invisible to the SDKs' RequestInit types, and to fetch itself.
+  return { [TRANSPORT]: transport };
+}
+
+/** The `fetch` for a long-lived SDK client: sends each request through the transport its init carries. */
+export const dispatchToTransport: typeof fetch = (input, init) => {
+  const transport = (init as Record<symbol, GuardedTransport | undefined> | undefined)?.[TRANSPORT];
+  // Never fall back to an unguarded fetch: a request without limits could hang or run over the byte cap.
+  if (!transport) return Promise.reject(new Error('internal error: an SDK request carried no guarded transport'));
+  return transport.fetch(input, init);
+};
 
 function withUrl(response: Response, url: string): Response {
   Object.defineProperty(response, 'url', { value: url });

@@ -114,10 +114,30 @@ export interface RouterOptions {
   reservationTtlMs?: number;
 }
 
+/** Key fingerprints already computed: a process sees a handful of keys, and hashing one per route costs ~10 µs. */
+const fingerprints = new Map<string, string>();
+const MAX_FINGERPRINTS = 64;
+
+function keyFingerprint(apiKey: string): string {
+  let fp = fingerprints.get(apiKey);
+  if (fp === undefined) {
+    fp = crypto.createHash('sha256').update(apiKey).digest('hex').slice(0, 12);
+    if (fingerprints.size >= MAX_FINGERPRINTS) fingerprints.clear();
+    fingerprints.set(apiKey, fp);
+  }
+  return fp;
+}
+
+/** A provider's resolved key and base URL, or why they are unusable. */
+interface Access {
+  config?: ResolvedProviderConfig;
+  apiKey?: string;
+  problem?: string;
+}
+
 export function cooldownKey(providerId: string, apiKey: string | undefined): string {
   // The key's fingerprint, never the key: a rotated key is not held back by its predecessor's cooldown.
-  const fp = apiKey ? crypto.createHash('sha256').update(apiKey).digest('hex').slice(0, 12) : 'nokey';
-  return `provider:${providerId}:${fp}`;
+  return `provider:${providerId}:${apiKey ? keyFingerprint(apiKey) : 'nokey'}`;
 }
 
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -162,8 +182,15 @@ export class Router {
     const estimate = estimateCall(request.messages, request.maxTokens);
     const skipped: Skip[] = [];
     const attempts: Attempt[] = [];
-    const config = await this.withLocalServers(request, skipped);
-    const selection = selectCandidates(config, { ...request, estimate }, (p) => p.apiKeyEnv.length === 0 || this.access(p).apiKey !== undefined);
+    // Key and base URL once per provider per route (the environment may change between routes, not within one).
+    const accessed = new Map<ProviderSpec, Access>();
+    const access = (spec: ProviderSpec): Access => {
+      let a = accessed.get(spec);
+      if (!a) accessed.set(spec, (a = this.access(spec)));
+      return a;
+    };
+    const config = await this.withLocalServers(request, skipped, access);
+    const selection = selectCandidates(config, { ...request, estimate }, (p) => p.apiKeyEnv.length === 0 || access(p).apiKey !== undefined);
     skipped.push(...selection.skipped);
 
     const excluded = new Set<string>(); // providers out for the rest of this route (recorded once in skipped/attempts)
@@ -178,13 +205,12 @@ export class Router {
         skipped.push({ provider: spec.id, model: model.id, reason: `context ${model.context} is not larger than the model that refused the prompt` });
         continue;
       }
-      const access = this.access(spec);
-      if (access.problem) {
-        skipped.push({ provider: spec.id, reason: access.problem });
+      const { config: resolved, apiKey, problem } = access(spec);
+      if (problem) {
+        skipped.push({ provider: spec.id, reason: problem });
         excluded.add(spec.id);
         continue;
       }
-      const apiKey = access.apiKey;
       const why = await this.unavailable(spec, apiKey, candidate, async () => (spend ??= await ledger.monthSpend()));
       if (why) {
         skipped.push({ provider: spec.id, reason: why });
@@ -199,7 +225,7 @@ export class Router {
         continue;
       }
 
-      const provider = this.providerInstance(access.config!);
+      const provider = this.providerInstance(resolved!);
       for (let retries = 0; ; retries++) {
         const t0 = performance.now();
         try {
@@ -268,14 +294,14 @@ export class Router {
   }
 
   /** Local servers are used only when they answer; one with no models configured serves what it has. */
-  private async withLocalServers(request: RouteRequest, skipped: Skip[]): Promise<RouterConfig> {
+  private async withLocalServers(request: RouteRequest, skipped: Skip[], accessFor: (spec: ProviderSpec) => Access): Promise<RouterConfig> {
     const config = this.options.config;
     const locals = config.providers.filter((p) => p.tier === 'local' && !p.disabled && config.routing.chain.includes(p.tier)
       && (!request.provider || request.provider === 'auto' || request.provider === p.id));
     if (!locals.length) return config;
     const replaced = new Map<string, ProviderSpec | null>();
     await Promise.all(locals.map(async (p) => {
-      const access = this.access(p);
+      const access = accessFor(p);
       const url = access.config?.baseUrl;
       if (!url) { skipped.push({ provider: p.id, reason: access.problem ?? 'local provider has no baseUrl' }); replaced.set(p.id, null); return; }
       const probe = await this.probe(url);
@@ -314,7 +340,7 @@ export class Router {
   }
 
   /** Key and base URL from the environment and router.yaml; a bad URL becomes a skip reason, not a crash. */
-  private access(spec: ProviderSpec): { config?: ResolvedProviderConfig; apiKey?: string; problem?: string } {
+  private access(spec: ProviderSpec): Access {
     try {
       const config = resolveProviderConfig(spec, this.env);
       return { config, apiKey: config.apiKey };

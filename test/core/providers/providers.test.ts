@@ -112,6 +112,24 @@ describe('providers: real SDKs against the fake server', function () {
     assert.ok(Date.now() - started < LIMITS.headersTimeoutMs, 'well before the headers timeout');
   });
 
+  // The SDK client is built once per provider; each attempt's guarded transport travels with its request.
+  for (const kind of ['openai', 'together', 'openai-compatible'] as const) {
+    it(`${kind}: one provider instance keeps concurrent attempts' limits apart (one hangs and times out, one answers)`, async () => {
+      const provider = createProvider({ id: kind, kind, tier: 'free', baseUrl: server.baseUrl(kind), apiKey: KEY });
+      server.enqueue(kind, { kind: 'hang_before_headers' });
+      const hung = provider.generate(REQUEST, { ...LIMITS, headersTimeoutMs: 300 }).catch((e: unknown) => e);
+      // The hang goes to whichever request arrives first: let the short-limit one arrive first.
+      for (let waited = 0; server.completions(kind).length === 0 && waited < 2000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+      const answered = await provider.generate(REQUEST, LIMITS);
+      assert.equal(answered.text, 'describe("add", ...)');
+      const err = await hung;
+      assert.ok(err instanceof ProviderError, String(err));
+      assert.equal(err.failure, 'timeout');
+      assert.match(err.message, /no response headers within 300 ms/);
+      assert.equal(server.completions(kind).length, 2);
+    });
+  }
+
   it('an already aborted signal sends nothing', async () => {
     const provider = createProvider({ id: 'gemini', kind: 'gemini', tier: 'free', baseUrl: server.baseUrl('gemini'), apiKey: KEY });
     const err = await provider.generate(REQUEST, { ...LIMITS, signal: AbortSignal.abort() }).catch((e: unknown) => e);
