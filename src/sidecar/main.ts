@@ -1,31 +1,36 @@
 import { isUserError } from '../core/errors';
 import type { Command } from './cli/commands';
-import { agentsCommand } from './cli/agents';
-import { serversCommand } from './cli/servers';
-import { serveCommand } from './cli/serve';
-import { installCommand } from './cli/install';
-import { contextCommand } from './cli/context';
-import { quotaCommand } from './cli/quota';
-import { backupsCommand } from './cli/backups';
-import { delegateCommand } from './cli/delegate';
-import { demoCommand } from './cli/demo';
 
-// Subcommands register here; each lives in its own file under ./cli/.
-const commands: Command[] = [serveCommand, agentsCommand, serversCommand, contextCommand, installCommand, quotaCommand, backupsCommand, delegateCommand, demoCommand];
+/**
+ * Subcommands, each in its own file under ./cli/, loaded only when run: a process started by an MCP client
+ * (serve) never evaluates the CLI-only modules (health checks, demo, install), which keeps cold start short.
+ */
+const commands: Array<{ name: string; load: () => Promise<Command> }> = [
+  { name: 'serve', load: async () => (await import('./cli/serve')).serveCommand },
+  { name: 'agents', load: async () => (await import('./cli/agents')).agentsCommand },
+  { name: 'servers', load: async () => (await import('./cli/servers')).serversCommand },
+  { name: 'context', load: async () => (await import('./cli/context')).contextCommand },
+  { name: 'install', load: async () => (await import('./cli/install')).installCommand },
+  { name: 'quota', load: async () => (await import('./cli/quota')).quotaCommand },
+  { name: 'backups', load: async () => (await import('./cli/backups')).backupsCommand },
+  { name: 'delegate', load: async () => (await import('./cli/delegate')).delegateCommand },
+  { name: 'demo', load: async () => (await import('./cli/demo')).demoCommand },
+];
 
-function usage(): string {
-  const lines = commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
+async function usage(): Promise<string> {
+  const loaded = await Promise.all(commands.map((c) => c.load()));
+  const lines = loaded.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
   return ['Usage: switchboard <command> [--workspace DIR] [--json]', '', 'Commands:', ...lines].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
   // An MCP client starts us with piped stdin and often no arguments (or only options): serve.
   if ((argv.length === 0 || argv[0]!.startsWith('--')) && !process.stdin.isTTY && !argv.some((a) => a === '--help' || a === '-h')) {
-    return serveCommand.run(argv);
+    return (await commands[0]!.load()).run(argv);
   }
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage() + '\n');
+    process.stdout.write((await usage()) + '\n');
     return 0;
   }
   const command = commands.find((c) => c.name === name);
@@ -33,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`switchboard: unknown command "${name}" (try: ${commands.map((c) => c.name).join(', ')})\n`);
     return 1;
   }
-  return command.run(rest);
+  return (await command.load()).run(rest);
 }
 
 main(process.argv.slice(2)).then(

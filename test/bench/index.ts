@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: runs every test/bench/*.bench.ts (each exports `run(): Promise<object>`) and prints one JSON
  * document. Every figure sits beside the named reference measured in the same run, as a ratio.
- * `npm run bench -- cascade ledger` runs only the named benches.
+ * `npm run bench -- cascade ledger` runs only the named benches. The document is also written to
+ * test-results/bench.json.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,7 +23,12 @@ async function main(): Promise<void> {
     }
   }
   const machine = { node: process.version, platform: `${process.platform}-${process.arch}`, cpus: (await import('node:os')).cpus().length };
-  process.stdout.write(JSON.stringify({ machine, results }, null, 2) + '\n');
+  const json = JSON.stringify({ machine, loadAvg1m: Math.round((await import('node:os')).loadavg()[0]! * 100) / 100, results }, null, 2) + '\n';
+  // Also kept in a file: `npm run bench` prints npm's own banner above the JSON (`npm run -s bench` does not).
+  const out = path.join(__dirname, '..', '..', 'test-results', 'bench.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, json);
+  process.stdout.write(json);
 }
 
 void main();

@@ -19,7 +19,7 @@ import {
   targetProblem,
   testTargetFor,
 } from '../../src/extension/delegation/targets';
-import type { BackupEntry } from '../../src/extension/delegation/tools';
+import type { BackupRow } from '../../src/sidecar/tools/list-backups';
 import type { RestoreOutcome } from '../../src/extension/commands/restoreBackup';
 import type { InstallOutcome } from '../../src/extension/commands/installForClaudeCode';
 import { FAKE_ORIGIN_ENV } from './fakeProviders';
@@ -131,7 +131,7 @@ describe('Delegation in a real VS Code (sidecar + fake provider)', function () {
       },
       60_000,
     );
-  const listBackups = async (file: string) => (await api.sidecars.callTool<{ backups: BackupEntry[] }>(root, 'list_backups', { path: file })).backups;
+  const listBackups = async (file: string) => (await api.sidecars.callTool<{ backups: BackupRow[] }>(root, 'list_backups', { path: file })).backups;
   const delegateTests = () => vscode.commands.executeCommand<DelegationOutcome>('switchboard.delegateTestsToGemini', vscode.Uri.file(path.join(root, 'src', 'slugify.ts')));
 
   before(async function () {

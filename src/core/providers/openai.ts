@@ -163,10 +163,16 @@ export function requestOptions(transport: GuardedTransport, limits: CallLimits):
   return { timeout: Math.ceil(limits.totalDeadlineMs) + 5_000, fetchOptions: transportFetchOptions(transport) };
 }
 
-/** One attempt through an OpenAI SDK client (also used for openai-compatible servers). */
+/**
+ * The part of an SDK client this needs. The together-ai SDK's client has the same OpenAI-shaped
+ * `chat.completions.create(body, options)`, so Together shares this one attempt too.
+ */
+export type ChatCompletionsClient = Pick<OpenAI, 'chat'>;
+
+/** One attempt through an OpenAI-shaped SDK client (OpenAI, openai-compatible servers, Together). */
 export async function generateWithOpenAISdk(
   providerId: string,
-  client: OpenAI,
+  client: ChatCompletionsClient,
   request: GenerationRequest,
   limits: CallLimits,
 ): Promise<GenerationResult> {

@@ -3,8 +3,7 @@
  * mapping functions are the ones in openai.ts.
  */
 import Together from 'together-ai';
-import { runAttempt } from './failure';
-import { assertEventStream, fromOpenAIChatCompletion, OpenAIStreamAccumulator, requestOptions, toOpenAIChatRequest } from './openai';
+import { generateWithOpenAISdk, type ChatCompletionsClient } from './openai';
 import { dispatchToTransport } from './transport';
 import type { CallLimits, GenerationRequest, GenerationResult, Provider, ProviderConfig, ProviderKind } from './types';
 
@@ -27,19 +26,7 @@ export class TogetherProvider implements Provider {
   }
 
   generate(request: GenerationRequest, limits: CallLimits): Promise<GenerationResult> {
-    const client = this.client;
-    return runAttempt(this.id, limits, async (transport) => {
-      const options = requestOptions(transport, limits);
-      const body = toOpenAIChatRequest(request);
-      if (!body.stream) {
-        const completion: unknown = await client.chat.completions.create({ ...body, stream: false }, options);
-        return fromOpenAIChatCompletion(completion, request);
-      }
-      const stream = await client.chat.completions.create({ ...body, stream: true }, options);
-      assertEventStream(transport);
-      const acc = new OpenAIStreamAccumulator(request);
-      for await (const chunk of stream) acc.add(chunk);
-      return acc.result(transport.record.sawSseDone);
-    });
+    // together-ai's types are its own, but its chat-completions call takes and returns the OpenAI wire shapes.
+    return generateWithOpenAISdk(this.id, this.client as unknown as ChatCompletionsClient, request, limits);
   }
 }

@@ -4,8 +4,9 @@
  * (the sidecar backs the current content up first, so even that is undoable).
  */
 import * as vscode from 'vscode';
-import { toolErrorMessage, type BackupEntry, type ClientFor, type RestoreResult, type ToolClient } from '../delegation/tools';
+import { toolErrorMessage, type ClientFor, type RestoreResult, type ToolClient } from '../delegation/tools';
 import { age, pickFolder } from './common';
+import type { BackupRow } from '../../sidecar/tools/list-backups';
 
 export const RESTORE_BACKUP_COMMAND = 'switchboard.restoreBackup';
 const CONFLICT = /changed after Switchboard last wrote it/;
@@ -33,9 +34,9 @@ export async function restoreBackup(clientFor: ClientFor, log: vscode.LogOutputC
 
   let backupId = args.backupId;
   if (!backupId) {
-    let backups: BackupEntry[];
+    let backups: BackupRow[];
     try {
-      backups = (await client.callTool<{ backups: BackupEntry[] }>('list_backups', { limit: 200 })).backups;
+      backups = (await client.callTool<{ backups: BackupRow[] }>('list_backups', { limit: 200 })).backups;
     } catch (error) {
       return fail(log, `could not list backups: ${toolErrorMessage(error)}`);
     }

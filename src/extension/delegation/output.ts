@@ -1,22 +1,12 @@
-export interface DelegateResult {
-  provider: string;
-  model: string;
-  tier: string;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-  quota_left: Array<{ metric: string; window: string; left: number; limit: number }>;
-  complete: boolean;
-  skipped: string[];
-}
+import type { DelegateOutput } from '../../sidecar/tools/delegate';
 
 /** "gemini/gemini-2.5-flash (free) · 120+340 tokens · $0.0000" */
-export function describeRoute(result: DelegateResult): string {
+export function describeRoute(result: DelegateOutput): string {
   return `${result.provider}/${result.model} (${result.tier}) · ${result.input_tokens}+${result.output_tokens} tokens · $${result.cost_usd.toFixed(4)}`;
 }
 
 /** "1,479 / 1,500 requests per day left" for the first quota, if any. */
-export function describeQuotaLeft(quota: DelegateResult['quota_left']): string | undefined {
+export function describeQuotaLeft(quota: DelegateOutput['quota_left']): string | undefined {
   const first = quota[0];
   return first ? describeQuota(first) : undefined;
 }

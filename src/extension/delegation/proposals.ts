@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
-import type { DelegateResult } from './output';
+import type { DelegateOutput } from '../../sidecar/tools/delegate';
 import type { TaskKind } from './targets';
 
 export const PROPOSAL_SCHEME = 'switchboard-proposal';
@@ -26,7 +26,7 @@ export interface Proposal {
   readonly content: string;
   /** sha256 of the target on disk when the proposal was made; undefined when it did not exist. */
   readonly baselineHash: string | undefined;
-  readonly result: DelegateResult;
+  readonly result: DelegateOutput;
   /** The right side of the diff. */
   readonly uri: vscode.Uri;
   /** The left side: the file itself, or an empty virtual document. */

@@ -8,7 +8,8 @@ import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { describeError } from '../log';
 import { stripFence } from '../../core/generated-text';
-import { describeQuotaLeft, describeRoute, type DelegateResult } from './output';
+import type { DelegateOutput } from '../../sidecar/tools/delegate';
+import { describeQuotaLeft, describeRoute } from './output';
 import { currentHash, ProposalStore, type Proposal } from './proposals';
 import { buildPrompt, defaultTarget, detectTestConvention, detectTestFramework, normaliseTarget, TASK_LABELS, targetProblem, type TaskKind, type TestLocation } from './targets';
 import { isAbort, toolErrorMessage, type ClientFor, type WriteResult } from './tools';
@@ -110,7 +111,7 @@ export class DelegationService extends Disposable {
     const controller = new AbortController();
     this.running.add(controller);
     void vscode.commands.executeCommand('setContext', DELEGATING_CONTEXT_KEY, true);
-    let answer: { structured: DelegateResult; text: string };
+    let answer: { structured: DelegateOutput; text: string };
     try {
       answer = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Switchboard: ${TASK_LABELS[request.task]} for ${path.posix.basename(sourceRel)} → ${who}`, cancellable: true },
@@ -119,7 +120,7 @@ export class DelegationService extends Disposable {
           progress.report({ message: 'starting…' });
           const client = await this.deps.clientFor(folder);
           controller.signal.throwIfAborted();
-          return client.callToolWithText<DelegateResult>(
+          return client.callToolWithText<DelegateOutput>(
             'delegate',
             { task: request.task, prompt, files, ...(request.provider === 'auto' ? {} : { provider: request.provider }) },
             { signal: controller.signal, timeoutMs: DELEGATE_TIMEOUT_MS, onProgress: (p) => p.message && progress.report({ message: p.message }) },

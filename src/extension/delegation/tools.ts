@@ -17,16 +17,6 @@ export interface QuotaStatus {
   month: { month: string; calls: number; usd: number; baseline_usd: number };
 }
 
-export interface BackupEntry {
-  id: string;
-  path: string;
-  time: string;
-  actor: string;
-  bytes: number;
-  existed: boolean;
-  restorable: boolean;
-}
-
 export interface RestoreResult {
   path: string;
   restored_from: string;

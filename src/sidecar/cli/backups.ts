@@ -6,17 +6,7 @@ import { formatTable } from './agents';
 import { parseCommandArgs } from './args';
 import { printJson, type Command } from './commands';
 import { openCliSidecar, runToolFromCli } from './run-tool';
-
-/** What `list_backups` returns for each backup (its structuredContent). */
-export interface BackupRow {
-  id: string;
-  path: string;
-  time: string;
-  actor: string;
-  bytes: number;
-  existed: boolean;
-  restorable: boolean;
-}
+import type { BackupRow } from '../tools/list-backups';
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

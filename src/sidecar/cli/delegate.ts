@@ -5,6 +5,7 @@ import { delegateTool } from '../tools/delegate';
 import { parseCommandArgs } from './args';
 import { printJson, type Command } from './commands';
 import { interruptSignal, openCliSidecar, runToolFromCli } from './run-tool';
+import type { DelegateOutput } from '../tools/delegate';
 
 export const DELEGATE_TASKS = ['tests', 'docs', 'boilerplate', 'code', 'review'] as const;
 
@@ -17,25 +18,11 @@ const DEFAULT_PROMPTS: Record<(typeof DELEGATE_TASKS)[number], string> = {
   review: 'Review the files given.',
 };
 
-/** What `delegate` returns (its structuredContent); the demo reads the same shape over MCP. */
-export interface DelegateOutcome {
-  provider: string;
-  model: string;
-  tier: string;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-  quota_left: Array<{ metric: string; window: string; left: number; limit: number }>;
-  backup_id?: string;
-  complete: boolean;
-  skipped: string[];
-}
-
 /**
  * The routing decision as readable lines. `providerLabel` qualifies the provider (the demo says "simulated");
  * `baselineUsd` is what the premium baseline model would have cost for the same tokens.
  */
-export function routingLines(d: DelegateOutcome, options: { baselineUsd?: number; providerLabel?: string } = {}): string[] {
+export function routingLines(d: DelegateOutput, options: { baselineUsd?: number; providerLabel?: string } = {}): string[] {
   const label = options.providerLabel ? ` ${options.providerLabel}` : '';
   let cost = `cost $${d.cost_usd.toFixed(4)}`;
   if (options.baselineUsd !== undefined) {
@@ -99,7 +86,7 @@ export const delegateCommand: Command = {
         if (interrupt.signal.aborted) throw new UserError(`delegation cancelled (Ctrl-C)${out ? `; ${out} was not written` : ''}`, 'cancelled');
         throw err;
       });
-      const outcome = structured as unknown as DelegateOutcome;
+      const outcome = structured as unknown as DelegateOutput;
       // A cut-short answer is never written: with --out that is a failure the caller must see.
       if (out && !outcome.backup_id) throw new UserError(text.split('\n')[0]!, 'incomplete_output');
       const { config } = await sidecar.routerConfig();

@@ -10,8 +10,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../../core/errors';
-import { backupsTable, type BackupRow } from '../cli/backups';
-import { routingLines, type DelegateOutcome } from '../cli/delegate';
+import { backupsTable } from '../cli/backups';
+import type { BackupRow } from '../tools/list-backups';
+import { routingLines } from '../cli/delegate';
+import type { DelegateOutput } from '../tools/delegate';
 import { quotaTable, type QuotaStatus } from '../cli/quota';
 import { connectSidecarOverStdio, type SidecarSession, type ToolCallOutcome } from './mcp-client';
 import { DEMO_API_KEY, SIMULATED_LABEL, startSimulatedProvider, type SimulatedProvider } from './simulated-provider';
@@ -39,7 +41,7 @@ export interface DemoSummary {
   workspace: string;
   scratch_kept: boolean;
   sidecar_tools: string[];
-  delegate: DelegateOutcome & { text: string };
+  delegate: DelegateOutput & { text: string };
   written: { path: string; bytes: number; backup_id: string };
   quota: QuotaStatus;
   rollback: { path: string; deleted: boolean; file_exists_after: boolean; restored_from: string; backup_id: string };
@@ -93,7 +95,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       'delegate',
       await session.call('delegate', { task: 'tests', prompt: `Write unit tests for ${DEMO_SOURCE}.`, files: [DEMO_SOURCE], output_path: DEMO_OUTPUT }),
     );
-    const outcome = delegated.structured as unknown as DelegateOutcome;
+    const outcome = delegated.structured as unknown as DelegateOutput;
     const target = path.join(workspace, DEMO_OUTPUT);
     if (!outcome.backup_id || !fs.existsSync(target)) throw new UserError(`delegate did not write ${DEMO_OUTPUT}: ${delegated.text}`, 'demo_failed');
     const written = { path: DEMO_OUTPUT, bytes: fs.statSync(target).size, backup_id: outcome.backup_id };

@@ -21,6 +21,22 @@ const TASK_INSTRUCTIONS: Record<string, string> = {
 
 const quotaLeftShape = z.object({ metric: z.string(), window: z.string(), left: z.number(), limit: z.number() });
 
+const delegateOutput = {
+  provider: z.string(),
+  model: z.string(),
+  tier: z.string(),
+  input_tokens: z.number(),
+  output_tokens: z.number(),
+  cost_usd: z.number(),
+  quota_left: z.array(quotaLeftShape),
+  backup_id: z.string().optional(),
+  complete: z.boolean(),
+  skipped: z.array(z.string()),
+};
+
+/** What `delegate` returns as structuredContent: the contract the CLI, the demo and the extension read. */
+export type DelegateOutput = z.infer<z.ZodObject<typeof delegateOutput>>;
+
 export const delegateTool = defineTool({
   name: 'delegate',
   description:
@@ -34,18 +50,7 @@ export const delegateTool = defineTool({
     output_path: z.string().optional(),
     max_tokens: z.number().int().positive().max(200_000).optional(),
   },
-  output: {
-    provider: z.string(),
-    model: z.string(),
-    tier: z.string(),
-    input_tokens: z.number(),
-    output_tokens: z.number(),
-    cost_usd: z.number(),
-    quota_left: z.array(quotaLeftShape),
-    backup_id: z.string().optional(),
-    complete: z.boolean(),
-    skipped: z.array(z.string()),
-  },
+  output: delegateOutput,
   annotations: { openWorldHint: true },
   async run(args, run) {
     const { sidecar } = run;
