@@ -17,14 +17,14 @@ export const KEY_ENV_VARS = [
 
 const MASK = '[REDACTED]';
 
-const VALUE_PATTERNS: RegExp[] = [
-  /\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}/g, // OpenAI
-  /\bAIza[0-9A-Za-z_-]{30,}/g, // Google / Gemini
-  /\bhf_[A-Za-z0-9]{20,}/g, // Hugging Face
-  /\btgp_v1_[A-Za-z0-9_-]{20,}/g, // Together
-  /\bsk-ant-[A-Za-z0-9_-]{16,}/g, // Anthropic
-  /\bapi_org_[A-Za-z0-9]{20,}/g, // Hugging Face organisation tokens (older form)
-  /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, // JWTs (OAuth bearer tokens, service-account assertions)
+/** Key shapes, each with a literal every match contains: a text without it skips the (costlier) regex. */
+const VALUE_PATTERNS: Array<[literal: string, pattern: RegExp]> = [
+  ['sk-', /\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}/g], // OpenAI (and Anthropic's sk-ant-)
+  ['AIza', /\bAIza[0-9A-Za-z_-]{30,}/g], // Google / Gemini
+  ['hf_', /\bhf_[A-Za-z0-9]{20,}/g], // Hugging Face
+  ['tgp_v1_', /\btgp_v1_[A-Za-z0-9_-]{20,}/g], // Together
+  ['api_org_', /\bapi_org_[A-Za-z0-9]{20,}/g], // Hugging Face organisation tokens (older form)
+  ['eyJ', /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g], // JWTs (OAuth bearer tokens, service-account assertions)
 ];
 // Together's older keys are 64 hex digits with no prefix: indistinguishable from a sha256 (which audit records
 // carry), so they are caught by header/field name and by the environment values, not by shape.
@@ -35,6 +35,8 @@ const BEARER = /\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
 const QUERY_SECRET = /([?&](?:key|api_key|apikey|api-key|access_token|token|auth|signature|sig)=)[^&#\s"']+/gi;
 // https://user:password@host — the password part.
 const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)[^\s@/]+(@)/gi;
+/** Every NAMED_SECRET match contains one of these (lower-cased). */
+const SECRET_NAME_WORDS = ['authorization', 'api-key', 'api_key', 'apikey', 'token', 'secret', 'password'];
 /** Object keys whose string value is a secret whatever it looks like (headers, config objects). */
 const SECRET_KEY_NAME = /^(authorization|proxy-authorization|x-goog-api-key|x-api-key|api[-_]?key|apikey|access[-_]?token|refresh[-_]?token|id[-_]?token|token|secret|client[-_]?secret|password|passwd|cookie|set-cookie)$/i;
 
@@ -60,16 +62,24 @@ function envSecrets(env: NodeJS.ProcessEnv): string[] {
   return out;
 }
 
-/** Removes every secret it can recognise from a string. */
+/**
+ * Removes every secret it can recognise from a string. Each pattern runs only when the text holds a literal
+ * every match of it contains (checked with indexOf): tool results carry whole files, and scanning 20 KB of
+ * source with every regex would cost more than reading it.
+ */
 export function redact(text: string, env: NodeJS.ProcessEnv = process.env): string {
   if (!text) return text;
   let out = text;
-  for (const secret of [...extraSecrets, ...envSecrets(env)]) out = out.split(secret).join(MASK);
-  out = out.replace(QUERY_SECRET, `$1${MASK}`);
-  out = out.replace(URL_PASSWORD, `$1${MASK}$2`);
-  out = out.replace(BEARER, `$1 ${MASK}`);
-  out = out.replace(NAMED_SECRET, (_m, prefix: string, value: string) => (value === MASK ? `${prefix}${value}` : `${prefix}${MASK}`));
-  for (const p of VALUE_PATTERNS) out = out.replace(p, MASK);
+  for (const secret of [...extraSecrets, ...envSecrets(env)]) if (out.includes(secret)) out = out.split(secret).join(MASK);
+  const lower = out.toLowerCase();
+  const hasAssignment = lower.includes('=') || lower.includes(':');
+  if (lower.includes('=') && (lower.includes('?') || lower.includes('&'))) out = out.replace(QUERY_SECRET, `$1${MASK}`);
+  if (lower.includes('://') && lower.includes('@')) out = out.replace(URL_PASSWORD, `$1${MASK}$2`);
+  if (lower.includes('bearer') || lower.includes('basic')) out = out.replace(BEARER, `$1 ${MASK}`);
+  if (hasAssignment && SECRET_NAME_WORDS.some((w) => lower.includes(w))) {
+    out = out.replace(NAMED_SECRET, (_m, prefix: string, value: string) => (value === MASK ? `${prefix}${value}` : `${prefix}${MASK}`));
+  }
+  for (const [literal, pattern] of VALUE_PATTERNS) if (out.includes(literal)) out = out.replace(pattern, MASK);
   return out;
 }
 
