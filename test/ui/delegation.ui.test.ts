@@ -5,7 +5,6 @@
  * Screenshots: test-results/ui-delegation-*.png.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startFakeProviderServer, type FakeProviderServer } from '../fakes/provider-server';
@@ -15,8 +14,6 @@ import {
   copyWorkspace,
   launchChromium,
   makeScratch,
-  REPO_ROOT,
-  runCodeServerCli,
   startCodeServer,
   workbenchUrl,
   type Browser,
@@ -24,9 +21,8 @@ import {
   type Page,
   type Scratch,
 } from '../extension/harness';
-import { screenshot, waitForWorkbench } from './workbench';
+import { installVsix, screenshot, waitForWorkbench } from './workbench';
 
-const VSIX = path.join(REPO_ROOT, 'switchboard.vsix');
 const VIEWPORT = { width: 1400, height: 900 };
 const GENERATED = [
   "import assert from 'node:assert/strict';",
@@ -69,13 +65,8 @@ describe('Switchboard UI: delegation with diff preview (packaged .vsix)', functi
 
   before(async function () {
     this.timeout(300_000);
-    const packaged = spawnSync('npm', ['run', 'package'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 180_000 });
-    if (packaged.status !== 0) throw new Error(`npm run package failed (${packaged.error?.message ?? `exit ${packaged.status}`}):\n${packaged.stdout}${packaged.stderr}`);
     scratch = makeScratch('switchboard-ui-delegation-');
-    runCodeServerCli(['--install-extension', VSIX], scratch);
-    const installed = fs.readdirSync(scratch.extensionsDir).find((d) => d.startsWith('switchboard.switchboard-'));
-    assert.ok(installed, 'the .vsix installed');
-    installedDir = path.join(scratch.extensionsDir, installed);
+    installedDir = path.join(scratch.extensionsDir, installVsix(scratch));
     workspace = copyWorkspace(scratch);
     fake = await startFakeProviderServer({ reply: { text: '```ts\n' + GENERATED + '```', usage: { inputTokens: 412, outputTokens: 96 } } });
     server = await startCodeServer({ scratch, env: { ...fakeProviderEnv(fake), GEMINI_API_KEY: 'ui-test-dummy-key-0000' } });

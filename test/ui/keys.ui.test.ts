@@ -5,7 +5,6 @@
  * test-results/ui-keys-*.png.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -13,8 +12,6 @@ import {
   copyWorkspace,
   launchChromium,
   makeScratch,
-  REPO_ROOT,
-  runCodeServerCli,
   startCodeServer,
   workbenchUrl,
   type Browser,
@@ -22,9 +19,8 @@ import {
   type Page,
   type Scratch,
 } from '../extension/harness';
-import { openSwitchboardContainer, screenshot, viewRows, waitForWorkbench } from './workbench';
+import { installVsix, openSwitchboardContainer, screenshot, viewRows, waitForWorkbench } from './workbench';
 
-const VSIX = path.join(REPO_ROOT, 'switchboard.vsix');
 const VIEWPORT = { width: 1400, height: 900 };
 const GEMINI_KEY = 'AIzaSyUI_keysTest_0123456789abcdefghijklmn';
 
@@ -54,10 +50,8 @@ describe('Switchboard UI: Set API Key and the status bar (packaged .vsix)', func
 
   before(async function () {
     this.timeout(300_000);
-    const packaged = spawnSync('npm', ['run', 'package'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 180_000 });
-    if (packaged.status !== 0) throw new Error(`npm run package failed (${packaged.error?.message ?? `exit ${packaged.status}`}):\n${packaged.stdout}${packaged.stderr}`);
     scratch = makeScratch('switchboard-ui-keys-');
-    runCodeServerCli(['--install-extension', VSIX], scratch);
+    installVsix(scratch);
     workspace = copyWorkspace(scratch);
     server = await startCodeServer({ scratch });
     browser = await launchChromium();

@@ -3,7 +3,6 @@
  * Chromium through Playwright, reading what the Switchboard views render. Screenshots go to test-results/.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -12,7 +11,6 @@ import {
   launchChromium,
   makeScratch,
   REPO_ROOT,
-  runCodeServerCli,
   startCodeServer,
   workbenchUrl,
   type Browser,
@@ -20,19 +18,11 @@ import {
   type Page,
   type Scratch,
 } from '../extension/harness';
-import { openSwitchboardContainer, paneTitles, RESULTS_DIR, screenshot, viewRows, viewText, waitForRows, waitForWorkbench } from './workbench';
+import { installVsix, openSwitchboardContainer, packageVsix, paneTitles, RESULTS_DIR, screenshot, viewRows, viewText, waitForRows, waitForWorkbench } from './workbench';
 
-const VSIX = path.join(REPO_ROOT, 'switchboard.vsix');
 const VSIX_GOAL_BYTES = 3 * 1024 * 1024;
 const VIEWPORT = { width: 1400, height: 1100 };
 
-/** Builds the .vsix once per run, exactly as a release would (`npm run package`). */
-function packageVsix(): { bytes: number; ms: number } {
-  const started = performance.now();
-  const result = spawnSync('npm', ['run', 'package'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 180_000 });
-  if (result.status !== 0) throw new Error(`npm run package failed (${result.error?.message ?? `exit ${result.status}`}):\n${result.stdout}${result.stderr}`);
-  return { bytes: fs.statSync(VSIX).size, ms: performance.now() - started };
-}
 
 interface Session {
   scratch: Scratch;
@@ -49,9 +39,7 @@ async function openSession(options: { workspaceTrust?: boolean } = {}): Promise<
   let server: CodeServer | undefined;
   let browser: Browser | undefined;
   try {
-    runCodeServerCli(['--install-extension', VSIX], scratch);
-    const installedDir = fs.readdirSync(scratch.extensionsDir).find((d) => d.startsWith('switchboard.switchboard-'));
-    assert.ok(installedDir, `the .vsix installed into ${scratch.extensionsDir}`);
+    const installedDir = installVsix(scratch);
     const workspace = copyWorkspace(scratch);
     server = await startCodeServer({ scratch, workspaceTrust: options.workspaceTrust });
     browser = await launchChromium();

@@ -1,9 +1,34 @@
 /** Reading and driving the VS Code web workbench with Playwright, by the DOM a user sees. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, type Page } from '../extension/harness';
+import { REPO_ROOT, runCodeServerCli, type Page, type Scratch } from '../extension/harness';
 
 export const RESULTS_DIR = path.join(REPO_ROOT, 'test-results');
+export const VSIX = path.join(REPO_ROOT, 'switchboard.vsix');
+
+let packaged: { bytes: number; ms: number } | undefined;
+
+/** Builds the .vsix once per test run, exactly as a release would (`npm run package`); every UI suite installs it. */
+export function packageVsix(): { bytes: number; ms: number } {
+  if (!packaged) {
+    const started = performance.now();
+    const result = spawnSync('npm', ['run', 'package'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 180_000 });
+    if (result.status !== 0) throw new Error(`npm run package failed (${result.error?.message ?? `exit ${result.status}`}):\n${result.stdout}${result.stderr}`);
+    packaged = { bytes: fs.statSync(VSIX).size, ms: performance.now() - started };
+  }
+  return packaged;
+}
+
+/** Installs the packaged .vsix into a scratch code-server, as a user would; returns the installed folder's name. */
+export function installVsix(scratch: Scratch): string {
+  packageVsix();
+  runCodeServerCli(['--install-extension', VSIX], scratch);
+  const installed = fs.readdirSync(scratch.extensionsDir).find((d) => d.startsWith('switchboard.switchboard-'));
+  assert.ok(installed, `the .vsix installed into ${scratch.extensionsDir}`);
+  return installed;
+}
 
 export interface ViewRow {
   label: string;
