@@ -248,6 +248,15 @@ interface FoundLock {
 }
 
 function readLock(file: string): FoundLock | 'missing' {
+  const read = readLockText(file, 4096);
+  return read === 'missing' ? read : { owner: parseOwner(read.text), mtimeMs: read.stat.mtimeMs, ino: read.stat.ino };
+}
+
+/**
+ * A lock file's text (at most maxBytes) and the stat of the very file read — one open, so the content and the
+ * inode/mtime describe the same file even if the lock changes hands meanwhile. 'missing' when there is none.
+ */
+export function readLockText(file: string, maxBytes: number): { text: string; stat: fs.Stats } | 'missing' {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -256,10 +265,10 @@ function readLock(file: string): FoundLock | 'missing' {
     throw err;
   }
   try {
-    const st = fs.fstatSync(fd);
-    const buf = Buffer.alloc(Math.min(st.size, 4096));
+    const stat = fs.fstatSync(fd);
+    const buf = Buffer.alloc(Math.min(stat.size, maxBytes));
     const n = buf.length ? fs.readSync(fd, buf, 0, buf.length, 0) : 0;
-    return { owner: parseOwner(buf.subarray(0, n).toString('utf8')), mtimeMs: st.mtimeMs, ino: st.ino };
+    return { text: buf.subarray(0, n).toString('utf8'), stat };
   } finally {
     fs.closeSync(fd);
   }

@@ -23,25 +23,11 @@ import type { BackupRow } from '../../src/sidecar/tools/list-backups';
 import type { RestoreOutcome } from '../../src/extension/commands/restoreBackup';
 import type { InstallOutcome } from '../../src/extension/commands/installForClaudeCode';
 import { FAKE_ORIGIN_ENV } from './fakeProviders';
+import { waitFor } from './wait';
 
 const EXTENSION_ID = 'switchboard.switchboard';
 const KEY_ENV = 'GEMINI_API_KEY';
 const DUMMY_KEY = 'test-gemini-key-0123456789';
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The fake provider server's control API (it runs in the runner's process). */
 const fake = {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import type { SwitchboardApi } from '../../src/extension/api';
 import { TIMING_PREFIX } from './timing';
+import { waitFor as waitUntil } from './wait';
 
 const EXTENSION_ID = 'switchboard.switchboard';
 const VIEW_IDS = ['switchboard.servers', 'switchboard.agents', 'switchboard.quota'] as const;
@@ -22,15 +23,8 @@ interface Row {
   item: vscode.TreeItem;
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** This suite's waits are bounded at 15 s. */
+const waitFor = <T,>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> => waitUntil(what, probe, 15_000);
 
 function labelOf(item: vscode.TreeItem): string {
   const label = item.label;

@@ -14,26 +14,12 @@ import type { SidecarClient, SidecarState } from '../../src/extension/sidecar/cl
 import type { QuotaStatusResult } from '../../src/extension/data/sidecarSource';
 import { requestKeys } from '../../src/core/keys/channel';
 import { TIMING_PREFIX } from './timing';
+import { waitFor } from './wait';
 
 const EXTENSION_ID = 'switchboard.switchboard';
 // Shaped like real keys so the value patterns of the redaction would catch them too.
 const TOGETHER_KEY = 'tgp_v1_sidecarTestKey_0123456789abcdefABCDEF';
 const OPENAI_KEY = 'sk-proj-sidecarTestKey0123456789abcdefABCDEF';
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface Row {
   path: string[];

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { processAlive } from '../../core/process-alive';
+import { readLockText } from '../../core/file-lock';
 
 export interface ServerLockInfo {
   pid: number;
@@ -96,32 +97,20 @@ function createExclusive(file: string, info: ServerLockInfo & { token: string })
 }
 
 function readLockFile(file: string): FoundLock | 'missing' {
-  let fd: number;
+  const read = readLockText(file, 16 * 1024);
+  if (read === 'missing') return read;
+  let info: ServerLockInfo | undefined;
+  let token: string | undefined;
   try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-    throw err;
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    const buf = Buffer.alloc(Math.min(st.size, 16 * 1024));
-    const n = buf.length ? fs.readSync(fd, buf, 0, buf.length, 0) : 0;
-    let info: ServerLockInfo | undefined;
-    let token: string | undefined;
-    try {
-      const v = JSON.parse(buf.subarray(0, n).toString('utf8')) as Record<string, unknown>;
-      if (v && typeof v.pid === 'number' && Number.isInteger(v.pid) && v.pid > 0) {
-        info = v as unknown as ServerLockInfo;
-        token = typeof v.token === 'string' ? v.token : undefined;
-      }
-    } catch {
-      // Unreadable: a writer between open and write (microseconds), or one that died there.
+    const v = JSON.parse(read.text) as Record<string, unknown>;
+    if (v && typeof v.pid === 'number' && Number.isInteger(v.pid) && v.pid > 0) {
+      info = v as unknown as ServerLockInfo;
+      token = typeof v.token === 'string' ? v.token : undefined;
     }
-    return { info, token, ino: st.ino, mtimeMs: st.mtimeMs };
-  } finally {
-    fs.closeSync(fd);
+  } catch {
+    // Unreadable: a writer between open and write (microseconds), or one that died there.
   }
+  return { info, token, ino: read.stat.ino, mtimeMs: read.stat.mtimeMs };
 }
 
 function takeOver(file: string, found: FoundLock): void {
