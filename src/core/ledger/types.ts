@@ -32,8 +32,16 @@ export interface QuotaState {
   resetAtMs: number;
 }
 
+/** Who a call is for: a team server's token id or JWT subject, and their team; local sidecars use none. */
+export interface Principal {
+  id: string;
+  team?: string;
+}
+
 export interface ReserveRequest {
   providerId: string;
+  /** Recorded with the reservation and the call; budgets per principal and team apply to it. */
+  principal?: Principal;
   rules: QuotaRule[];
   /** What the call is expected to consume (estimated before the call). */
   amounts: Amounts;
@@ -52,6 +60,7 @@ export interface CallRecord {
   tier: Tier;
   task?: string;
   actor?: string;
+  principal?: Principal;
   ok: boolean;
   amounts: Amounts;
   inputTokens: number;

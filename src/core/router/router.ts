@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { UserError } from '../errors';
 import { redact } from '../redact';
-import type { Clock, Ledger, QuotaRule, QuotaState, SpendSummary, ThresholdEvent } from '../ledger/types';
+import type { Clock, Ledger, Principal, QuotaRule, QuotaState, SpendSummary, ThresholdEvent } from '../ledger/types';
 import {
   DEFAULT_CALL_LIMITS,
   ProviderError,
@@ -37,6 +37,8 @@ export interface RouteRequest {
   capabilities?: string[];
   /** Who asked (agent id, "cli", "mcp"), recorded in the ledger. */
   actor?: string;
+  /** The team server's caller, recorded in the ledger and held to its budgets. */
+  principal?: Principal;
   signal?: AbortSignal;
   limits?: Partial<CallLimits>;
 }
