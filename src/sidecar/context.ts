@@ -54,7 +54,8 @@ export class SidecarContext {
   constructor(private readonly options: SidecarOptions) {
     this.env = options.env ?? process.env;
     this.actor = options.actor ?? 'claude-code';
-    this.log = options.log ?? ((line) => process.stderr.write(`switchboard: ${line}\n`));
+    // Every line is redacted here: callers log provider messages and diagnostics that may carry a key.
+    this.log = options.log ?? ((line) => process.stderr.write(`switchboard: ${redact(line, this.env)}\n`));
     this.progressIntervalMs = positiveInt(this.env.SWITCHBOARD_PROGRESS_INTERVAL_MS) ?? 5_000;
     this.currentWorkspace = canonicalDir(options.workspace);
     this.expectRoots();

@@ -6,11 +6,10 @@
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ListToolsRequestSchema, RootsListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { redact, redactDeep } from '../core/redact';
 import type { SidecarContext } from './context';
 import { plainErrorMessage } from './plain-error';
 import { ALL_TOOLS } from './tools';
-import type { ToolDefinition, ToolRunContext } from './tools/tool';
+import { redactToolResult, type ToolDefinition, type ToolRunContext } from './tools/tool';
 
 export const SERVER_NAME = 'switchboard';
 
@@ -122,14 +121,10 @@ async function runTool(sidecar: SidecarContext, tool: ToolDefinition, args: Reco
   };
   try {
     await sidecar.ready();
-    const result = await tool.run(args as never, context);
-    const text = redact(result.text, sidecar.env);
-    const content: CallToolResult['content'] = [{ type: 'text', text }];
-    if (result.notes) content.push({ type: 'text', text: redact(result.notes, sidecar.env) });
-    return {
-      content,
-      structuredContent: redactDeep(result.structured as Record<string, unknown>, sidecar.env, new Map([[result.text, text]])),
-    };
+    const result = redactToolResult(tool, await tool.run(args as never, context), sidecar.env);
+    const content: CallToolResult['content'] = [{ type: 'text', text: result.text }];
+    if (result.notes) content.push({ type: 'text', text: result.notes });
+    return { content, structuredContent: result.structured as Record<string, unknown> };
   } catch (err) {
     const message = plainErrorMessage(err, sidecar.workspace, sidecar.env);
     sidecar.log(`${tool.name}: ${message}`);

@@ -6,6 +6,7 @@ import { switchboardHome } from '../paths';
 import type { QuotaRule } from '../ledger/types';
 import type { ProviderKind, Tier } from '../providers/types';
 import { keyEnvVars } from '../providers/env';
+import { addSecretEnvNames } from '../redact';
 import routerSchema from '../../../media/schemas/router.schema.json';
 
 /**
@@ -154,6 +155,8 @@ export function loadRouterConfig(options: { workspace?: string; env?: NodeJS.Pro
     config = layer.config;
     sources.push(file);
   }
+  // A custom apiKeyEnv holds a key like OPENAI_API_KEY does: masked wherever it could surface from now on.
+  addSecretEnvNames(config.providers.flatMap((p) => p.apiKeyEnv));
   return { config, diagnostics, sources };
 }
 

@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { Agent } from '../../core/cascade';
-import type { UserError } from '../../core/errors';
+import { UserError } from '../../core/errors';
+import { formatBytes } from '../../core/config/structured-file';
+import { maskKnownSecrets, redact } from '../../core/redact';
 import type { WorkspaceFiles } from '../../core/files';
 import type { ChatMessage } from '../../core/providers/types';
 import type { RouteResult } from '../../core/router';
@@ -52,17 +54,23 @@ export const delegateTool = defineTool({
   },
   output: delegateOutput,
   annotations: { openWorldHint: true },
+  // The answer is generated code: kept byte for byte except a key the user holds (summaries are masked in run).
+  textIsContent: true,
   async run(args, run) {
     const { sidecar } = run;
     const files = await sidecar.files();
     const agent = args.agent ? sidecar.findAgent(args.agent) : undefined;
-    // Refuse a forbidden output path before paying for a generation.
+    // Refuse a forbidden output path, and context files over the policy or the total cap, before anything is
+    // read or paid for: nothing of the files is held in memory while the call waits for a slot.
     if (args.output_path) files.check(args.output_path, 'write');
-    const messages = await buildMessages(sidecar, files, { ...args, agent });
+    const contextFiles = planContextFiles(files, args.files ?? [], delegateMaxBytes(sidecar.env));
 
     let result: RouteResult;
     try {
-      result = await withProgress(run, args.task, () => routeLimited(sidecar, run.signal, agent, { ...args, messages }));
+      result = await withProgress(run, args.task, () => admitted(sidecar, run.signal, agent, async () => {
+        const messages = await buildMessages(sidecar, files, { ...args, files: contextFiles, agent });
+        return route(sidecar, run.signal, agent, { ...args, messages });
+      }));
     } catch (err) {
       await audit(sidecar, { op: 'delegate', task: args.task, agent: args.agent, path: args.output_path, outcome: 'error', message: plainErrorMessage(err, sidecar.workspace, sidecar.env) });
       throw err;
@@ -70,7 +78,7 @@ export const delegateTool = defineTool({
 
     const quotaLeft = result.quotaLeft.map((q) => ({ metric: q.metric, window: q.window, left: q.left, limit: q.limit }));
     const skipped = result.skipped.map((s) => `${s.provider}${s.model ? `/${s.model}` : ''}: ${s.reason}`);
-    const route = `${result.provider}/${result.model} (${result.tier}), ${result.inputTokens}+${result.outputTokens} tokens, $${result.costUsd.toFixed(6)}`;
+    const routeText = `${result.provider}/${result.model} (${result.tier}), ${result.inputTokens}+${result.outputTokens} tokens, $${result.costUsd.toFixed(6)}`;
     const structured = {
       provider: result.provider,
       model: result.model,
@@ -87,17 +95,18 @@ export const delegateTool = defineTool({
     if (!args.output_path) {
       await audit(sidecar, { ...auditBase, outcome: 'ok' });
       const warning = result.complete ? '' : `[incomplete: the answer was cut short (${result.finishReason})]\n`;
-      return { text: result.text, notes: `${warning}— routed to ${route}`, structured };
+      return { text: result.text, notes: `${warning}— routed to ${routeText}`, structured };
     }
     if (!result.complete) {
       // A cut-short answer must never replace a file as if it were whole.
       await audit(sidecar, { ...auditBase, path: args.output_path, outcome: 'error', message: 'incomplete output not written' });
       return {
-        text: `NOT WRITTEN: the answer from ${route} was cut short (${result.finishReason}); ${args.output_path} is unchanged. Raise max_tokens or split the task.`,
+        text: redact(`NOT WRITTEN: the answer from ${routeText} was cut short (${result.finishReason}); ${args.output_path} is unchanged. Raise max_tokens or split the task.`, sidecar.env),
         structured,
       };
     }
-    const written = await files.write(args.output_path, stripFence(result.text), {
+    // Generated code keeps its bytes; only a key the user holds (echoed by a model or provider) is masked.
+    const written = await files.write(args.output_path, maskKnownSecrets(stripFence(result.text), sidecar.env), {
       actor: sidecar.actor,
       reason: `delegate ${args.task}`,
       provider: result.provider,
@@ -106,11 +115,44 @@ export const delegateTool = defineTool({
     });
     await audit(sidecar, { ...auditBase, path: written.path, backup_id: written.backupId, bytes: written.bytes, outcome: 'ok' });
     return {
-      text: `${written.created ? 'created' : 'wrote'} ${written.path} (${written.bytes} bytes) via ${route}; backup ${written.backupId} (restore_backup undoes it)`,
+      text: redact(`${written.created ? 'created' : 'wrote'} ${written.path} (${written.bytes} bytes) via ${routeText}; backup ${written.backupId} (restore_backup undoes it)`, sidecar.env),
       structured: { ...structured, backup_id: written.backupId },
     };
   },
 });
+
+/** The total of a delegation's context files, unless SWITCHBOARD_DELEGATE_MAX_BYTES says otherwise. */
+export const DEFAULT_DELEGATE_MAX_BYTES = 4 * 1024 * 1024;
+
+function delegateMaxBytes(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.SWITCHBOARD_DELEGATE_MAX_BYTES);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_DELEGATE_MAX_BYTES;
+}
+
+/**
+ * The context files as they will be read: each checked against the policy (which resolves every spelling and
+ * symbolic link to one canonical path), duplicates dropped, and their total size held to `maxBytes` — all from
+ * metadata, before a byte is read.
+ */
+function planContextFiles(files: WorkspaceFiles, given: readonly string[], maxBytes: number): string[] {
+  const seen = new Set<string>();
+  const planned: string[] = [];
+  let total = 0;
+  for (const f of given) {
+    const checked = files.check(f, 'read');
+    if (seen.has(checked.abs)) continue;
+    seen.add(checked.abs);
+    total += checked.stat?.size ?? 0;
+    planned.push(f);
+  }
+  if (total > maxBytes) {
+    throw new UserError(
+      `the context files total ${formatBytes(total)} (${planned.length} distinct), over the ${formatBytes(maxBytes)} limit for one delegation (SWITCHBOARD_DELEGATE_MAX_BYTES); pass fewer or smaller files`,
+      'too_large',
+    );
+  }
+  return planned;
+}
 
 interface RequestParts {
   task: string;
@@ -160,30 +202,35 @@ async function readOptional(sidecar: SidecarContext, files: WorkspaceFiles, rel:
   }
 }
 
-async function routeLimited(
+/** Runs `work` (reading the context files, then the generation) once the delegation limiter admits the call. */
+async function admitted<T>(sidecar: SidecarContext, signal: AbortSignal, agent: Agent | undefined, work: () => Promise<T>): Promise<T> {
+  const release = await sidecar.limiter().acquire(agent?.model, signal);
+  try {
+    return await work();
+  } finally {
+    release();
+  }
+}
+
+async function route(
   sidecar: SidecarContext,
   signal: AbortSignal,
   agent: Agent | undefined,
   request: { task: string; messages: ChatMessage[]; provider?: string; max_tokens?: number },
 ): Promise<RouteResult> {
-  const release = await sidecar.limiter().acquire(agent?.model, signal);
-  try {
-    const router = await sidecar.router();
-    return await router.route({
-      task: request.task,
-      messages: request.messages,
-      maxTokens: request.max_tokens,
-      provider: request.provider,
-      model: agent?.model,
-      fallbackModels: agent?.fallbackModels,
-      actor: agent?.id ?? sidecar.actor,
-      signal,
-      // Streaming lets the idle timeout catch a stalled generation early.
-      stream: true,
-    });
-  } finally {
-    release();
-  }
+  const router = await sidecar.router();
+  return router.route({
+    task: request.task,
+    messages: request.messages,
+    maxTokens: request.max_tokens,
+    provider: request.provider,
+    model: agent?.model,
+    fallbackModels: agent?.fallbackModels,
+    actor: agent?.id ?? sidecar.actor,
+    signal,
+    // Streaming lets the idle timeout catch a stalled generation early.
+    stream: true,
+  });
 }
 
 /** Sends a progress notification right away and then every interval until `work` settles. */
