@@ -6,7 +6,10 @@
  *    -32600 "frame too large", keeping the session;
  *  - answers invalid JSON with -32700 and a wrong JSON-RPC shape with -32600, with the request id when it can
  *    be recovered from the frame (null otherwise), as JSON-RPC 2.0 says;
- *  - hands every valid message to the SDK, which answers unknown methods (-32601) and bad params itself.
+ *  - hands every valid message to the SDK, which answers unknown methods (-32601) and bad params itself;
+ *  - writes one message at a time and stops reading requests while the client is not reading answers
+ *    (back-pressure), so a client that stops reading cannot make the sidecar buffer without bound;
+ *  - treats a broken stdout (EPIPE, the reader gone) as the end of the session: it closes, and `serve` exits.
  * stdout carries only protocol; diagnostics go to the `log` callback (stderr).
  */
 import type { Readable, Writable } from 'node:stream';
@@ -42,6 +45,12 @@ export class LineTransport implements Transport {
   private oversizedHead: Buffer | undefined;
   private oversizedBytes = 0;
   private closed = false;
+  /** Set when stdout failed: the session is over even though stdin may still be open. */
+  private broken: Error | undefined;
+  /** The write in progress; each send waits for the one before it (messages are never interleaved). */
+  private writing: Promise<void> = Promise.resolve();
+  /** Sends waiting for stdout to drain; released (dropped) when the session closes. */
+  private readonly drainWaiters = new Set<() => void>();
 
   constructor(private readonly input: Readable, private readonly output: Writable, options: LineTransportOptions = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
@@ -52,14 +61,39 @@ export class LineTransport implements Transport {
     this.input.on('data', this.onData);
     this.input.on('end', this.onEnd);
     this.input.on('error', this.onInputError);
-    // A client that goes away mid-write must not crash the process with EPIPE.
+    // A client that goes away mid-write must not crash the process with EPIPE: it ends the session instead.
     this.output.on('error', this.onOutputError);
+    this.output.on('close', this.onOutputClose);
+  }
+
+  /** Why the session ended when it was stdout that failed (undefined while open or after stdin ended). */
+  get outputError(): Error | undefined {
+    return this.broken;
   }
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) return;
     const line = JSON.stringify(message) + '\n';
-    if (!this.output.write(line)) await new Promise<void>((resolve) => this.output.once('drain', resolve));
+    const mine = this.writing.then(() => this.writeLine(line));
+    this.writing = mine;
+    return mine;
+  }
+
+  private writeLine(line: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.output.write(line)) return Promise.resolve();
+    // The client is not keeping up: read no more requests until it has taken what was written.
+    this.input.pause();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.drainWaiters.delete(done);
+        this.output.off('drain', done);
+        if (!this.closed) this.input.resume();
+        resolve();
+      };
+      this.drainWaiters.add(done);
+      this.output.once('drain', done);
+    });
   }
 
   async close(): Promise<void> {
@@ -68,6 +102,10 @@ export class LineTransport implements Transport {
     this.input.off('data', this.onData);
     this.input.off('end', this.onEnd);
     this.input.off('error', this.onInputError);
+    this.output.off('close', this.onOutputClose);
+    // Nothing more is read: a paused stdin no longer keeps the process alive.
+    this.input.pause();
+    for (const release of [...this.drainWaiters]) release();
     this.pending = [];
     this.pendingBytes = 0;
     this.oversizedHead = undefined;
@@ -86,7 +124,16 @@ export class LineTransport implements Transport {
   };
 
   private readonly onOutputError = (err: Error): void => {
-    this.log(`stdout: ${err.message}`);
+    if (this.closed) return;
+    this.broken = err;
+    this.log(`stdout: ${err.message}; the client is gone, ending the session`);
+    void this.close();
+  };
+
+  private readonly onOutputClose = (): void => {
+    if (this.closed) return;
+    this.broken = new Error('stdout was closed');
+    this.log('stdout was closed; the client is gone, ending the session');
     void this.close();
   };
 
@@ -281,10 +328,10 @@ export interface Connectable {
 }
 
 /**
- * Serves MCP on this process's stdin/stdout until stdin ends. Anything else that writes to stdout through
+ * Serves MCP on this process's stdin/stdout until stdin ends or stdout breaks (the result says which). Anything else that writes to stdout through
  * `console` is sent to stderr, so the protocol stream stays clean.
  */
-export async function serveStdio(server: Connectable, options: LineTransportOptions & { onClose?: () => void } = {}): Promise<void> {
+export async function serveStdio(server: Connectable, options: LineTransportOptions & { onClose?: () => void } = {}): Promise<{ outputError?: Error }> {
   const toStderr = (...args: unknown[]): void => {
     process.stderr.write(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ') + '\n');
   };
@@ -303,4 +350,5 @@ export async function serveStdio(server: Connectable, options: LineTransportOpti
   });
   options.onClose?.();
   await server.close().catch(() => {});
+  return { outputError: transport.outputError };
 }

@@ -13,7 +13,7 @@ import {
   type ProviderConfig,
   type Tier,
 } from '../providers/types';
-import { resolveProviderConfig, type ResolvedProviderConfig } from '../providers/env';
+import { resolveProviderConfig, resolveProviderKey, type ResolvedProviderConfig } from '../providers/env';
 import { probeLocalServer } from '../providers/probe';
 import { createProvider } from '../providers/registry';
 import { DEFAULT_CONTEXT_TOKENS, type ProviderSpec, type RouterConfig } from './config';
@@ -347,7 +347,8 @@ export class Router {
       const config = resolveProviderConfig(spec, this.env);
       return { config, apiKey: config.apiKey };
     } catch (err) {
-      return { problem: oneLine(redact((err as Error).message, this.env)) };
+      // The key is still looked up: a bad base URL must be reported as such, not as "no API key".
+      return { apiKey: resolveProviderKey(spec, this.env).apiKey, problem: oneLine(redact((err as Error).message, this.env)) };
     }
   }
 

@@ -25,8 +25,10 @@ export const serveCommand: Command = {
     const env = await withEditorKeys(process.env, (line) => process.stderr.write(`switchboard: ${line}\n`));
     const sidecar = new SidecarContext({ workspace: common.workspace, workspaceExplicit: explicit, actor, env });
     const server = createServer({ sidecar, version: packageJson.version });
-    await serveStdio(server, { maxFrameBytes, log: sidecar.log });
+    const ended = await serveStdio(server, { maxFrameBytes, log: sidecar.log });
     await sidecar.close();
+    // A broken stdout means the client is gone: exit now rather than linger on work nobody can receive.
+    if (ended.outputError) process.exit(1);
     return 0;
   },
 };
