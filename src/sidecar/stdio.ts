@@ -51,6 +51,12 @@ export class LineTransport implements Transport {
   private writing: Promise<void> = Promise.resolve();
   /** Sends waiting for stdout to drain; released (dropped) when the session closes. */
   private readonly drainWaiters = new Set<() => void>();
+  /** True while stdout is full: no further request is taken, even from a chunk already read. */
+  private outputBlocked = false;
+  /** The unprocessed rest of a chunk read before stdout filled up. */
+  private deferred: Buffer | undefined;
+  /** stdin ended while requests were held back. */
+  private endAfterDrain = false;
 
   constructor(private readonly input: Readable, private readonly output: Writable, options: LineTransportOptions = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
@@ -82,13 +88,21 @@ export class LineTransport implements Transport {
   private writeLine(line: string): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.output.write(line)) return Promise.resolve();
-    // The client is not keeping up: read no more requests until it has taken what was written.
+    // The client is not keeping up: take no more requests until it has read what was written.
+    this.outputBlocked = true;
     this.input.pause();
     return new Promise<void>((resolve) => {
       const done = (): void => {
         this.drainWaiters.delete(done);
         this.output.off('drain', done);
-        if (!this.closed) this.input.resume();
+        this.outputBlocked = false;
+        if (!this.closed) {
+          const rest = this.deferred;
+          this.deferred = undefined;
+          if (rest) this.onData(rest);
+          if (!this.outputBlocked && this.endAfterDrain) this.onEnd();
+          else if (!this.outputBlocked) this.input.resume();
+        }
         resolve();
       };
       this.drainWaiters.add(done);
@@ -106,6 +120,7 @@ export class LineTransport implements Transport {
     // Nothing more is read: a paused stdin no longer keeps the process alive.
     this.input.pause();
     for (const release of [...this.drainWaiters]) release();
+    this.deferred = undefined;
     this.pending = [];
     this.pendingBytes = 0;
     this.oversizedHead = undefined;
@@ -113,6 +128,11 @@ export class LineTransport implements Transport {
   }
 
   private readonly onEnd = (): void => {
+    // Requests still held back behind a full stdout are answered first; the session ends after them.
+    if (this.outputBlocked) {
+      this.endAfterDrain = true;
+      return;
+    }
     // A last frame without its newline still counts.
     if (this.pendingBytes > 0 && !this.oversizedHead) this.handleFrame(Buffer.concat(this.pending));
     void this.close();
@@ -140,6 +160,11 @@ export class LineTransport implements Transport {
   private readonly onData = (chunk: Buffer | string): void => {
     let buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     while (buf.length > 0 && !this.closed) {
+      if (this.outputBlocked) {
+        // Kept for when stdout drains (at most one chunk: stdin is paused meanwhile).
+        this.deferred = this.deferred ? Buffer.concat([this.deferred, buf]) : buf;
+        return;
+      }
       const nl = buf.indexOf(0x0a);
       const piece = nl === -1 ? buf : buf.subarray(0, nl);
       if (this.oversizedHead) {
