@@ -1190,6 +1190,7 @@ function unusableLedger(err: unknown, file: string): unknown {
   const why: Record<string, string> = {
     EISDIR: 'is a folder, not a file; move it away and try again',
     ENOTDIR: 'has a file where a folder should be in its path',
+    EEXIST: 'is a file where a folder is needed; move it away and try again',
     EACCES: 'cannot be read or written (permission denied)',
     EPERM: 'cannot be read or written (operation not permitted)',
     EROFS: 'is on a read-only file system',

@@ -377,4 +377,60 @@ describe('hostile hygiene: fidelity, bounded work, config bombs (real sidecar ov
       assert.ok(diagnostics.some((d) => /huge\.json.*over the 1\.0 MB limit/.test(d)), diagnostics.join('\n'));
     });
   });
+
+  describe('small ones, end to end', () => {
+    let scratch: Scratch;
+    beforeEach(() => {
+      scratch = makeScratch();
+    });
+    afterEach(() => scratch?.cleanup());
+
+    it('write_file over a 0600 file: its backup is 0600 and .switchboard/ is 0700', async () => {
+      const file = path.join(scratch.workspace, 'src', 'private.ts');
+      fs.writeFileSync(file, 'export const dsn = "postgres://u:p@h/db";\n');
+      fs.chmodSync(file, 0o600);
+      const s = await connectSidecar(scratch);
+      try {
+        const w = await s.client.callTool({ name: 'write_file', arguments: { path: 'src/private.ts', content: 'export const dsn = "";\n' } });
+        assert.equal(w.isError, undefined, textOf(w));
+        const blobs = path.join(scratch.workspace, '.switchboard', 'backups', 'blobs');
+        const modes = fs.readdirSync(blobs).map((b) => fs.statSync(path.join(blobs, b)).mode & 0o777);
+        assert.deepEqual(modes, [0o600]);
+        assert.equal(fs.statSync(path.join(scratch.workspace, '.switchboard')).mode & 0o777, 0o700);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('`switchboard quota` with a folder where the ledger file goes: exit 1 and one clear line', async () => {
+      fs.mkdirSync(path.join(scratch.switchboardHome, 'ledger.sqlite'));
+      const out = await run(process.execPath, [SIDECAR, 'quota', '--workspace', scratch.workspace], { env: childEnv(scratch), timeout: 60_000 }).then(
+        () => assert.fail('quota should fail'),
+        (err: { code: number; stderr: string }) => err,
+      );
+      assert.equal(out.code, 1);
+      assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
+      assert.match(out.stderr, /cannot open the usage ledger: .*ledger\.sqlite is a folder, not a file; move it away and try again/);
+    });
+
+    it('a delegate to a provider with its key but a broken base URL says so, not "no API key"', async () => {
+      fs.writeFileSync(path.join(scratch.switchboardHome, 'router.yaml'), userRouterYaml(fake).replace(/baseUrl: .*/, 'baseUrl: "htp//broken"'));
+      const s = await connectSidecar(scratch, { env: { ACME_KEY } });
+      try {
+        const r = await s.client.callTool({ name: 'delegate', arguments: { task: 'code', prompt: 'Hi.' } });
+        assert.equal(r.isError, true);
+        assert.match(textOf(r), /acme: baseUrl of provider "acme" is not a valid URL/);
+        assert.doesNotMatch(textOf(r), /acme: no API key/);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('`switchboard context` says "Updated" when it replaced a file it could not compare (over 1 MB)', async () => {
+      fs.writeFileSync(path.join(scratch.workspace, 'PROJECT_CONTEXT.md'), '# old\n' + 'filler line\n'.repeat(120_000));
+      const out = await run(process.execPath, [SIDECAR, 'context', '--workspace', scratch.workspace], { env: childEnv(scratch), timeout: 60_000 });
+      assert.match(out.stdout, /^Updated PROJECT_CONTEXT\.md/);
+      assert.doesNotMatch(out.stdout, /Created/);
+    });
+  });
 });
