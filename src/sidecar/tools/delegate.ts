@@ -5,6 +5,7 @@ import { UserError } from '../../core/errors';
 import { formatBytes } from '../../core/config/structured-file';
 import { maskKnownSecrets, redact } from '../../core/redact';
 import type { WorkspaceFiles } from '../../core/files';
+import type { CheckedPath } from '../../core/files/path-guard';
 import type { ChatMessage } from '../../core/providers/types';
 import type { RouteResult } from '../../core/router';
 import type { SidecarContext } from '../context';
@@ -63,7 +64,7 @@ export const delegateTool = defineTool({
     // Refuse a forbidden output path, and context files over the policy or the total cap, before anything is
     // read or paid for: nothing of the files is held in memory while the call waits for a slot.
     if (args.output_path) files.check(args.output_path, 'write');
-    const contextFiles = planContextFiles(files, args.files ?? [], delegateMaxBytes(sidecar.env));
+    const contextFiles = await planContextFiles(sidecar, files, args.files ?? [], delegateMaxBytes(sidecar.env));
 
     let result: RouteResult;
     try {
@@ -134,12 +135,19 @@ function delegateMaxBytes(env: NodeJS.ProcessEnv): number {
  * symbolic link to one canonical path), duplicates dropped, and their total size held to `maxBytes` — all from
  * metadata, before a byte is read.
  */
-function planContextFiles(files: WorkspaceFiles, given: readonly string[], maxBytes: number): string[] {
+async function planContextFiles(sidecar: SidecarContext, files: WorkspaceFiles, given: readonly string[], maxBytes: number): Promise<string[]> {
   const seen = new Set<string>();
   const planned: string[] = [];
   let total = 0;
   for (const f of given) {
-    const checked = files.check(f, 'read');
+    let checked: CheckedPath;
+    try {
+      checked = files.check(f, 'read');
+    } catch (err) {
+      // Through read, so the refusal is audited like any other (it refuses again before reading a byte).
+      await files.read(f, { actor: sidecar.actor });
+      throw err;
+    }
     if (seen.has(checked.abs)) continue;
     seen.add(checked.abs);
     total += checked.stat?.size ?? 0;
