@@ -115,7 +115,8 @@ export function maskCommandArgs(args: readonly string[], env: NodeJS.ProcessEnv 
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const previous = i > 0 ? args[i - 1]! : '';
-    if (SECRET_FLAG.test(previous) && !arg.startsWith('-') && !isReference(arg)) {
+    // `--no-auth` is a switch, not a flag taking a value.
+    if (SECRET_FLAG.test(previous) && !/^--?no-/i.test(previous) && !arg.startsWith('-') && !isReference(arg)) {
       out.push(MASK);
       continue;
     }

@@ -36,5 +36,6 @@ describe('redact: fidelity for content, patterns for logs', () => {
   it('maskCommandArgs masks flag values, --flag=value, NAME=value and token shapes; keeps references and the rest', () => {
     const args = ['-y', 'server', '--token', 'opaqueValue123', '--api-key=abc123def456', '-e', 'GITHUB_TOKEN=plainvalue', `xoxp-1234567890-${'q'.repeat(12)}`, '--key', '${MY_KEY}', '--port', '8080'];
     assert.deepEqual(maskCommandArgs(args, {}), ['-y', 'server', '--token', '[REDACTED]', '--api-key=[REDACTED]', '-e', 'GITHUB_TOKEN=[REDACTED]', '[REDACTED]', '--key', '${MY_KEY}', '--port', '8080']);
+    assert.deepEqual(maskCommandArgs(['--no-auth', 'server.js', '--auth-type', 'bearer'], {}), ['--no-auth', 'server.js', '--auth-type', 'bearer'], 'switches and their neighbours stay');
   });
 });
