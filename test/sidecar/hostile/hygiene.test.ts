@@ -240,6 +240,21 @@ describe('hostile hygiene: fidelity, bounded work, config bombs (real sidecar ov
       }
     });
 
+    it('a forbidden file among the context files fails the call before anything is read or sent, and the refusal is audited', async () => {
+      fs.writeFileSync(path.join(scratch.workspace, '.env'), 'DB_PASSWORD=hunter2\n');
+      const s = await connectSidecar(scratch, { env: { ACME_KEY } });
+      try {
+        const r = await s.client.callTool({ name: 'delegate', arguments: { task: 'docs', prompt: 'Summarise.', files: ['src/slugify.ts', '.env'] } });
+        assert.equal(r.isError, true);
+        assert.match(textOf(r), /Reading "\.env" is not allowed/);
+        assert.equal(fake.count(), 0, 'nothing was sent');
+        const audit = await until(() => /"op":"read".*"\.env"|"path":"\.env".*"op":"read"/.test(auditText(scratch)) && auditText(scratch), 'the audited refusal');
+        assert.doesNotMatch(audit, /hunter2/);
+      } finally {
+        await s.close();
+      }
+    });
+
     it('a queued delegation reads its files only once the limiter admits it', async () => {
       fs.writeFileSync(path.join(scratch.workspace, 'notes.txt'), 'VERSION-BEFORE-ADMISSION\n');
       const s = await connectSidecar(scratch, { env: { ACME_KEY, SWITCHBOARD_MAX_CONCURRENT: '1' } });
