@@ -4,6 +4,7 @@
  * registrations, so moving to the SDK's v2 packages touches one file.
  */
 import type { z } from 'zod';
+import type { Principal } from '../../core/ledger/types';
 import type { SidecarContext } from '../context';
 
 export type Shape = z.ZodRawShape;
@@ -16,6 +17,8 @@ export interface ToolRunContext {
   progress(message: string): Promise<void>;
   /** True when the client sent a progress token. */
   wantsProgress: boolean;
+  /** The authenticated caller on a team server (undefined over stdio). */
+  principal?: Principal;
 }
 
 export interface ToolResult<O extends Shape> {
