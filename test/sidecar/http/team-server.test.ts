@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -213,9 +214,9 @@ describe('team server: serve --http', function () {
     const port = new URL(server.origin).port;
     const rebound = await new Promise<number>((resolve, reject) => {
       // fetch will not send a Host of our choosing: a raw request does, as a rebinding page's would arrive.
-      const req = require('node:http').request({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { host: `evil.example:${port}`, 'content-type': 'application/json', authorization: `Bearer ${TOKENS.alice}` } }, (res: { statusCode: number; resume(): void }) => {
+      const req = http.request({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { host: `evil.example:${port}`, 'content-type': 'application/json', authorization: `Bearer ${TOKENS.alice}` } }, (res) => {
         res.resume();
-        resolve(res.statusCode);
+        resolve(res.statusCode ?? 0);
       });
       req.on('error', reject);
       req.end(JSON.stringify(CALL_QUOTA));
