@@ -9,7 +9,25 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { SIDECAR } from '../helpers';
+import type { FakeProviderServer } from '../../fakes/provider-server';
+import { SIDECAR, type Scratch } from '../helpers';
+
+export const OPENAI_KEY = 'sk-proj-' + 'x'.repeat(40);
+
+/** The team server's environment: state in the scratch, OpenAI (paid, allowed) pointed at the fake server. */
+export function serverEnv(scratch: Scratch, fake: FakeProviderServer, extra: Record<string, string> = {}): Record<string, string> {
+  fs.writeFileSync(path.join(scratch.switchboardHome, 'router.yaml'), 'routing:\n  allow_paid: true\n');
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: scratch.home,
+    SWITCHBOARD_HOME: scratch.switchboardHome,
+    SWITCHBOARD_LOCAL_BASE_URL: 'http://127.0.0.1:9/v1',
+    SWITCHBOARD_OPENAI_BASE_URL: fake.baseUrl('openai'),
+    OPENAI_API_KEY: OPENAI_KEY,
+    ...extra,
+  };
+}
+
 
 export interface TeamServer {
   origin: string;

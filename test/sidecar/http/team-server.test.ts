@@ -11,29 +11,15 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startFakeProviderServer, type FakeProviderServer } from '../../fakes/provider-server';
 import { buildOnce, makeScratch, textOf, type Scratch } from '../helpers';
-import { startLocalIssuer, startTeamServer, unsignedToken, waitFor, writeTokensFile, type LocalIssuer, type TeamServer } from './helpers';
+import { OPENAI_KEY, serverEnv, startLocalIssuer, startTeamServer, unsignedToken, waitFor, writeTokensFile, type LocalIssuer, type TeamServer } from './helpers';
 
 const AUDIENCE = 'switchboard-team';
-const OPENAI_KEY = 'sk-proj-' + 'x'.repeat(40);
 const TOKENS = {
   alice: 'sbt_alice_' + 'a'.repeat(32),
   broke: 'sbt_broke_' + 'b'.repeat(32),
   carol: 'sbt_carol_' + 'c'.repeat(32),
   slow: 'sbt_slow_' + 'd'.repeat(32),
 };
-
-export function serverEnv(scratch: Scratch, fake: FakeProviderServer, extra: Record<string, string> = {}): Record<string, string> {
-  fs.writeFileSync(path.join(scratch.switchboardHome, 'router.yaml'), 'routing:\n  allow_paid: true\n');
-  return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: scratch.home,
-    SWITCHBOARD_HOME: scratch.switchboardHome,
-    SWITCHBOARD_LOCAL_BASE_URL: 'http://127.0.0.1:9/v1',
-    SWITCHBOARD_OPENAI_BASE_URL: fake.baseUrl('openai'),
-    OPENAI_API_KEY: OPENAI_KEY,
-    ...extra,
-  };
-}
 
 async function connect(url: string, token: string): Promise<Client> {
   const client = new Client({ name: 'team-test', version: '1.0.0' });
