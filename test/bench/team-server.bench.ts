@@ -3,7 +3,8 @@
  * `delegate`, against the fake provider answering after a fixed latency (in its own process). Reference from the
  * same run: the same 50 clients calling the fake provider directly (one streamed chat completion each).
  * Figures: delegations/s and added latency p50/p99 (server minus direct), with 1 and 2 replicas (two server
- * processes sharing one SWITCHBOARD_HOME, so one ledger), and RSS per replica. `npm run bench -- team-server`.
+ * processes sharing one SWITCHBOARD_HOME, so one ledger), and RSS per replica; and 1 replica without budgets
+ * (the cost of the two budget holds per call on the sql.js ledger). `npm run bench -- team-server`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -115,6 +116,9 @@ export async function run(): Promise<object> {
     fs.writeFileSync(path.join(sbHome, 'router.yaml'), 'routing:\n  allow_paid: true\n  budget_usd_month: 1000\nproviders:\n  - id: openai\n    quotas: [{metric: usd, window: month, limit: 1000}]\n');
     const tokensFile = path.join(home, 'tokens.json');
     fs.writeFileSync(tokensFile, JSON.stringify({ tokens: [{ id: 'bench', team: 'perf', sha256: sha256(TOKEN), rpm: 1_000_000, budget_usd_month: 1000 }], teams: [{ id: 'perf', budget_usd_month: 1000 }] }));
+    // The same caller without budgets: what the two budget holds per call (principal, team) cost.
+    const unbudgetedFile = path.join(home, 'tokens-unbudgeted.json');
+    fs.writeFileSync(unbudgetedFile, JSON.stringify({ tokens: [{ id: 'bench', sha256: sha256(TOKEN), rpm: 1_000_000 }] }));
     const env = {
       PATH: process.env.PATH ?? '', HOME: home, SWITCHBOARD_HOME: sbHome, SWITCHBOARD_TOKENS_FILE: tokensFile,
       SWITCHBOARD_LOCAL_BASE_URL: 'http://127.0.0.1:9/v1', SWITCHBOARD_OPENAI_BASE_URL: fake.baseUrl('openai'), OPENAI_API_KEY: 'sk-bench-' + 'k'.repeat(30),
@@ -126,13 +130,18 @@ export async function run(): Promise<object> {
     const refRate = (reference.latencies.length / reference.wallMs) * 1000;
 
     const results: Record<string, unknown> = {};
-    for (const replicas of [1, 2]) {
-      const servers = await Promise.all(Array.from({ length: replicas }, () => startReplica(env)));
+    const configs = [
+      { name: 'replicas_1', replicas: 1, env },
+      { name: 'replicas_2', replicas: 2, env },
+      { name: 'replicas_1_without_budgets', replicas: 1, env: { ...env, SWITCHBOARD_TOKENS_FILE: unbudgetedFile } },
+    ];
+    for (const { name, replicas, env: replicaEnv } of configs) {
+      const servers = await Promise.all(Array.from({ length: replicas }, () => startReplica(replicaEnv)));
       try {
         const r = await throughServer(servers.map((s) => s.url));
         const s = summary(r.latencies);
         const rate = (r.latencies.length / r.wallMs) * 1000;
-        results[`replicas_${replicas}`] = {
+        results[name] = {
           delegations_per_s: round(rate, 1),
           delegations_per_s_vs_direct: ratio(rate, refRate),
           p50_ms: s.p50_ms,

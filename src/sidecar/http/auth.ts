@@ -12,9 +12,8 @@ import { UserError } from '../../core/errors';
 import type { Principal } from '../../core/ledger/types';
 
 export interface Limits {
-  /** Tool calls per minute. */
+  /** Tool calls per minute (budgets are looked up by the ledger: budgetFor / teamBudget). */
   rpm: number;
-  budgetUsdMonth?: number;
 }
 
 export interface Caller {
@@ -162,11 +161,8 @@ export class Authenticator {
     return this.tokens.teams.find((t) => t.id === team)?.budget_usd_month;
   }
 
-  private limitsFor(own: { rpm?: number; budget_usd_month?: number }): Limits {
-    return {
-      rpm: own.rpm ?? this.tokens.defaults.rpm ?? DEFAULT_RPM,
-      budgetUsdMonth: own.budget_usd_month ?? this.tokens.defaults.budget_usd_month,
-    };
+  private limitsFor(own: { rpm?: number }): Limits {
+    return { rpm: own.rpm ?? this.tokens.defaults.rpm ?? DEFAULT_RPM };
   }
 
   /** The caller behind an Authorization header value (or why not). */
