@@ -85,21 +85,26 @@ async function direct(fake: ChildFakeServer): Promise<{ latencies: number[]; wal
   });
 }
 
-async function throughServer(urls: string[]): Promise<{ latencies: number[]; wallMs: number; errors: number }> {
+async function throughServer(urls: string[]): Promise<{ latencies: number[]; wallMs: number; errors: number; errorSamples: string[] }> {
   const clients = await Promise.all(Array.from({ length: CLIENTS }, async (_, i) => {
     const client = new Client({ name: `bench-${i}`, version: '1' });
     await client.connect(new StreamableHTTPClientTransport(new URL(urls[i % urls.length]!), { requestInit: { headers: { authorization: `Bearer ${TOKEN}` } } }));
     return client;
   }));
   let errors = 0;
+  const errorSamples = new Set<string>();
   try {
     // Warm-up: one call per client (SDK clients, connection pools, ledger files).
     await Promise.all(clients.map((c) => c.callTool({ name: 'delegate', arguments: { task: 'docs', prompt: 'warm up' } })));
     const run = await load(async (worker) => {
       const r = await clients[worker]!.callTool({ name: 'delegate', arguments: { task: 'docs', prompt: 'Document slugify.' } }, undefined, { timeout: 300_000 });
-      if (r.isError) errors++;
+      if (r.isError) {
+        errors++;
+        const text = (r.content as Array<{ text?: string }>)[0]?.text ?? '';
+        if (errorSamples.size < 3) errorSamples.add(text.replace(/\d+(\.\d+)?/g, 'N').slice(-240));
+      }
     });
-    return { ...run, errors };
+    return { ...run, errors, errorSamples: [...errorSamples] };
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
   }
@@ -149,6 +154,7 @@ export async function run(): Promise<object> {
           added_p50_ms: round(s.p50_ms - ref.p50_ms, 1),
           added_p99_ms: round(s.p99_ms - ref.p99_ms, 1),
           errors: r.errors,
+          ...(r.errors ? { error_samples: r.errorSamples } : {}),
           memory_per_replica: servers.map((x) => rssMb(x.proc.pid)),
         };
       } finally {
