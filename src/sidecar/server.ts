@@ -6,6 +6,7 @@
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ListToolsRequestSchema, RootsListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import type { Principal } from '../core/ledger/types';
 import type { SidecarContext } from './context';
 import { plainErrorMessage } from './plain-error';
 import { ALL_TOOLS } from './tools';
@@ -18,6 +19,9 @@ export interface ServerDeps {
   version?: string;
   /** Defaults to every Switchboard tool. */
   tools?: ToolDefinition[];
+  /** Workspace resources (project context, agents); a team server has no workspace and serves none. */
+  resources?: boolean;
+  instructions?: string;
 }
 
 export function createServer(deps: ServerDeps): McpServer {
@@ -25,8 +29,8 @@ export function createServer(deps: ServerDeps): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, version: deps.version ?? '0.1.0' },
     {
-      capabilities: { tools: {}, resources: {} },
-      instructions: 'Delegate generation work (tests, docs, boilerplate) to the cheapest capable model with `delegate`; file tools write with a backup.',
+      capabilities: { tools: {}, ...(deps.resources === false ? {} : { resources: {} }) },
+      instructions: deps.instructions ?? 'Delegate generation work (tests, docs, boilerplate) to the cheapest capable model with `delegate`; file tools write with a backup.',
     },
   );
 
@@ -44,6 +48,8 @@ export function createServer(deps: ServerDeps): McpServer {
   const tools = deps.tools ?? ALL_TOOLS;
   let listing: Tool[] | undefined;
   server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: (listing ??= compactToolList(tools)) }));
+
+  if (deps.resources === false) return server;
 
   server.registerResource(
     'project-context',
@@ -98,6 +104,8 @@ export function createServer(deps: ServerDeps): McpServer {
 
 interface ToolExtra {
   signal: AbortSignal;
+  /** Set by the HTTP transport from the authenticated request (see src/sidecar/http). */
+  authInfo?: { extra?: { principal?: Principal } };
   _meta?: { progressToken?: string | number };
   sendNotification(notification: { method: 'notifications/progress'; params: { progressToken: string | number; progress: number; total?: number; message?: string } }): Promise<void>;
 }
@@ -109,6 +117,7 @@ async function runTool(sidecar: SidecarContext, tool: ToolDefinition, args: Reco
     sidecar,
     signal: extra.signal,
     wantsProgress: progressToken !== undefined,
+    principal: extra.authInfo?.extra?.principal,
     progress: async (message) => {
       if (progressToken === undefined || extra.signal.aborted) return;
       progressCount++;

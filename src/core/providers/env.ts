@@ -16,6 +16,8 @@ export const DEFAULT_KEY_ENV: Readonly<Record<ProviderKind, readonly string[]>> 
   together: ['TOGETHER_API_KEY', 'TOGETHER_AI_API_KEY'],
   // Local servers usually need no key; an entry may still name one with apiKeyEnv.
   'openai-compatible': [],
+  // A team server's bearer token: router.yaml names its variable with apiKeyEnv (there is no standard one).
+  switchboard: [],
 };
 
 /** The router.yaml fields this module reads. */

@@ -14,7 +14,7 @@ import { defineTool, type ToolRunContext } from './tool';
 import { stripFence } from '../../core/generated-text';
 
 /** What each task kind asks of the model; anything else is passed through as its own instruction. */
-const TASK_INSTRUCTIONS: Record<string, string> = {
+export const TASK_INSTRUCTIONS: Record<string, string> = {
   tests: 'Write thorough, runnable unit tests for the code given, in the project\'s language and test framework.',
   docs: 'Write clear, accurate documentation for the code given.',
   boilerplate: 'Write the requested boilerplate code, complete and ready to use.',

@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import { maskKnownSecrets, redact, redactDeep } from '../../core/redact';
+import type { Principal } from '../../core/ledger/types';
 import type { SidecarContext } from '../context';
 
 export type Shape = z.ZodRawShape;
@@ -17,6 +18,8 @@ export interface ToolRunContext {
   progress(message: string): Promise<void>;
   /** True when the client sent a progress token. */
   wantsProgress: boolean;
+  /** The authenticated caller on a team server (undefined over stdio). */
+  principal?: Principal;
 }
 
 export interface ToolResult<O extends Shape> {
