@@ -45,6 +45,8 @@ export class SidecarContext {
   private currentWorkspace: string;
   private allowed: string[] | undefined;
   private rootsSettled!: Promise<void>;
+  /** The client advertised roots but did not answer roots/list (in time): only the workspace is reachable. */
+  private rootsFallback = false;
   private settleRoots!: () => void;
   private filesPromise: Promise<WorkspaceFiles> | undefined;
   private ledgerPromise: Promise<Ledger> | undefined;
@@ -93,7 +95,9 @@ export class SidecarContext {
       if (firstDir) workspace = firstDir;
     }
     const allowed = roots.length > 0 ? roots : undefined;
-    if (workspace !== this.currentWorkspace || JSON.stringify(allowed) !== JSON.stringify(this.allowed)) {
+    const wasFallback = this.rootsFallback;
+    this.rootsFallback = false;
+    if (wasFallback || workspace !== this.currentWorkspace || JSON.stringify(allowed) !== JSON.stringify(this.allowed)) {
       this.currentWorkspace = workspace;
       this.allowed = allowed;
       this.resetServices();
@@ -102,10 +106,28 @@ export class SidecarContext {
     this.settleRoots();
   }
 
+  /**
+   * The client advertised roots but its roots/list failed or never came: the file tools fall back to the safe
+   * default (the workspace folder alone, narrowed further by the project's policy), never to anything wider.
+   */
+  rootsUnanswered(): void {
+    if (!this.rootsFallback) {
+      this.rootsFallback = true;
+      this.allowed = undefined;
+      this.resetServices();
+    }
+    this.settleRoots();
+  }
+
   async ready(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.rootsSettled, new Promise<void>((resolve) => (timer = setTimeout(resolve, ROOTS_WAIT_MS)))]);
+    let timedOut = false;
+    await Promise.race([this.rootsSettled, new Promise<void>((resolve) => (timer = setTimeout(() => {
+      timedOut = true;
+      resolve();
+    }, ROOTS_WAIT_MS)))]);
     clearTimeout(timer);
+    if (timedOut) this.rootsUnanswered();
   }
 
   files(): Promise<WorkspaceFiles> {
@@ -119,6 +141,7 @@ export class SidecarContext {
         for (const d of loaded.diagnostics) this.log(`${path.relative(workspace, d.file) || d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}`);
         const policy = { ...loaded.policy };
         if (roots) policy.allowedPaths = narrowToRoots(policy.allowedPaths.map(canonicalDir), roots);
+        else if (this.rootsFallback) policy.allowedPaths = narrowToRoots(policy.allowedPaths.map(canonicalDir), [canonicalDir(workspace)]);
         return WorkspaceFiles.open(workspace, { actor: this.actor, policy });
       })();
       this.filesPromise.catch(() => (this.filesPromise = undefined));
