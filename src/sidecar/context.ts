@@ -14,6 +14,8 @@ import type { Ledger } from '../core/ledger';
 import type { LoadedRouterConfig, Router } from '../core/router';
 import type { KnownServerHealth, SyncResult } from '../core/context';
 import { redact } from '../core/redact';
+import { decideTrust, isProjectServer, type TrustDecision } from '../core/trust';
+import { diagnostic, type Diagnostic } from '../core/diagnostics';
 import type { ServerHealth } from './health';
 import { DelegationLimiter } from './limiter';
 import { canonicalDir, narrowToRoots, rootPaths } from './roots';
@@ -225,15 +227,31 @@ export class SidecarContext {
     return this.limiterInstance;
   }
 
+  /** Whether the user trusts the current workspace (decided afresh: trust can be given while we run). */
+  trust(): TrustDecision {
+    return decideTrust(this.currentWorkspace, this.env);
+  }
+
+  /**
+   * What an untrusted folder's project servers say in the `list_servers` diagnostics: one warning per server,
+   * at its definition, saying it is never started or checked and how to trust the folder. Empty when trusted.
+   */
+  untrustedServerDiagnostics(trust: TrustDecision = this.trust()): Diagnostic[] {
+    if (trust.trusted) return [];
+    return this.servers().servers.filter(isProjectServer).map((s) =>
+      diagnostic(s.source.file, s.source.line, 1, `server "${s.id}" is listed but never started or checked by Switchboard: ${trust.explanation}`, 'warning'));
+  }
+
   /**
    * Server health: checked now (MCP handshake, 5-minute cache) with `check`, else the last known result from
-   * the cache — never spawning anything.
+   * the cache — never spawning anything. Project-defined servers are checked only in a trusted folder.
    */
   async serverHealth(options: { check: boolean; ids?: string[] }): Promise<Record<string, ServerHealth>> {
     const health = await import('./health');
     const servers = this.servers().servers;
-    if (!options.check) return health.lastKnownHealth(servers, { env: this.env, cwd: this.currentWorkspace });
-    const results = await health.checkServers(servers, { env: this.env, cwd: this.currentWorkspace, ids: options.ids });
+    const common = { env: this.env, cwd: this.currentWorkspace, trust: this.trust(), managedKeys: health.managedKeysFor(this.env) };
+    if (!options.check) return health.lastKnownHealth(servers, common);
+    const results = await health.checkServers(servers, { ...common, ids: options.ids });
     return Object.fromEntries(results.map((r) => [r.id, r]));
   }
 

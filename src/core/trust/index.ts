@@ -222,3 +222,4 @@ export async function checkPinnedCommand(decision: TrustDecision, command: Proje
 }
 
 export { projectCommands, serverCommand, isProjectServer, PROJECT_SERVER_LAYERS } from './commands';
+export { allowListedEnv } from './child-env';
