@@ -86,7 +86,7 @@ export async function makeWorld(): Promise<World> {
       return connectSidecar(scratch, { env: world.env(trusted), roots });
     },
     cli: (trusted, args) => {
-      const r = spawnSync(process.execPath, [SIDECAR, ...args, '--workspace', workspace], { env: childEnv(scratch, world.env(trusted)), encoding: 'utf8', timeout: 60_000, cwd: scratch.root });
+      const r = spawnSync(process.execPath, [SIDECAR, ...args, ...(args.includes('--workspace') ? [] : ['--workspace', workspace])], { env: childEnv(scratch, world.env(trusted)), encoding: 'utf8', timeout: 60_000, cwd: scratch.root });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     },
     write: (rel, text) => {
