@@ -5,8 +5,8 @@ export const RESTRICTED_CONTEXT_KEY = 'switchboard.restricted';
 
 /** What each list view says above its rows in an untrusted workspace (Quota says it in its welcome content). */
 export const RESTRICTED_MESSAGES = {
-  servers: 'Restricted Mode: servers are listed from their files but not started or checked until you trust this workspace.',
-  agents: 'Restricted Mode: agents are listed, but Switchboard delegates nothing until you trust this workspace.',
+  servers: 'Restricted Mode: servers are listed from their files but not started or checked, and no key leaves the editor for this folder, until you trust this workspace (Workspaces: Manage Workspace Trust).',
+  agents: 'Restricted Mode: agents are listed, but Switchboard delegates nothing until you trust this workspace (Workspaces: Manage Workspace Trust). Even then, the project cannot set base URLs, key variables, paid use or files outside it.',
 } as const;
 
 /**

@@ -14,6 +14,8 @@ import type { Ledger } from '../core/ledger';
 import type { LoadedRouterConfig, Router } from '../core/router';
 import type { KnownServerHealth, SyncResult } from '../core/context';
 import { redact } from '../core/redact';
+import { decideTrust, isProjectServer, type TrustDecision } from '../core/trust';
+import { diagnostic, type Diagnostic } from '../core/diagnostics';
 import type { ServerHealth } from './health';
 import { DelegationLimiter } from './limiter';
 import { canonicalDir, narrowToRoots, rootPaths } from './roots';
@@ -45,6 +47,8 @@ export class SidecarContext {
   private currentWorkspace: string;
   private allowed: string[] | undefined;
   private rootsSettled!: Promise<void>;
+  /** The client advertised roots but did not answer roots/list (in time): only the workspace is reachable. */
+  private rootsFallback = false;
   private settleRoots!: () => void;
   private filesPromise: Promise<WorkspaceFiles> | undefined;
   private ledgerPromise: Promise<Ledger> | undefined;
@@ -94,7 +98,9 @@ export class SidecarContext {
       if (firstDir) workspace = firstDir;
     }
     const allowed = roots.length > 0 ? roots : undefined;
-    if (workspace !== this.currentWorkspace || JSON.stringify(allowed) !== JSON.stringify(this.allowed)) {
+    const wasFallback = this.rootsFallback;
+    this.rootsFallback = false;
+    if (wasFallback || workspace !== this.currentWorkspace || JSON.stringify(allowed) !== JSON.stringify(this.allowed)) {
       this.currentWorkspace = workspace;
       this.allowed = allowed;
       this.resetServices();
@@ -103,10 +109,28 @@ export class SidecarContext {
     this.settleRoots();
   }
 
+  /**
+   * The client advertised roots but its roots/list failed or never came: the file tools fall back to the safe
+   * default (the workspace folder alone, narrowed further by the project's policy), never to anything wider.
+   */
+  rootsUnanswered(): void {
+    if (!this.rootsFallback) {
+      this.rootsFallback = true;
+      this.allowed = undefined;
+      this.resetServices();
+    }
+    this.settleRoots();
+  }
+
   async ready(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.rootsSettled, new Promise<void>((resolve) => (timer = setTimeout(resolve, ROOTS_WAIT_MS)))]);
+    let timedOut = false;
+    await Promise.race([this.rootsSettled, new Promise<void>((resolve) => (timer = setTimeout(() => {
+      timedOut = true;
+      resolve();
+    }, ROOTS_WAIT_MS)))]);
     clearTimeout(timer);
+    if (timedOut) this.rootsUnanswered();
   }
 
   files(): Promise<WorkspaceFiles> {
@@ -120,6 +144,7 @@ export class SidecarContext {
         for (const d of loaded.diagnostics) this.log(`${path.relative(workspace, d.file) || d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}`);
         const policy = { ...loaded.policy };
         if (roots) policy.allowedPaths = narrowToRoots(policy.allowedPaths.map(canonicalDir), roots);
+        else if (this.rootsFallback) policy.allowedPaths = narrowToRoots(policy.allowedPaths.map(canonicalDir), [canonicalDir(workspace)]);
         return WorkspaceFiles.open(workspace, { actor: this.actor, policy });
       })();
       this.filesPromise.catch(() => (this.filesPromise = undefined));
@@ -208,15 +233,31 @@ export class SidecarContext {
     return this.limiterInstance;
   }
 
+  /** Whether the user trusts the current workspace (decided afresh: trust can be given while we run). */
+  trust(): TrustDecision {
+    return decideTrust(this.currentWorkspace, this.env);
+  }
+
+  /**
+   * What an untrusted folder's project servers say in the `list_servers` diagnostics: one warning per server,
+   * at its definition, saying it is never started or checked and how to trust the folder. Empty when trusted.
+   */
+  untrustedServerDiagnostics(trust: TrustDecision = this.trust()): Diagnostic[] {
+    if (trust.trusted) return [];
+    return this.servers().servers.filter(isProjectServer).map((s) =>
+      diagnostic(s.source.file, s.source.line, 1, `server "${s.id}" is listed but never started or checked by Switchboard: ${trust.explanation}`, 'warning'));
+  }
+
   /**
    * Server health: checked now (MCP handshake, 5-minute cache) with `check`, else the last known result from
-   * the cache — never spawning anything.
+   * the cache — never spawning anything. Project-defined servers are checked only in a trusted folder.
    */
   async serverHealth(options: { check: boolean; ids?: string[] }): Promise<Record<string, ServerHealth>> {
     const health = await import('./health');
     const servers = this.servers().servers;
-    if (!options.check) return health.lastKnownHealth(servers, { env: this.env, cwd: this.currentWorkspace });
-    const results = await health.checkServers(servers, { env: this.env, cwd: this.currentWorkspace, ids: options.ids });
+    const common = { env: this.env, cwd: this.currentWorkspace, trust: this.trust(), managedKeys: health.managedKeysFor(this.env) };
+    if (!options.check) return health.lastKnownHealth(servers, common);
+    const results = await health.checkServers(servers, { ...common, ids: options.ids });
     return Object.fromEntries(results.map((r) => [r.id, r]));
   }
 

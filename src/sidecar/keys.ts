@@ -4,27 +4,23 @@
  * written anywhere. Without an editor, environment variables alone decide, as before.
  */
 import { requestKeys } from '../core/keys/channel';
+import { DEFAULT_KEY_ENV } from '../core/providers/env';
 import { addSecretValues } from '../core/redact';
 
-/** Each provider's key variables (any one of a group is enough). */
-export const PROVIDER_KEY_GROUPS: readonly (readonly string[])[] = [
-  ['OPENAI_API_KEY'],
-  ['GEMINI_API_KEY', 'GOOGLE_API_KEY'],
-  ['HF_TOKEN', 'HUGGINGFACE_API_TOKEN'],
-  ['TOGETHER_API_KEY', 'TOGETHER_AI_API_KEY'],
-];
+/** Each provider's key variables (any one of a group is enough), from the one list in core/providers/env. */
+export const PROVIDER_KEY_GROUPS: readonly (readonly string[])[] = Object.values(DEFAULT_KEY_ENV).filter((names) => names.length > 0);
 
 /**
  * The environment plus whatever keys the editor holds that the environment lacks. Asks only when a provider
  * key is missing, and not at all with SWITCHBOARD_KEYS_FROM_EDITOR=0 (the editor's own sidecar gets its keys
  * in its environment).
  */
-export async function withEditorKeys(env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<NodeJS.ProcessEnv> {
+export async function withEditorKeys(env: NodeJS.ProcessEnv, log: (line: string) => void, folder: string): Promise<NodeJS.ProcessEnv> {
   if (env.SWITCHBOARD_KEYS_FROM_EDITOR === '0') return env;
   const has = (name: string) => Boolean(env[name]?.trim());
   if (PROVIDER_KEY_GROUPS.every((group) => group.some(has))) return env;
   const present = Object.keys(env).filter(has);
-  const { keys, reason } = await requestKeys({ env, except: present, timeoutMs: 1_000 });
+  const { keys, reason } = await requestKeys({ folder, env, except: present, timeoutMs: 1_000 });
   const names = Object.keys(keys);
   if (names.length === 0) {
     if (reason && !reason.startsWith('no editor')) log(`keys: ${reason}`);

@@ -15,6 +15,7 @@ const commands: Array<{ name: string; load: () => Promise<Command> }> = [
   { name: 'backups', load: async () => (await import('./cli/backups')).backupsCommand },
   { name: 'delegate', load: async () => (await import('./cli/delegate')).delegateCommand },
   { name: 'demo', load: async () => (await import('./cli/demo')).demoCommand },
+  { name: 'trust', load: async () => (await import('./cli/trust')).trustCommand },
 ];
 
 async function usage(): Promise<string> {

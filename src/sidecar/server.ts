@@ -91,7 +91,7 @@ export function createServer(deps: ServerDeps): McpServer {
       sidecar.setClientRoots(roots.map((r) => r.uri));
     } catch (err) {
       sidecar.log(`roots/list failed: ${(err as Error).message}; using the workspace alone`);
-      sidecar.setClientRoots(undefined);
+      sidecar.rootsUnanswered();
     }
   };
   server.server.oninitialized = () => void refreshRoots();

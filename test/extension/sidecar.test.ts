@@ -212,7 +212,8 @@ describe('The extension\'s own sidecar', function () {
     });
     assert.equal(path.dirname(channel.tokenFile), path.join(process.env.SWITCHBOARD_HOME!, 'run'));
     assert.equal(fs.statSync(channel.tokenFile).mode & 0o777, 0o600);
-    const fetched = await requestKeys({ env: process.env, except: ['GEMINI_API_KEY'] });
+    const fetched = await requestKeys({ folder: root, env: process.env, except: ['GEMINI_API_KEY'] });
+    assert.equal((await requestKeys({ folder: path.dirname(root), env: process.env })).reason, 'the editor answered: untrusted folder', 'a folder this editor does not hold gets no key');
     assert.equal(fetched.keys.TOGETHER_API_KEY, TOGETHER_KEY);
     // Settings and the workspace hold no key.
     const settings = vscode.workspace.getConfiguration();

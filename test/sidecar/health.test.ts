@@ -10,6 +10,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { ServerCascade, type McpServer } from '../../src/core/cascade';
 import { checkServers, lastKnownHealth, ServerLock, serverLockFile, type ServerHealth } from '../../src/sidecar/health';
 import { processAlive } from '../../src/core/process-alive';
+import { decideTrust, grantTrust, projectCommands } from '../../src/core/trust';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const SIDECAR = path.join(REPO, 'dist', 'sidecar.js');
@@ -91,6 +92,12 @@ function servers(e: Env, defs: Record<string, object>, optional: Record<string, 
   return new ServerCascade({ workspace: e.workspace, env: e.env }).load().servers;
 }
 
+/** Trusts the workspace and pins its servers as they are now (these tests are about the checks themselves). */
+async function trustNow(e: Env, env: NodeJS.ProcessEnv = e.env) {
+  await grantTrust(e.workspace, projectCommands(e.workspace, env), env);
+  return decideTrust(e.workspace, env);
+}
+
 function one(results: ServerHealth[], id: string): ServerHealth {
   const r = results.find((x) => x.id === id);
   assert.ok(r, `no result for ${id}`);
@@ -126,7 +133,7 @@ describe('server health checks', function () {
   it('a real stdio MCP server is healthy with its 2 tools, and is stopped afterwards', async () => {
     const report = path.join(e.root, 'report.json');
     const list = servers(e, { fixture: { command: process.execPath, args: [e.fixture, 'ok'], env: { REPORT_FILE: report, LOCK_FILE: serverLockFile(e.lockDir, 'fixture') } } });
-    const [r] = await checkServers(list, { env: e.env, cwd: e.workspace });
+    const [r] = await checkServers(list, { trust: await trustNow(e), env: e.env, cwd: e.workspace });
     assert.equal(r!.status, 'healthy', r!.error);
     assert.equal(r!.toolCount, 2);
     assert.ok(typeof r!.latencyMs === 'number' && r!.latencyMs >= 0);
@@ -141,14 +148,14 @@ describe('server health checks', function () {
   });
 
   it('a server without tools (resources only) is healthy with 0 tools', async () => {
-    const [r] = await checkServers(servers(e, { docs: { command: process.execPath, args: [e.fixture, 'notools'] } }), { env: e.env, cwd: e.workspace });
+    const [r] = await checkServers(servers(e, { docs: { command: process.execPath, args: [e.fixture, 'notools'] } }), { trust: await trustNow(e), env: e.env, cwd: e.workspace });
     assert.equal(r!.status, 'healthy', r!.error);
     assert.equal(r!.toolCount, 0);
   });
 
   it('a command that exits at once is failing with a plain message', async () => {
     const list = servers(e, { broken: { command: process.execPath, args: [e.fixture, 'exit'] }, missing: { command: 'sb-no-such-command-xyz' } });
-    const results = await checkServers(list, { env: e.env, cwd: e.workspace });
+    const results = await checkServers(list, { trust: await trustNow(e), env: e.env, cwd: e.workspace });
     const broken = one(results, 'broken');
     assert.equal(broken.status, 'failing');
     assert.match(broken.error!, /^the server exited with code 3 before the MCP handshake finished: fatal: cannot open the database/);
@@ -162,7 +169,7 @@ describe('server health checks', function () {
     const report = path.join(e.root, 'hang.json');
     const list = servers(e, { stuck: { command: process.execPath, args: [e.fixture, 'hang'], env: { REPORT_FILE: report } } });
     const started = Date.now();
-    const [r] = await checkServers(list, { env: e.env, cwd: e.workspace, timeoutMs: 1_500 });
+    const [r] = await checkServers(list, { trust: await trustNow(e), env: e.env, cwd: e.workspace, timeoutMs: 1_500 });
     const elapsed = Date.now() - started;
     assert.equal(r!.status, 'failing');
     assert.equal(r!.error, 'no answer to the MCP handshake within 1500 ms');
@@ -174,7 +181,7 @@ describe('server health checks', function () {
   it('honours timeouts.health_ms from the discovery config', async () => {
     fs.writeFileSync(path.join(e.workspace, '.mcp', 'discovery-config.yaml'), 'timeouts:\n  health_ms: 700\n');
     const list = servers(e, { stuck: { command: process.execPath, args: [e.fixture, 'hang'] } });
-    const [r] = await checkServers(list, { env: e.env, cwd: e.workspace, timeoutMs: 20_000 });
+    const [r] = await checkServers(list, { trust: await trustNow(e), env: e.env, cwd: e.workspace, timeoutMs: 20_000 });
     assert.equal(r!.error, 'no answer to the MCP handshake within 700 ms');
   });
 
@@ -208,7 +215,7 @@ describe('server health checks', function () {
 
     it('a Streamable HTTP MCP endpoint is healthy with its tool count', async () => {
       const list = servers(e, { remote: { type: 'http', url: `${base}/mcp` } });
-      const [r] = await checkServers(list, { env: e.env, cwd: e.workspace });
+      const [r] = await checkServers(list, { trust: await trustNow(e), env: e.env, cwd: e.workspace });
       assert.equal(r!.status, 'healthy', r!.error);
       assert.equal(r!.toolCount, 3);
     });
@@ -223,7 +230,7 @@ describe('server health checks', function () {
         private: { type: 'http', url: `${base}/private` },
         gone: { type: 'http', url: `http://127.0.0.1:${closedPort}/mcp` },
       });
-      const results = await checkServers(list, { env: e.env, cwd: e.workspace, timeoutMs: 5_000 });
+      const results = await checkServers(list, { trust: await trustNow(e), env: e.env, cwd: e.workspace, timeoutMs: 5_000 });
       const plain = one(results, 'plain');
       assert.equal(plain.status, 'healthy');
       assert.equal(plain.toolCount, undefined);
@@ -238,7 +245,7 @@ describe('server health checks', function () {
   it('an optional server that is not enabled is optional-off and never started', async () => {
     const count = path.join(e.root, 'starts.txt');
     const list = servers(e, {}, { extra: { command: process.execPath, args: [e.fixture, 'ok'], env: { COUNT_FILE: count } } });
-    const [r] = await checkServers(list, { env: e.env, cwd: e.workspace });
+    const [r] = await checkServers(list, { trust: await trustNow(e), env: e.env, cwd: e.workspace });
     assert.equal(r!.status, 'optional-off');
     assert.equal(fs.existsSync(count), false, 'not spawned');
     assert.equal(r!.latencyMs, undefined);
@@ -248,7 +255,7 @@ describe('server health checks', function () {
     const count = path.join(e.root, 'starts.txt');
     const list = servers(e, { fixture: { command: process.execPath, args: [e.fixture, 'ok'], env: { COUNT_FILE: count } } });
     let now = Date.parse('2026-03-01T10:00:00Z');
-    const opts = { env: e.env, cwd: e.workspace, now: () => now };
+    const opts = { trust: await trustNow(e), env: e.env, cwd: e.workspace, now: () => now };
     const starts = () => fs.readFileSync(count, 'utf8').trim().split('\n').length;
 
     const first = (await checkServers(list, opts))[0]!;
@@ -269,6 +276,7 @@ describe('server health checks', function () {
 
     // A changed definition is a different key: checked again at once.
     const changed = servers(e, { fixture: { command: process.execPath, args: [e.fixture, 'ok', '--changed'], env: { COUNT_FILE: count } } });
+    await trustNow(e);
     assert.equal((await checkServers(changed, opts))[0]!.cached, false);
     assert.equal(starts(), 3);
     // lastKnownHealth serves PROJECT_CONTEXT.md whatever the age.
@@ -282,7 +290,7 @@ describe('server health checks', function () {
     const list = servers(e, {
       leaky: { command: process.execPath, args: [e.fixture, '$SB_TEST_ARG'], env: { DB_TOKEN: '${SB_TEST_DB_TOKEN}', OTHER: '${SB_TEST_NOT_SET}' } },
     });
-    const [r] = await checkServers(list, { env, cwd: e.workspace });
+    const [r] = await checkServers(list, { trust: await trustNow(e, env), env, cwd: e.workspace });
     const text = JSON.stringify(r);
     assert.equal(r!.status, 'failing', 'the $SB_TEST_ARG argument resolved to "exit"');
     assert.ok(!text.includes(secret), text);
@@ -306,7 +314,7 @@ describe('server health checks', function () {
       const live = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
       try {
         fs.writeFileSync(lockFile, JSON.stringify({ pid: live.pid, command: 'node other', startedAt: '2026-01-01T00:00:00.000Z' }));
-        const [held] = await checkServers(list, { env: e.env, cwd: e.workspace, refresh: true });
+        const [held] = await checkServers(list, { trust: await trustNow(e), env: e.env, cwd: e.workspace, refresh: true });
         assert.equal(held!.status, 'skipped');
         assert.equal(held!.error, `already running (pid ${live.pid}, since 2026-01-01T00:00:00.000Z); not started twice`);
         assert.equal(fs.existsSync(count), false, 'not started');
@@ -316,7 +324,7 @@ describe('server health checks', function () {
       }
 
       fs.writeFileSync(lockFile, JSON.stringify({ pid: deadPid(), command: 'node crashed', startedAt: '2026-01-01T00:00:00.000Z' }));
-      const [r] = await checkServers(list, { env: e.env, cwd: e.workspace, refresh: true });
+      const [r] = await checkServers(list, { trust: await trustNow(e), env: e.env, cwd: e.workspace, refresh: true });
       assert.equal(r!.status, 'healthy', r!.error);
       assert.equal(fs.existsSync(lockFile), false, 'taken over, then released');
     });
@@ -352,10 +360,11 @@ describe('server health checks', function () {
       if (!fs.existsSync(SIDECAR)) execFileSync(process.execPath, [path.join(REPO, 'scripts', 'build.mjs')], { cwd: REPO, stdio: 'inherit', timeout: 60_000 });
     });
 
-    it('adds health to the JSON and HEALTH / LATENCY / TOOLS columns to the table, without env values', () => {
+    it('adds health to the JSON and HEALTH / LATENCY / TOOLS columns to the table, without env values', async () => {
       const secret = 'sb-test-cli-secret-0a1b2c3d4e5f';
       servers(e, { fixture: { command: process.execPath, args: [e.fixture, 'ok'], env: { API_TOKEN: '${SB_TEST_CLI_TOKEN}' } } }, { extra: { command: 'never-started' } });
       const env = { ...e.env, SB_TEST_CLI_TOKEN: secret };
+      await trustNow(e, env);
       const json = spawnSync(process.execPath, [SIDECAR, 'servers', '--check', '--json', '--workspace', e.workspace], { env, encoding: 'utf8', timeout: 30_000 });
       assert.equal(json.status, 0, json.stderr);
       assert.ok(!json.stdout.includes(secret) && !json.stderr.includes(secret));

@@ -9,10 +9,13 @@ import { PathDisplay } from './display-path';
 import { isRecord, parseSourceFile, readSourceText, stringList, withoutInvalid } from './read-source';
 import { agentSchema, agentsDiscoverySchema, subagentFrontMatterSchema } from './schemas';
 import type { Candidate, CascadeItem } from './types';
+import { confineToWorkspace } from '../files/confine';
 
 /** Agent layers, highest precedence first (SPEC "Cascades"). */
 export const AGENT_LAYERS = ['user', 'project', 'claude', 'core', 'defaults', 'bundled'] as const;
 export type AgentLayer = (typeof AGENT_LAYERS)[number];
+/** Layers read from the workspace: their files must really lie inside it (a link out is refused). */
+const WORKSPACE_AGENT_LAYERS: ReadonlySet<AgentLayer> = new Set(['project', 'claude', 'core', 'defaults']);
 
 export type ImplementationType = 'markdown' | 'python' | 'remote';
 
@@ -208,6 +211,20 @@ export class AgentCascade {
   }
 
   private parseCached(file: string, layer: AgentLayer): ParsedAgentFile | undefined {
+    if (WORKSPACE_AGENT_LAYERS.has(layer)) {
+      // Checked on every load, not cached: a link can be re-pointed without the target's mtime changing.
+      const confined = confineToWorkspace(this.workspace, file);
+      if (!confined.ok) {
+        this.agentCache.forget(file);
+        if (confined.missing && !isLink(file)) {
+          this.parsed.delete(file);
+          return undefined;
+        }
+        const refused: ParsedAgentFile = { diagnostics: [diagnostic(this.display.show(file), 1, 1, `agent file not loaded: ${confined.reason}`)] };
+        this.parsed.set(file, refused);
+        return refused;
+      }
+    }
     const parsed = this.agentCache.get(file, (f, stat) => parseAgentFile(f, this.display.show(f), stat, layer));
     if (parsed) this.parsed.set(file, parsed);
     else this.parsed.delete(file);
@@ -273,7 +290,16 @@ export class AgentCascade {
 
   private contextFiles(config: AgentsDiscoveryConfig, discovery: ParsedDiscovery | undefined, diagnostics: Diagnostic[]): ContextFile[] {
     if (config.context) {
-      return config.context.map((rel, i) => {
+      const inside = config.context.filter((rel, i) => {
+        const relative = path.relative(this.workspace, path.resolve(this.workspace, rel));
+        const ok = relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
+        if (!ok && discovery) {
+          diagnostics.push(diagnostic(this.display.show(this.discoveryFile), discovery.lineOf(['context', i]), 1, `context: "${rel}" ignored: context files are read from inside the workspace only`, 'warning'));
+        }
+        return ok;
+      });
+      return inside.map((rel) => {
+        const i = config.context!.indexOf(rel);
         const abs = path.resolve(this.workspace, rel);
         const exists = fs.existsSync(abs);
         if (!exists && discovery) {
@@ -292,6 +318,14 @@ export class AgentCascade {
       const abs = path.join(this.contextDir, n);
       return { file: this.display.show(abs), path: abs, exists: true };
     });
+  }
+}
+
+function isLink(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
 

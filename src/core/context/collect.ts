@@ -60,7 +60,8 @@ export function readExistingContext(workspace: string): string | undefined {
   const file = path.join(workspace, CONTEXT_FILE);
   try {
     const stat = fs.lstatSync(file);
-    if (!stat.isFile() || stat.size > MAX_EXISTING_BYTES) return undefined;
+    // A link or a second hard link could make the user section show a file from outside the workspace.
+    if (!stat.isFile() || stat.nlink > 1 || stat.size > MAX_EXISTING_BYTES) return undefined;
     return fs.readFileSync(file, 'utf8');
   } catch {
     return undefined;

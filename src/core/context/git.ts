@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { confineToWorkspace } from '../files/confine';
 
 /**
  * The checked-out branch, read from `.git/HEAD` without a git binary (the editor host may have none).
@@ -56,7 +57,9 @@ function readSmall(file: string): string | undefined {
 /** package.json "name", else the folder's name. */
 export function readProjectName(workspace: string): string {
   try {
-    const text = readSmallJson(path.join(workspace, 'package.json'));
+    const file = path.join(workspace, 'package.json');
+    // Its name ends up in PROJECT_CONTEXT.md: a package.json linked from outside the workspace is not read.
+    const text = confineToWorkspace(workspace, file).ok ? readSmallJson(file) : undefined;
     const name = text && typeof text === 'object' ? (text as { name?: unknown }).name : undefined;
     if (typeof name === 'string' && name.trim()) return name.trim();
   } catch {

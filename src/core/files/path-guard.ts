@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors';
 import { redact } from '../redact';
-import type { FilePolicy } from './policy';
+import { KEY_MATERIAL, type FilePolicy } from './policy';
 
 export type PathPurpose = 'read' | 'write';
 
@@ -33,6 +33,7 @@ export type DenyRule =
   | 'windows_reserved_name'
   | 'outside_allowed_paths'
   | 'forbidden'
+  | 'key_material'
   | 'extension'
   | 'too_large'
   | 'symlink_dangling'
@@ -154,6 +155,8 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
   for (const parts of [givenParts, canonicalParts]) {
     const hit = forbiddenMatch(ctx.policy.forbidden, parts);
     if (hit) deny('forbidden', `"${hit}" is on the forbidden list (secrets, version control, Switchboard state, configuration that runs code)`);
+    const key = forbiddenMatch(KEY_MATERIAL, parts);
+    if (key) deny('key_material', `"${key}" is key material (SSH/cloud/registry credentials), which no policy makes readable`);
   }
   // Existence is only told for names that passed the forbidden list.
   const stat = exists ? fs.lstatSync(canonical) : undefined;

@@ -44,6 +44,20 @@ export const BUILTIN_FORBIDDEN: readonly string[] = [
   '.husky/',
 ];
 
+/**
+ * Key material: never read nor written by any file tool, whatever a policy file says (SPEC "Trust"). Checked by
+ * the path guard on its own, so no policy object can leave it out. `id_*` is spelled out as the SSH key names,
+ * so that ordinary source such as `id_generator.ts` stays usable.
+ */
+export const KEY_MATERIAL: readonly string[] = [
+  '.ssh/', '.gnupg/', '.aws/', '.azure/', '.kube/', '.docker/', '.config/gcloud/', '.password-store/',
+  'id_rsa*', 'id_dsa*', 'id_ecdsa*', 'id_ed25519*', 'id_xmss*', 'identity', 'authorized_keys', 'known_hosts',
+  '*.pem', '*.key', '*.p12', '*.pfx', '*.jks', '*.keystore', '*.kdbx', '*.asc', '*.gpg',
+  '.npmrc', '.yarnrc', '.yarnrc.yml', '.pypirc', '.netrc', '_netrc', '.git-credentials', '.pgpass', '.my.cnf',
+  'credentials', 'credentials.json', 'credentials.db', '.credentials*', '*.credentials', 'application_default_credentials.json',
+  '.claude.json', 'secrets.json', 'secrets.yaml', 'secrets.yml',
+];
+
 export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024;
 
 /** Source, test, doc and data files. Keys, certificates, archives and binaries are left out on purpose. */
@@ -97,7 +111,11 @@ export interface LoadedPolicy {
   source?: string;
 }
 
-/** `.mcp/policy.yaml` (or `.yml`) over the defaults. Keys with errors keep their defaults. */
+/**
+ * `.mcp/policy.yaml` (or `.yml`) over the defaults. Keys with errors keep their defaults. The file is part of
+ * the repository, so it can only narrow (SPEC "Trust"): `allowed_paths` outside the workspace, extensions
+ * beyond the built-in list and a larger `max_file_bytes` are ignored, each with a warning saying why.
+ */
 export function loadPolicy(workspace: string): LoadedPolicy {
   const policy = defaultPolicy(workspace);
   const file = ['policy.yaml', 'policy.yml'].map((n) => path.join(workspace, '.mcp', n)).find((f) => fs.existsSync(f));
@@ -110,21 +128,49 @@ export function loadPolicy(workspace: string): LoadedPolicy {
   const bad = new Set(diagnostics.filter((d) => d.severity === 'error').map((d) => d.line));
   const ok = (key: keyof RawPolicyFile) => raw[key] !== undefined && !bad.has(parsed.lineOf([key])) && !badInside(diagnostics, parsed.lineOf, key, raw[key]);
 
+  const narrowOnly = (at: ReadonlyArray<string | number>, what: string, why: string) =>
+    diagnostics.push(diagnostic(file, parsed.lineOf(at), 1, `${what} ignored: a project's policy.yaml may only narrow the file policy; ${why}`, 'warning'));
   if (ok('allowed_paths')) {
     const paths: string[] = [];
+    const canonicalWorkspace = realDir(workspace);
     raw.allowed_paths!.forEach((p, i) => {
       const abs = path.resolve(workspace, p);
       if (!fs.existsSync(abs)) diagnostics.push(diagnostic(file, parsed.lineOf(['allowed_paths', i]), 1, `allowed_paths[${i}]: folder "${p}" does not exist; it was left out`, 'warning'));
+      else if (!within(realDir(abs), canonicalWorkspace)) narrowOnly(['allowed_paths', i], `allowed_paths[${i}] ("${p}")`, 'it lies outside the workspace (after following links), and files outside the workspace are never reachable');
       else paths.push(abs);
     });
     if (paths.length) policy.allowedPaths = paths;
   }
   if (ok('forbidden')) policy.forbidden = [...BUILTIN_FORBIDDEN, ...raw.forbidden!.filter((f) => !BUILTIN_FORBIDDEN.includes(f))];
-  if (ok('max_file_bytes')) policy.maxFileBytes = raw.max_file_bytes!;
-  if (ok('allowed_extensions')) policy.allowedExtensions = [...raw.allowed_extensions!];
+  if (ok('max_file_bytes')) {
+    if (raw.max_file_bytes! <= DEFAULT_MAX_FILE_BYTES) policy.maxFileBytes = raw.max_file_bytes!;
+    else narrowOnly(['max_file_bytes'], `max_file_bytes: ${raw.max_file_bytes}`, `it may lower the limit of ${DEFAULT_MAX_FILE_BYTES} bytes, not raise it`);
+  }
+  if (ok('allowed_extensions')) {
+    const builtIn = new Set(DEFAULT_ALLOWED_EXTENSIONS.map((e) => e.toLowerCase()));
+    const kept: string[] = [];
+    raw.allowed_extensions!.forEach((e, i) => {
+      if (builtIn.has(e.toLowerCase())) kept.push(e);
+      else narrowOnly(['allowed_extensions', i], `allowed_extensions[${i}] ("${e}")`, 'it may shrink the built-in list of source, test, doc and data types, not add to it');
+    });
+    policy.allowedExtensions = kept;
+  }
   if (ok('backup')) policy.backup = raw.backup!;
   if (ok('backup_retention')) policy.backupRetention = { ...DEFAULT_RETENTION, ...raw.backup_retention };
   return { policy, diagnostics, source: file };
+}
+
+function realDir(p: string): string {
+  try {
+    return fs.realpathSync.native(path.resolve(p));
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+function within(inner: string, outer: string): boolean {
+  const rel = path.relative(outer, inner);
+  return rel === '' || (!rel.startsWith('..' + path.sep) && rel !== '..' && !path.isAbsolute(rel));
 }
 
 // An error reported on a line inside a key's value (a list item, a nested key) also disqualifies the key.

@@ -5,9 +5,11 @@
  * The editor (server side) listens on a Unix socket `$SWITCHBOARD_HOME/run/keys-<id>.sock` (Windows: a named
  * pipe derived from the same id) and writes a random 256-bit token to `run/keys-<id>.token` beside it. The run
  * folder is 0700 and owned by the user, the socket and the token file 0600: only the same user can read the
- * token, and a request without it is refused. One line of JSON each way:
- *   → {"v":1,"token":"<hex>","except":["OPENAI_API_KEY"]}      (names the sidecar already has)
- *   ← {"v":1,"keys":{"GEMINI_API_KEY":"…"}}  or  {"v":1,"error":"refused"}
+ * token, and a request without it is refused. The request names the folder the sidecar works in, and the editor
+ * answers only for a folder it trusts (SPEC "Trust": VS Code's workspace trust, and one of its own folders), so a
+ * sidecar running in a clone the editor never trusted gets no key. One line of JSON each way:
+ *   → {"v":1,"token":"<hex>","folder":"/abs/workspace","except":["OPENAI_API_KEY"]}
+ *   ← {"v":1,"keys":{"GEMINI_API_KEY":"…"}}  or  {"v":1,"error":"refused" | "untrusted folder" | …}
  * Several editor windows each serve their own endpoint; a client tries the newest first.
  */
 import crypto from 'node:crypto';
@@ -71,6 +73,8 @@ export interface KeyChannelServerOptions {
   env?: NodeJS.ProcessEnv;
   /** The keys to hand out (environment variable name → value), asked for at each request. */
   keys: () => Promise<Record<string, string>> | Record<string, string>;
+  /** Whether the editor trusts the (absolute) folder a request names; keys go only to trusted folders. */
+  trustsFolder: (folder: string) => boolean | Promise<boolean>;
   /** Names only, never values. */
   log?: (level: 'info' | 'warn', line: string) => void;
 }
@@ -80,7 +84,7 @@ export interface KeyChannelServer {
   readonly endpoint: string;
   readonly tokenFile: string;
   /** Requests answered with keys / refused, for the log and tests. */
-  readonly stats: { served: number; refused: number };
+  readonly stats: { served: number; refused: number; untrusted: number };
   close(): Promise<void>;
 }
 
@@ -94,7 +98,7 @@ export async function startKeyChannel(options: KeyChannelServerOptions): Promise
   const tokenFile = tokenFileFor(dir, id);
   if (!isWindows && Buffer.byteLength(endpoint) > 100) throw new Error(`the key channel path is too long for a Unix socket (${endpoint.length} characters); set SWITCHBOARD_HOME to a shorter folder`);
   const token = crypto.randomBytes(32).toString('hex');
-  const stats = { served: 0, refused: 0 };
+  const stats = { served: 0, refused: 0, untrusted: 0 };
   const log = options.log ?? (() => {});
 
   const server = net.createServer((socket) => {
@@ -119,7 +123,7 @@ export async function startKeyChannel(options: KeyChannelServerOptions): Promise
   });
 
   const answer = async (line: string): Promise<Record<string, unknown>> => {
-    let request: { v?: unknown; token?: unknown; except?: unknown };
+    let request: { v?: unknown; token?: unknown; except?: unknown; folder?: unknown };
     try {
       request = JSON.parse(line) as typeof request;
     } catch {
@@ -129,6 +133,12 @@ export async function startKeyChannel(options: KeyChannelServerOptions): Promise
       stats.refused++;
       log('warn', 'key channel: refused a request with a wrong token');
       return { v: PROTOCOL_VERSION, error: 'refused' };
+    }
+    const folder = request.folder;
+    if (typeof folder !== 'string' || !path.isAbsolute(folder) || folder.length > 4096 || !(await options.trustsFolder(folder))) {
+      stats.untrusted++;
+      log('warn', 'key channel: refused a sidecar whose folder this editor does not trust (open and trust the folder to give it keys)');
+      return { v: PROTOCOL_VERSION, error: 'untrusted folder' };
     }
     const except = new Set(Array.isArray(request.except) ? request.except.filter((n): n is string => typeof n === 'string') : []);
     const keys: Record<string, string> = {};
@@ -174,6 +184,8 @@ export async function startKeyChannel(options: KeyChannelServerOptions): Promise
 }
 
 export interface KeyRequestOptions {
+  /** The folder the asking sidecar works in; the editor answers only for folders it trusts. */
+  folder: string;
   env?: NodeJS.ProcessEnv;
   /** Names the caller already has; the editor leaves them out. */
   except?: string[];
@@ -188,7 +200,7 @@ export interface KeyRequestResult {
 }
 
 /** Asks a running editor for its keys. Never throws: no editor means no keys, and environment variables rule. */
-export async function requestKeys(options: KeyRequestOptions = {}): Promise<KeyRequestResult> {
+export async function requestKeys(options: KeyRequestOptions): Promise<KeyRequestResult> {
   const dir = keyChannelDir(options.env);
   if (!fs.existsSync(dir)) return { keys: {}, reason: 'no editor is serving keys' };
   if (!isPrivateDir(dir)) return { keys: {}, reason: `${dir} is not a private folder of this user; not trusting it` };
@@ -197,7 +209,7 @@ export async function requestKeys(options: KeyRequestOptions = {}): Promise<KeyR
     const token = readPrivateFile(tokenFile);
     if (!token) continue;
     try {
-      const reply = await exchange(endpointFor(dir, id), { v: PROTOCOL_VERSION, token, except: options.except ?? [] }, options.timeoutMs ?? 1_000);
+      const reply = await exchange(endpointFor(dir, id), { v: PROTOCOL_VERSION, token, folder: path.resolve(options.folder), except: options.except ?? [] }, options.timeoutMs ?? 1_000);
       if (reply && typeof reply === 'object' && reply.keys && typeof reply.keys === 'object') {
         const keys: Record<string, string> = {};
         for (const [name, value] of Object.entries(reply.keys as Record<string, unknown>)) if (ENV_NAME.test(name) && typeof value === 'string' && value) keys[name] = value;

@@ -6,7 +6,7 @@
  * Values are trimmed; blank counts as unset.
  */
 import { UserError } from '../errors';
-import { redact } from '../redact';
+import { KEY_ENV_VARS, redact } from '../redact';
 import type { ProviderConfig, ProviderKind, Tier } from './types';
 
 export const DEFAULT_KEY_ENV: Readonly<Record<ProviderKind, readonly string[]>> = {
@@ -19,6 +19,20 @@ export const DEFAULT_KEY_ENV: Readonly<Record<ProviderKind, readonly string[]>> 
   // A team server's bearer token: router.yaml names its variable with apiKeyEnv (there is no standard one).
   switchboard: [],
 };
+
+/**
+ * Every environment variable that holds a key Switchboard manages: the kinds' standard variables, the other
+ * known key variables redaction watches, and each configured provider's `apiKeyEnv` (pass the user layer's
+ * providers). Project commands never get these in their environment, nor expanded into their `${VAR}`s.
+ */
+export function managedKeyVars(providers: ReadonlyArray<{ apiKeyEnv?: string | readonly string[] }> = []): Set<string> {
+  const names = new Set<string>([...Object.values(DEFAULT_KEY_ENV).flat(), ...KEY_ENV_VARS]);
+  for (const p of providers) {
+    if (p.apiKeyEnv === undefined) continue;
+    for (const n of typeof p.apiKeyEnv === 'string' ? [p.apiKeyEnv] : p.apiKeyEnv) if (n.trim()) names.add(n.trim());
+  }
+  return names;
+}
 
 /** The router.yaml fields this module reads. */
 export interface ProviderEntry {

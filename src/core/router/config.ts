@@ -8,6 +8,7 @@ import type { ProviderKind, Tier } from '../providers/types';
 import { keyEnvVars } from '../providers/env';
 import { addSecretEnvNames } from '../redact';
 import routerSchema from '../../../media/schemas/router.schema.json';
+import { narrowProjectLayer } from './narrow';
 
 /**
  * router.yaml: `.mcp/router.yaml` (project) over `$SWITCHBOARD_HOME/router.yaml` (user) over built-in defaults.
@@ -113,12 +114,12 @@ export function builtInRouterConfig(): RouterConfig {
 }
 
 /** The file shapes as written (everything optional; validated by media/schemas/router.schema.json). */
-interface RawModel { id: string; input_per_mtok?: number; output_per_mtok?: number; context?: number; capabilities?: string[] }
-interface RawProvider {
+export interface RawModel { id: string; input_per_mtok?: number; output_per_mtok?: number; context?: number; capabilities?: string[] }
+export interface RawProvider {
   id: string; kind?: ProviderKind; tier?: Tier; baseUrl?: string; apiKeyEnv?: string | string[]; disabled?: boolean;
   models?: RawModel[]; quotas?: QuotaRule[];
 }
-interface RawRouterFile {
+export interface RawRouterFile {
   providers?: RawProvider[];
   routing?: Partial<RoutingPolicy>;
   alerts?: number[];
@@ -138,14 +139,14 @@ export function loadRouterConfig(options: { workspace?: string; env?: NodeJS.Pro
   const env = options.env ?? process.env;
   const files = [userRouterFile(env)];
   if (options.workspace) files.push(projectRouterFile(options.workspace));
+  const project = options.workspace ? projectRouterFile(options.workspace) : undefined;
   let config = builtInRouterConfig();
   const diagnostics: Diagnostic[] = [];
   const sources: string[] = [];
   for (const file of files) {
     if (!fs.existsSync(file)) continue;
     const parsed = readStructuredFile<RawRouterFile>(file, { schema: routerSchema });
-    const value = file === userRouterFile(env) ? parsed.value : withoutTeamServers(parsed.value, config, file, parsed.lineOf, diagnostics);
-    const layer = value === undefined ? undefined : applyLayer(config, value, file, parsed.lineOf);
+    const layer = parsed.value === undefined ? undefined : applyLayer(config, parsed.value, file, parsed.lineOf, { project: file === project });
     const problems = [...parsed.diagnostics, ...(layer?.diagnostics ?? [])];
     diagnostics.push(...problems);
     if (problems.some((d) => d.severity === 'error')) {
@@ -162,28 +163,31 @@ export function loadRouterConfig(options: { workspace?: string; env?: NodeJS.Pro
 }
 
 /**
- * A team server carries a bearer token and receives every prompt: only the user layer may name one. A project
- * layer's `kind: switchboard` entry (or a change to one the user defined) is dropped with a diagnostic.
+ * Parses router.yaml text already validated elsewhere (tests, the editor's unsaved buffer) onto a base.
+ * With `project`, the layer can only narrow the base (see narrow.ts); what it may not change is ignored with a
+ * warning per setting.
  */
-function withoutTeamServers(raw: RawRouterFile | undefined, below: RouterConfig, file: string, lineOf: (p: ReadonlyArray<string | number>) => number, diagnostics: Diagnostic[]): RawRouterFile | undefined {
-  if (!raw || !Array.isArray(raw.providers)) return raw;
-  const providers = raw.providers.filter((p, index) => {
-    const teamServer = p?.kind === 'switchboard' || below.providers.some((b) => b.id === p?.id && b.kind === 'switchboard');
-    if (!teamServer) return true;
-    diagnostics.push(diagnostic(file, lineOf(['providers', index]), 1, `provider "${String(p.id)}": kind switchboard (a team server) can only be defined in the user's router.yaml; ignored here`, 'warning'));
-    return false;
-  });
-  return { ...raw, providers };
-}
-
-/** Parses router.yaml text already validated elsewhere (tests, the editor's unsaved buffer) onto a base. */
 export function applyLayer(
   base: RouterConfig,
-  raw: RawRouterFile,
+  given: RawRouterFile,
   file: string,
   lineOf: (p: ReadonlyArray<string | number>) => number = () => 1,
+  options: { project?: boolean } = {},
 ): { config: RouterConfig; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
+  (given.providers ?? []).forEach((rp, index) => {
+    for (const [qi, q] of (rp?.quotas ?? []).entries()) {
+      if (q?.reset_tz && !isTimeZone(q.reset_tz)) {
+        diagnostics.push(diagnostic(file, lineOf(['providers', index, 'quotas', qi, 'reset_tz']), 1, `provider "${rp.id}": unknown time zone "${q.reset_tz}" (use an IANA name such as America/Los_Angeles)`));
+      }
+    }
+  });
+  let raw = given;
+  if (options.project) {
+    const narrowed = narrowProjectLayer(base, given, file, lineOf);
+    raw = narrowed.raw;
+    diagnostics.push(...narrowed.diagnostics);
+  }
   const providers = base.providers.map((p) => ({ ...p }));
   (raw.providers ?? []).forEach((rp, index) => {
     if (!rp || typeof rp.id !== 'string') return; // the schema already reported it
@@ -194,11 +198,6 @@ export function applyLayer(
     if (!kind) {
       diagnostics.push(diagnostic(file, at, 1, `provider "${rp.id}": "kind" is required for a new provider (openai, gemini, huggingface, together or openai-compatible)`));
       return;
-    }
-    for (const [qi, q] of (rp.quotas ?? []).entries()) {
-      if (q.reset_tz && !isTimeZone(q.reset_tz)) {
-        diagnostics.push(diagnostic(file, lineOf(['providers', index, 'quotas', qi, 'reset_tz']), 1, `provider "${rp.id}": unknown time zone "${q.reset_tz}" (use an IANA name such as America/Los_Angeles)`));
-      }
     }
     const merged: ProviderSpec = {
       id: rp.id,

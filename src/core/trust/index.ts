@@ -34,6 +34,11 @@ export interface ProjectCommand {
   slot: string;
   /** The exact text that would run (command and arguments joined as shown to the user). */
   text: string;
+  /**
+   * Everything that decides what runs (e.g. the server definition as written, env values included), when that
+   * is more than `text`. Only its hash is stored: written-out values may be secrets.
+   */
+  fingerprint?: string;
 }
 
 export type PinCheck =
@@ -104,11 +109,16 @@ function claudeCodeTrusts(folder: string, env: NodeJS.ProcessEnv): boolean {
   } catch {
     return false;
   }
-  if (!projects || typeof projects !== 'object') return false;
-  // Claude Code's trust covers the folder and what lies below it.
+  if (!projects || typeof projects !== 'object' || Array.isArray(projects)) return false;
+  const accepted = (dir: string) => {
+    const entry = Object.prototype.hasOwnProperty.call(projects, dir) ? (projects as Record<string, unknown>)[dir] : undefined;
+    return !!entry && typeof entry === 'object' && (entry as { hasTrustDialogAccepted?: unknown }).hasTrustDialogAccepted === true;
+  };
+  // Claude Code's trust covers the folder and what lies below it; but a trust accepted once for the home folder
+  // or the file-system root would trust every clone on the machine, so those two count only for themselves.
+  const broad = new Set([canonicalFolder(userHome(env)), path.parse(folder).root]);
   for (let dir = folder; ; dir = path.dirname(dir)) {
-    const entry = (projects as Record<string, unknown>)[dir];
-    if (entry && typeof entry === 'object' && (entry as { hasTrustDialogAccepted?: unknown }).hasTrustDialogAccepted === true) return true;
+    if (accepted(dir) && (dir === folder || !broad.has(dir))) return true;
     if (path.dirname(dir) === dir) return false;
   }
 }
@@ -153,7 +163,7 @@ export async function grantTrust(workspace: string, commands: readonly ProjectCo
   const folder = canonicalFolder(workspace);
   const now = new Date().toISOString();
   const entry: TrustEntry = { folder, trusted: true, trusted_at: now, pins: {} };
-  for (const c of commands) entry.pins[c.slot] = { sha256: hashCommand(c.text), text: c.text, pinned_at: now };
+  for (const c of commands) entry.pins[c.slot] = { sha256: commandHash(c), text: c.text, pinned_at: now };
   await updateTrustFile(env, (data) => {
     data.folders = data.folders.filter((e) => e.folder !== folder);
     data.folders.push(entry);
@@ -181,13 +191,18 @@ export function hashCommand(text: string): string {
   return crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
+/** The pinned hash of a command: of its fingerprint when it has one, else of its text. */
+export function commandHash(command: ProjectCommand): string {
+  return hashCommand(command.fingerprint ?? command.text);
+}
+
 /**
  * May this trusted folder run `command`? An unpinned slot is pinned now (first use in a trusted folder); a
  * pinned slot must hold the same text. Callers check `decideTrust` first: an untrusted folder runs nothing.
  */
 export async function checkPinnedCommand(decision: TrustDecision, command: ProjectCommand, env: NodeJS.ProcessEnv = process.env): Promise<PinCheck> {
   if (!decision.trusted) return { ok: false, reason: decision.explanation };
-  const sha = hashCommand(command.text);
+  const sha = commandHash(command);
   const existing = readTrustFile(env).folders.find((e) => e.folder === decision.folder)?.pins[command.slot];
   if (existing) {
     if (existing.sha256 === sha) return { ok: true };
@@ -205,3 +220,6 @@ export async function checkPinnedCommand(decision: TrustDecision, command: Proje
   const pinned = readTrustFile(env).folders.find((e) => e.folder === decision.folder)?.pins[command.slot];
   return pinned?.sha256 === sha ? { ok: true } : { ok: false, reason: `the command for ${command.slot} was pinned to a different text by another process` };
 }
+
+export { projectCommands, serverCommand, isProjectServer, PROJECT_SERVER_LAYERS } from './commands';
+export { allowListedEnv } from './child-env';

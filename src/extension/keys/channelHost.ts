@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type * as vscode from 'vscode';
+import * as vscode from 'vscode';
 import { keyChannelDir, startKeyChannel } from '../../core/keys/channel';
 import { Disposable, toDisposable } from '../disposable';
 import { describeError } from '../log';
@@ -52,6 +52,7 @@ export class KeyChannelHost extends Disposable {
       const server = await startKeyChannel({
         env: this.env,
         keys: () => this.keys.all(),
+        trustsFolder: (folder) => editorTrustsFolder(folder),
         log: (level, line) => (level === 'warn' ? this.log.warn(line) : this.log.info(line)),
       });
       if (this.isDisposed) {
@@ -65,5 +66,28 @@ export class KeyChannelHost extends Disposable {
       this.server = undefined;
       return undefined;
     }
+  }
+}
+
+/**
+ * Keys go only to a sidecar working in a folder this editor trusts: VS Code's workspace trust is granted, and the
+ * folder is one of the window's workspace folders (or inside one). Compared on real paths, so a link elsewhere
+ * does not pass for a trusted folder.
+ */
+export function editorTrustsFolder(folder: string): boolean {
+  if (!vscode.workspace.isTrusted) return false;
+  const asked = realPath(folder);
+  return (vscode.workspace.workspaceFolders ?? []).some((f) => {
+    if (f.uri.scheme !== 'file') return false;
+    const rel = path.relative(realPath(f.uri.fsPath), asked);
+    return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  });
+}
+
+function realPath(p: string): string {
+  try {
+    return fs.realpathSync.native(path.resolve(p));
+  } catch {
+    return path.resolve(p);
   }
 }

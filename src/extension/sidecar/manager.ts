@@ -75,7 +75,7 @@ export class SidecarManager extends Disposable {
       folder: key,
       sidecarPath: this.sidecarPath,
       log: this.options.log,
-      env: () => this.sidecarEnv(),
+      env: () => this.sidecarEnv(key),
     });
     client.onDidChangeState((change) => {
       this.options.log.debug(`[sidecar ${client.name}] ${change.previous} → ${change.state}`);
@@ -105,10 +105,15 @@ export class SidecarManager extends Disposable {
     );
   }
 
-  /** The editor's environment plus the stored keys; the sidecar need not ask the key channel (it has all there is). */
-  private async sidecarEnv(): Promise<NodeJS.ProcessEnv> {
+  /**
+   * The editor's environment plus the stored keys (the sidecar need not ask the key channel), and the folder as
+   * trusted: sidecars start only when VS Code trusts the workspace, and SWITCHBOARD_TRUSTED_FOLDERS is how the
+   * sidecar learns it (SPEC "Trust").
+   */
+  private async sidecarEnv(folder: string): Promise<NodeJS.ProcessEnv> {
+    if (!this.options.trust.isTrusted) throw new RestrictedModeError();
     const keys = await this.options.keys.all();
-    return { ...(this.options.env ?? process.env), ...keys, SWITCHBOARD_KEYS_FROM_EDITOR: '0' };
+    return { ...(this.options.env ?? process.env), ...keys, SWITCHBOARD_KEYS_FROM_EDITOR: '0', SWITCHBOARD_TRUSTED_FOLDERS: folder };
   }
 
   private drop(folder: string): void {

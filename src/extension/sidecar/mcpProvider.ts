@@ -52,7 +52,7 @@ export function registerMcpServerDefinitions(options: {
         const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file');
         return folders.map((folder) => {
           const label = folders.length > 1 ? `Switchboard (${folder.name})` : 'Switchboard';
-          const definition = new Definition(label, process.execPath, [options.sidecarPath, 'serve', '--workspace', folder.uri.fsPath], { ELECTRON_RUN_AS_NODE: '1' }, options.version);
+          const definition = new Definition(label, process.execPath, [options.sidecarPath, 'serve', '--workspace', folder.uri.fsPath], { ELECTRON_RUN_AS_NODE: '1', SWITCHBOARD_TRUSTED_FOLDERS: folder.uri.fsPath }, options.version);
           definition.cwd = folder.uri;
           return definition;
         });

@@ -99,7 +99,8 @@ export const quotaCommand: Command = {
     const sidecar = openCliSidecar(common, values.workspace);
     try {
       const { structured } = await runToolFromCli(sidecar, quotaStatusTool, {});
-      const status = structured as unknown as QuotaStatus;
+      const status = structured as unknown as QuotaStatus & { diagnostics?: string[] };
+      for (const line of status.diagnostics ?? []) process.stderr.write(`switchboard: ${line}\n`);
       const health = await providerHealth(sidecar);
       if (common.json) {
         printJson({

@@ -27,7 +27,8 @@ export const serveCommand: Command = {
     const maxFrame = values['max-frame-bytes'] ?? process.env.SWITCHBOARD_MAX_FRAME_BYTES;
     const maxFrameBytes = maxFrame === undefined ? undefined : Number(maxFrame);
     if (maxFrameBytes !== undefined && !(Number.isInteger(maxFrameBytes) && maxFrameBytes > 0)) throw new UserError('max frame bytes must be a positive integer');
-    const env = await withEditorKeys(process.env, (line) => process.stderr.write(`switchboard: ${line}\n`));
+    // The editor hands keys only for a folder it trusts: the one this sidecar starts in.
+    const env = await withEditorKeys(process.env, (line) => process.stderr.write(`switchboard: ${line}\n`), common.workspace);
     const sidecar = new SidecarContext({ workspace: common.workspace, workspaceExplicit: explicit, actor, env });
     const server = createServer({ sidecar, version: packageJson.version });
     const ended = await serveStdio(server, { maxFrameBytes, log: sidecar.log });

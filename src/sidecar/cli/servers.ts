@@ -3,7 +3,8 @@ import { redact, redactDeep } from '../../core/redact';
 import { parseCommandArgs } from './args';
 import { checkWorkspace, formatTable, printDiagnostics } from './agents';
 import { printJson, type Command } from './commands';
-import { checkServers, type ServerHealth } from '../health';
+import { checkServers, managedKeysFor, type ServerHealth } from '../health';
+import { decideTrust, isProjectServer } from '../../core/trust';
 
 /**
  * The servers as listed: secrets in env/headers masked. This is the seam for `servers --check`: a health check
@@ -45,11 +46,16 @@ export const serversCommand: Command = {
     const { common, values } = parseCommandArgs(argv, { check: { type: 'boolean' } });
     checkWorkspace(common.workspace, values.workspace);
     const result = collectServers(common.workspace);
+    const trust = decideTrust(common.workspace);
     let health: Map<string, ServerHealth> | undefined;
     if (values.check === true) {
       // The unmasked definitions: a masked env value would start the server with "[REDACTED]" as its key.
       const raw = new ServerCascade({ workspace: common.workspace }).load();
-      health = new Map((await checkServers(raw.servers, { cwd: common.workspace })).map((h) => [h.id, h]));
+      health = new Map((await checkServers(raw.servers, { cwd: common.workspace, trust, managedKeys: managedKeysFor(process.env) })).map((h) => [h.id, h]));
+    }
+    // Told on stderr in either output mode; the JSON keeps its shape.
+    if (!trust.trusted && result.servers.some(isProjectServer)) {
+      process.stderr.write(`switchboard: the servers this project defines are listed but never ${values.check === true ? 'checked' : 'started'}: ${trust.explanation}\n`);
     }
     if (common.json) {
       printJson(redactDeep(health ? { ...result, servers: result.servers.map((s) => ({ ...s, health: health!.get(s.id) })) } : result));

@@ -8,7 +8,15 @@ export interface EnvRef {
   /** As written, e.g. "${GITHUB_TOKEN}". */
   ref: string;
   name: string;
-  state: 'set' | 'missing';
+  /** `withheld`: a key Switchboard manages, or any variable of an untrusted project; never expanded. */
+  state: 'set' | 'missing' | 'withheld';
+}
+
+export interface ResolverOptions {
+  /** Variables never expanded (resolved as unset): the keys Switchboard manages, for project definitions. */
+  withhold?: ReadonlySet<string>;
+  /** Expand nothing at all (a project the user has not trusted). */
+  withholdAll?: boolean;
 }
 
 const REFERENCE = /\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{(input:[^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
@@ -17,7 +25,7 @@ export class EnvResolver {
   private readonly refs = new Map<string, EnvRef>();
   private readonly values = new Set<string>();
 
-  constructor(private readonly env: NodeJS.ProcessEnv) {}
+  constructor(private readonly env: NodeJS.ProcessEnv, private readonly options: ResolverOptions = {}) {}
 
   resolve(text: string): string {
     return text.replace(REFERENCE, (whole, braced: string | undefined, fallback: string | undefined, input: string | undefined, bare: string | undefined) => {
@@ -27,6 +35,10 @@ export class EnvResolver {
         return '';
       }
       const name = (braced ?? bare)!;
+      if (this.options.withholdAll || this.options.withhold?.has(name)) {
+        this.refs.set(whole, { ref: whole, name, state: 'withheld' });
+        return fallback ?? '';
+      }
       const value = this.env[name];
       this.note(whole, name, value);
       if (value !== undefined && value !== '') return value;

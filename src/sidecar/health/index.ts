@@ -7,6 +7,9 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import type { McpServer } from '../../core/cascade';
 import { switchboardHome } from '../../core/paths';
+import { managedKeyVars } from '../../core/providers/env';
+import { loadRouterConfig } from '../../core/router/config';
+import { allowListedEnv, checkPinnedCommand, decideTrust, isProjectServer, serverCommand, type TrustDecision } from '../../core/trust';
 import { redact } from '../../core/redact';
 import { DEFAULT_CACHE_TTL_MS, HealthCache } from './cache';
 import { EnvResolver } from './env-refs';
@@ -35,7 +38,22 @@ export interface CheckOptions {
   concurrency?: number;
   /** Only these ids (default all). */
   ids?: string[];
+  /**
+   * The folder's trust (default: decided for `cwd`). Project-defined servers (project files, docker/npx
+   * recipes) are started or requested only when it is trusted and their pinned command is unchanged.
+   */
+  trust?: TrustDecision;
+  /** Variables never given to a project server nor expanded into it (default: every key Switchboard manages). */
+  managedKeys?: ReadonlySet<string>;
 }
+
+/** The keys Switchboard manages for this environment: the standard ones and the user router.yaml's apiKeyEnv. */
+export function managedKeysFor(env: NodeJS.ProcessEnv): Set<string> {
+  return managedKeyVars(loadRouterConfig({ env }).config.providers);
+}
+
+/** What a skipped project server says when the folder is not trusted. */
+export const UNTRUSTED_CHECK = 'not checked: this folder is not trusted';
 
 export const DEFAULT_HEALTH_TIMEOUT_MS = 10_000;
 
@@ -49,14 +67,25 @@ export async function checkServers(servers: readonly McpServer[], opts: CheckOpt
   const lockDir = path.join(home, 'servers');
   const wanted = opts.ids ? servers.filter((s) => opts.ids!.includes(s.id)) : [...servers];
   const toStore: Array<{ key: string; result: ServerHealth }> = [];
+  const trust = opts.trust ?? decideTrust(opts.cwd ?? process.cwd(), env);
+  const managedKeys = opts.managedKeys ?? managedKeysFor(env);
+  const projectEnv = allowListedEnv(env, managedKeys);
+  // The user's own servers get what Claude Code would give them, less the keys Switchboard manages.
+  const userEnv = Object.fromEntries(Object.entries(env).filter(([name]) => !managedKeys.has(name)));
 
   const checkOne = async (server: McpServer): Promise<ServerHealth> => {
-    const resolver = new EnvResolver(env);
+    const project = isProjectServer(server);
+    const resolver = new EnvResolver(env, project ? { withhold: managedKeys, withholdAll: !trust.trusted } : {});
     const resolved = resolveDefinition(server, resolver);
     const refs = resolver.references();
     const base = { id: server.id, env: refs, cached: false };
     const skip = skipReason(server);
     if (skip) return { ...base, ...skip };
+    if (project) {
+      if (!trust.trusted) return { ...base, status: 'skipped', error: `${UNTRUSTED_CHECK}; ${untrustedHintShort(trust.folder)}` };
+      const pinned = await checkPinnedCommand(trust, serverCommand(server), env);
+      if (!pinned.ok) return { ...base, status: 'skipped', error: `not checked: ${pinned.reason}` };
+    }
 
     const cwd = path.resolve(opts.cwd ?? process.cwd(), resolved.cwd ?? '.');
     const key = HealthCache.key(server.id, definitionHash(server, resolved, refs, cwd));
@@ -82,7 +111,8 @@ export async function checkServers(servers: readonly McpServer[], opts: CheckOpt
         outcome = await probeStdio({
           command: resolved.command!,
           args: resolved.args,
-          env: { ...env, ...resolved.env },
+          // Never our whole environment: the allow-list (no managed key), then what the definition sets.
+          env: { ...(project ? projectEnv : userEnv), ...resolved.env },
           cwd,
           timeoutMs,
           onSpawn: (pid) => taken.lock.update({ pid }),
@@ -110,12 +140,15 @@ export async function checkServers(servers: readonly McpServer[], opts: CheckOpt
  * Last known health of each server whatever its age (PROJECT_CONTEXT.md shows it without starting anything).
  * Only results for the server's current definition count.
  */
-export function lastKnownHealth(servers: readonly McpServer[], options: Pick<CheckOptions, 'env' | 'cwd'> = {}): Record<string, ServerHealth> {
+export function lastKnownHealth(servers: readonly McpServer[], options: Pick<CheckOptions, 'env' | 'cwd' | 'trust' | 'managedKeys'> = {}): Record<string, ServerHealth> {
   const env = options.env ?? process.env;
   const cache = new HealthCache(switchboardHome(env));
   const out: Record<string, ServerHealth> = {};
+  const trust = options.trust ?? decideTrust(options.cwd ?? process.cwd(), env);
+  const managedKeys = options.managedKeys ?? managedKeysFor(env);
   for (const server of servers) {
-    const resolver = new EnvResolver(env);
+    // Resolved exactly as checkServers does, so the cache key matches; nothing is started.
+    const resolver = new EnvResolver(env, isProjectServer(server) ? { withhold: managedKeys, withholdAll: !trust.trusted } : {});
     const resolved = resolveDefinition(server, resolver);
     const cwd = path.resolve(options.cwd ?? process.cwd(), resolved.cwd ?? '.');
     const last = cache.last(HealthCache.key(server.id, definitionHash(server, resolved, resolver.references(), cwd)));
@@ -143,6 +176,10 @@ function resolveDefinition(server: McpServer, resolver: EnvResolver): ResolvedDe
   if (server.cwd) out.cwd = resolver.resolve(server.cwd);
   if (server.url) out.url = resolver.resolve(server.url);
   return out;
+}
+
+function untrustedHintShort(folder: string): string {
+  return `\`switchboard trust --workspace ${JSON.stringify(folder)}\` allows it`;
 }
 
 function skipReason(server: McpServer): Pick<ServerHealth, 'status' | 'error'> | undefined {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { formatDiagnostic } from '../../core/diagnostics';
 import { maskCommandArgs, redact } from '../../core/redact';
 import { scrubPaths } from '../plain-error';
+import { isProjectServer } from '../../core/trust';
 import { defineTool } from './tool';
 
 export const listServersTool = defineTool({
@@ -18,6 +19,7 @@ export const listServersTool = defineTool({
   annotations: { readOnlyHint: true },
   async run(args, { sidecar }) {
     const result = sidecar.servers();
+    const trust = sidecar.trust();
     const health = await sidecar.serverHealth({ check: args.check === true });
     // Only the command line or URL is shown: env and headers may hold secrets.
     const servers = result.servers.map((s) => {
@@ -34,11 +36,14 @@ export const listServersTool = defineTool({
         ...(h ? { health: { status: h.status, latency_ms: h.latencyMs, tools: h.toolCount, error: h.error && scrubPaths(h.error, sidecar.workspace, sidecar.env), checked_at: h.checkedAt } } : {}),
       };
     });
-    const diagnostics = result.diagnostics.map((d) => scrubPaths(formatDiagnostic(d), sidecar.workspace, sidecar.env));
+    const diagnostics = [...result.diagnostics, ...sidecar.untrustedServerDiagnostics(trust)].map((d) => scrubPaths(formatDiagnostic(d), sidecar.workspace, sidecar.env));
     const lines = servers.map((s) => {
       const h = s.health ? `  ${s.health.status}${s.health.latency_ms !== undefined ? ` ${s.health.latency_ms} ms` : ''}${s.health.tools !== undefined ? ` ${s.health.tools} tools` : ''}` : '';
       return `${s.id}  [${s.layer}]  ${s.type}  ${s.target}${s.optional ? '  (optional)' : ''}${s.enabled ? '' : '  (not enabled)'}${h}`;
     });
+    if (!trust.trusted && result.servers.some(isProjectServer)) {
+      lines.push(`${args.check ? 'Not checked' : 'Never started'}: the servers this project defines (${trust.explanation}).`);
+    }
     if (diagnostics.length) lines.push(`${diagnostics.length} problem(s):`, ...diagnostics);
     return { text: lines.join('\n') || 'no servers', structured: { servers, diagnostics } };
   },

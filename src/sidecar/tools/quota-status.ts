@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { formatDiagnostic } from '../../core/diagnostics';
+import { scrubPaths } from '../plain-error';
 import { defineTool } from './tool';
 
 const quotaShape = z.object({ metric: z.string(), window: z.string(), limit: z.number(), left: z.number(), resets_at: z.string() });
@@ -11,10 +13,13 @@ export const quotaStatusTool = defineTool({
     // cooldown_until: set while the provider is paused after repeated failures (the editor's Quota view shows it).
     providers: z.array(z.object({ id: z.string(), tier: z.string(), has_key: z.boolean(), quotas: z.array(quotaShape), cooldown_until: z.string().optional() })),
     month: z.object({ month: z.string(), calls: z.number(), usd: z.number(), baseline_usd: z.number() }),
+    // router.yaml problems, including each project setting ignored because a project may only narrow.
+    diagnostics: z.array(z.string()).optional(),
   },
   annotations: { readOnlyHint: true },
   async run(_args, { sidecar }) {
-    const { config } = await sidecar.routerConfig();
+    const { config, diagnostics: routerDiagnostics } = await sidecar.routerConfig();
+    const diagnostics = routerDiagnostics.map((d) => scrubPaths(formatDiagnostic(d), sidecar.workspace, sidecar.env));
     const ledger = await sidecar.ledger();
     const providers = [];
     for (const p of config.providers.filter((x) => !x.disabled)) {
@@ -41,7 +46,8 @@ export const quotaStatusTool = defineTool({
       return `${p.id} (${p.tier}${p.has_key ? '' : ', no key'}): ${q}`;
     });
     lines.push(`${month.month}: ${month.calls} calls, $${month.usd.toFixed(4)} (premium baseline $${month.baseline_usd.toFixed(4)})`);
-    return { text: lines.join('\n'), structured: { providers, month } };
+    if (diagnostics.length) lines.push(`${diagnostics.length} router.yaml problem(s):`, ...diagnostics);
+    return { text: lines.join('\n'), structured: { providers, month, ...(diagnostics.length ? { diagnostics } : {}) } };
   },
 });
 

@@ -134,11 +134,13 @@ const cases: Case[] = [
   { threat: 'harmless folder name linked to .git', op: 'write', input: 'cfg/x.json', setup: (c) => link('.git', path.join(c.ws, 'cfg')), expect: 'forbidden' },
 
   // ---- extension allowlist and size -----------------------------------------------------------------------------
-  { threat: 'private key without extension', op: 'read', input: 'keys/id_rsa', setup: (c) => write(path.join(c.ws, 'keys/id_rsa'), 'KEY'), expect: 'extension' },
-  { threat: 'certificate / key file', op: 'write', input: 'cert.pem', expect: 'extension' },
+  { threat: 'private key without extension', op: 'read', input: 'keys/id_rsa', setup: (c) => write(path.join(c.ws, 'keys/id_rsa'), 'KEY'), expect: 'key_material' },
+  { threat: 'certificate / key file', op: 'write', input: 'cert.pem', expect: 'key_material' },
   { threat: 'executable', op: 'write', input: 'tool.exe', expect: 'extension' },
   { threat: 'whole-name allowlist entry', op: 'read', input: 'Makefile', expect: 'ok', expectText: 'all:\n' },
-  { threat: 'allowed name linked to a disallowed file type', op: 'read', input: 'doc.md', setup: (c) => { write(path.join(c.ws, 'k.pem'), 'KEY'); link('k.pem', path.join(c.ws, 'doc.md')); }, expect: 'extension' },
+  { threat: 'allowed name linked to a disallowed file type', op: 'read', input: 'doc.md', setup: (c) => { write(path.join(c.ws, 'k.bin'), 'KEY'); link('k.bin', path.join(c.ws, 'doc.md')); }, expect: 'extension' },
+  { threat: 'allowed name linked to key material', op: 'read', input: 'notes.md', setup: (c) => { write(path.join(c.ws, 'k.pem'), 'KEY'); link('k.pem', path.join(c.ws, 'notes.md')); }, expect: 'key_material' },
+  { threat: 'key material even where the policy allows its extension', op: 'read', input: '.aws/credentials.txt', setup: (c) => write(path.join(c.ws, '.aws/credentials.txt'), 'KEY'), expect: 'key_material' },
   { threat: 'extension case does not matter', op: 'write', input: 'src/UPPER.TS', expect: 'ok' },
   { threat: 'file over max_file_bytes', op: 'read', input: 'big.txt', setup: (c) => write(path.join(c.ws, 'big.txt'), 'x'.repeat(1001)), policy: (_c, p) => (p.maxFileBytes = 1000), expect: 'too_large' },
   { threat: 'content over the limit in bytes though not in characters', op: 'write', input: 'src/wide.ts', content: '\u00e9'.repeat(501), policy: (_c, p) => (p.maxFileBytes = 1000), expect: 'too_large' },

@@ -13,6 +13,8 @@ import { withEditorKeys } from '../../../src/sidecar/keys';
 const GEMINI_KEY = 'AIzaSyTEST_channel_0123456789abcdefghijkl';
 const TOGETHER_KEY = 'tgp_v1_channeltest_0123456789abcdefghij';
 const posix = process.platform !== 'win32';
+/** The folder the editor trusts in these tests (keys go only to sidecars of trusted folders). */
+const TRUSTED = path.resolve(os.tmpdir(), 'sb-trusted-folder');
 
 /** Sends one raw line to the endpoint and returns the parsed answer. */
 function rawExchange(endpoint: string, line: string): Promise<Record<string, unknown>> {
@@ -51,19 +53,19 @@ describe('key channel (editor → sidecar keys over a per-user socket)', functio
   });
 
   it('round trip: a client holding the token gets the stored keys, minus those it already has', async () => {
-    server = await startKeyChannel({ env, keys: () => stored });
-    const all = await requestKeys({ env });
+    server = await startKeyChannel({ env, keys: () => stored, trustsFolder: (f) => f === TRUSTED });
+    const all = await requestKeys({ folder: TRUSTED, env });
     assert.deepEqual(all.keys, stored);
-    const some = await requestKeys({ env, except: ['GEMINI_API_KEY'] });
+    const some = await requestKeys({ folder: TRUSTED, env, except: ['GEMINI_API_KEY'] });
     assert.deepEqual(some.keys, { TOGETHER_API_KEY: TOGETHER_KEY });
     assert.equal(server.stats.served, 2);
     // Keys are read at request time: a key set after start is served too.
     stored.OPENAI_API_KEY = 'sk-channeltest0123456789abcdefgh';
-    assert.equal((await requestKeys({ env })).keys.OPENAI_API_KEY, stored.OPENAI_API_KEY);
+    assert.equal((await requestKeys({ folder: TRUSTED, env })).keys.OPENAI_API_KEY, stored.OPENAI_API_KEY);
   });
 
   it('refuses a wrong, missing or truncated token and hands out nothing', async () => {
-    server = await startKeyChannel({ env, keys: () => stored });
+    server = await startKeyChannel({ env, keys: () => stored, trustsFolder: (f) => f === TRUSTED });
     const token = fs.readFileSync(server.tokenFile, 'utf8');
     for (const bad of [{ v: 1, token: 'f'.repeat(64) }, { v: 1 }, { v: 1, token: token.slice(0, 63) }, { v: 1, token: token + '0' }]) {
       const answer = await rawExchange(server.endpoint, JSON.stringify(bad));
@@ -74,7 +76,7 @@ describe('key channel (editor → sidecar keys over a per-user socket)', functio
     assert.equal(server.stats.served, 0);
     // A token file that no longer matches the server (e.g. replaced) gets nothing either.
     fs.writeFileSync(server.tokenFile, 'a'.repeat(64), { mode: 0o600 });
-    const result = await requestKeys({ env });
+    const result = await requestKeys({ folder: TRUSTED, env });
     assert.deepEqual(result.keys, {});
     assert.match(result.reason ?? '', /refused/);
   });
@@ -83,7 +85,7 @@ describe('key channel (editor → sidecar keys over a per-user socket)', functio
     if (!posix) this.skip();
     fs.mkdirSync(keyChannelDir(env), { recursive: true, mode: 0o755 });
     fs.chmodSync(keyChannelDir(env), 0o755);
-    server = await startKeyChannel({ env, keys: () => stored });
+    server = await startKeyChannel({ env, keys: () => stored, trustsFolder: (f) => f === TRUSTED });
     assert.equal(mode(keyChannelDir(env)), 0o700, 'an existing run/ with group/other access is tightened');
     assert.equal(mode(server.endpoint), 0o600);
     assert.ok(fs.statSync(server.endpoint).isSocket());
@@ -94,10 +96,10 @@ describe('key channel (editor → sidecar keys over a per-user socket)', functio
     assert.equal(server.tokenFile, tokenFileFor(keyChannelDir(env), server.id));
     // The client refuses to send a token that others could have read (or swapped).
     fs.chmodSync(server.tokenFile, 0o644);
-    assert.deepEqual((await requestKeys({ env })).keys, {});
+    assert.deepEqual((await requestKeys({ folder: TRUSTED, env })).keys, {});
     fs.chmodSync(server.tokenFile, 0o600);
     fs.chmodSync(keyChannelDir(env), 0o755);
-    const loose = await requestKeys({ env });
+    const loose = await requestKeys({ folder: TRUSTED, env });
     assert.deepEqual(loose.keys, {});
     assert.match(loose.reason ?? '', /not a private folder/);
   });
@@ -107,7 +109,7 @@ describe('key channel (editor → sidecar keys over a per-user socket)', functio
     if (!posix || process.getuid!() !== 0) this.skip();
     fs.chmodSync(home, 0o755);
     fs.mkdirSync(env.SWITCHBOARD_HOME!, { mode: 0o755 });
-    server = await startKeyChannel({ env, keys: () => stored });
+    server = await startKeyChannel({ env, keys: () => stored, trustsFolder: (f) => f === TRUSTED });
     const probe = `
       const fs = require('fs'), net = require('net');
       const out = {};
@@ -126,29 +128,42 @@ describe('key channel (editor → sidecar keys over a per-user socket)', functio
     // A pid that cannot be running: above the kernel's pid_max.
     const staleToken = tokenFileFor(dir, '99999999-deadbeef');
     fs.writeFileSync(staleToken, 'b'.repeat(64), { mode: 0o600 });
-    server = await startKeyChannel({ env, keys: () => stored });
+    server = await startKeyChannel({ env, keys: () => stored, trustsFolder: (f) => f === TRUSTED });
     assert.equal(fs.existsSync(staleToken), false);
     const { endpoint, tokenFile } = server;
     await server.close();
     server = undefined;
     assert.equal(fs.existsSync(tokenFile), false);
     if (posix) assert.equal(fs.existsSync(endpoint), false);
-    const after = await requestKeys({ env });
+    const after = await requestKeys({ folder: TRUSTED, env });
     assert.deepEqual(after.keys, {});
     assert.match(after.reason ?? '', /no editor/);
   });
 
   it('without an editor, requestKeys returns nothing and a reason, quickly', async () => {
-    const result = await requestKeys({ env });
+    const result = await requestKeys({ folder: TRUSTED, env });
     assert.deepEqual(result.keys, {});
     assert.ok(result.reason);
   });
 
+  it('keys go only to a request naming a folder the editor trusts', async () => {
+    server = await startKeyChannel({ env, keys: () => stored, trustsFolder: (f) => f === TRUSTED });
+    const elsewhere = await requestKeys({ folder: path.join(TRUSTED, '..', 'cloned-repo'), env });
+    assert.deepEqual(elsewhere.keys, {});
+    assert.equal(elsewhere.reason, 'the editor answered: untrusted folder');
+    const token = fs.readFileSync(server.tokenFile, 'utf8').trim();
+    const noFolder = await rawExchange(server.endpoint, JSON.stringify({ v: 1, token }));
+    assert.deepEqual(noFolder, { v: 1, error: 'untrusted folder' }, 'a request that names no folder gets nothing');
+    assert.equal(server.stats.untrusted, 2);
+    assert.equal(server.stats.served, 0);
+    assert.equal((await requestKeys({ folder: TRUSTED, env })).keys.GEMINI_API_KEY, GEMINI_KEY);
+  });
+
   describe('sidecar side (withEditorKeys)', () => {
     it('fills only missing keys, registers them for redaction, and asks nothing when all are set', async () => {
-      server = await startKeyChannel({ env, keys: () => stored });
+      server = await startKeyChannel({ env, keys: () => stored, trustsFolder: (f) => f === TRUSTED });
       const lines: string[] = [];
-      const merged = await withEditorKeys({ ...env, TOGETHER_API_KEY: 'from-env-together-key' }, (l) => lines.push(l));
+      const merged = await withEditorKeys({ ...env, TOGETHER_API_KEY: 'from-env-together-key' }, (l) => lines.push(l), TRUSTED);
       assert.equal(merged.GEMINI_API_KEY, GEMINI_KEY);
       assert.equal(merged.TOGETHER_API_KEY, 'from-env-together-key', 'the environment wins over the editor');
       assert.equal(redact(`key=${GEMINI_KEY} plain ${GEMINI_KEY}`, {}), 'key=[REDACTED] plain [REDACTED]');
@@ -156,16 +171,16 @@ describe('key channel (editor → sidecar keys over a per-user socket)', functio
 
       const served = server.stats.served;
       const full = { ...env, OPENAI_API_KEY: 'x', GEMINI_API_KEY: 'x', HF_TOKEN: 'x', TOGETHER_API_KEY: 'x' };
-      assert.equal(await withEditorKeys(full, () => {}), full);
-      assert.equal(await withEditorKeys({ ...env, SWITCHBOARD_KEYS_FROM_EDITOR: '0' }, () => {}).then((e) => e.GEMINI_API_KEY), undefined);
+      assert.equal(await withEditorKeys(full, () => {}, TRUSTED), full);
+      assert.equal(await withEditorKeys({ ...env, SWITCHBOARD_KEYS_FROM_EDITOR: '0' }, () => {}, TRUSTED).then((e) => e.GEMINI_API_KEY), undefined);
       assert.equal(server.stats.served, served, 'no request when nothing is missing or when told not to ask');
     });
 
     it('a real sidecar process started without keys gets them from the editor (quota_status shows the key)', async function () {
       const sidecar = path.resolve(__dirname, '..', '..', '..', 'dist', 'sidecar.js');
       if (!fs.existsSync(sidecar)) throw new Error('dist/sidecar.js is missing: run npm run build first');
-      server = await startKeyChannel({ env, keys: () => stored });
       const workspace = fs.mkdtempSync(path.join(home, 'ws-'));
+      server = await startKeyChannel({ env, keys: () => stored, trustsFolder: (f) => f === workspace });
       const transport = new StdioClientTransport({
         command: process.execPath,
         args: [sidecar, 'serve', '--workspace', workspace],

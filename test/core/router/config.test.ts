@@ -65,7 +65,7 @@ describe('router config: router.yaml layers', () => {
     assert.deepEqual(sources, [userRouterFile(env), projectRouterFile(workspace)]);
     const gemini = config.providers.find((p) => p.id === 'gemini')!;
     assert.equal(gemini.baseUrl, 'http://127.0.0.1:9/gemini', 'user field kept where the project is silent');
-    assert.deepEqual(gemini.quotas, [{ metric: 'requests', window: 'day', limit: 50 }], 'project wins');
+    assert.deepEqual(gemini.quotas, [{ metric: 'requests', window: 'day', limit: 50, reset_tz: 'America/Los_Angeles' }], 'the project tightens the user quota');
     assert.equal(gemini.models[0]!.id, 'gemini-2.5-flash', 'default models kept');
     assert.equal(gemini.source, projectRouterFile(workspace));
     const groq = config.providers.find((p) => p.id === 'groq')!;
@@ -100,7 +100,7 @@ describe('router config: router.yaml layers', () => {
   });
 
   it('reports a new provider without a kind and an unknown time zone', () => {
-    writeProject([
+    writeUser([
       'providers:',
       '  - id: mystery',
       '    models: [{id: m1}]',
@@ -108,7 +108,7 @@ describe('router config: router.yaml layers', () => {
       '    quotas:',
       '      - {metric: requests, window: day, limit: 5, reset_tz: Mars/Olympus}',
     ].join('\n'));
-    const { diagnostics, sources } = loadRouterConfig({ workspace, env });
+    const { diagnostics, sources } = loadRouterConfig({ env });
     assert.deepEqual(sources, []);
     const kind = diagnostics.find((d) => /"kind" is required/.test(d.message))!;
     assert.equal(kind.line, 2);
