@@ -83,6 +83,10 @@ export function planInstall(entry: RegistryEntry, options: PlanOptions = {}): In
   }
   const ctx = new Resolver(inputs);
   const plan = chosen.remote ? planRemote(chosen.remote, ctx) : planPackage(chosen.pkg!, ctx);
+  const unused = ctx.unused(inputs);
+  if (unused.length) {
+    throw new UserError(`refused: ${unused.map((k) => `--${k.replace(':', ' ')}`).join(', ')} ${unused.length === 1 ? 'is' : 'are'} not an input of ${server.name} (${plan.display}); nothing was written`, 'registry_refused');
+  }
   return { name: server.name, key, ...plan, secrets: [...ctx.secrets], missing: ctx.missing };
 }
 
@@ -146,8 +150,19 @@ function planRemote(remote: RegistryTransport, ctx: Resolver): Omit<InstallPlan,
 class Resolver {
   readonly secrets = new Set<string>();
   readonly missing: MissingInput[] = [];
+  private readonly inputs: InstallInputs;
+  readonly used = new Set<string>();
 
-  constructor(private readonly inputs: InstallInputs) {}
+  constructor(given: InstallInputs) {
+    // Reads are recorded, so flags the entry never asked for can be reported instead of silently ignored.
+    const track = (prefix: string, values: Record<string, string | true>) =>
+      new Proxy(values, { get: (target, key) => (typeof key === 'string' && Object.prototype.hasOwnProperty.call(target, key) ? (this.used.add(prefix + key), target[key]) : undefined) });
+    this.inputs = { env: track('env:', given.env), args: track('arg:', given.args) as Record<string, string> };
+  }
+
+  unused(given: InstallInputs): string[] {
+    return [...Object.keys(given.env).map((k) => `env:${k}`), ...Object.keys(given.args).map((k) => `arg:${k}`)].filter((k) => !this.used.has(k));
+  }
 
   env(variable: KeyValueInput): string | undefined {
     const given = this.inputs.env[variable.name];
@@ -233,6 +248,8 @@ class Resolver {
    * `${VAR}` reference for a secret). Literal text must be plain; undefined when a required variable is missing.
    */
   template(what: string, text: string, variables: Record<string, RegistryInput>, plain: boolean, spaces = false): string | undefined {
+    // `${VAR}` in a registry value would make the MCP client expand the user's own variables (keys) into it.
+    if (/[$`\\\u0000-\u001f\u007f]/.test(text)) refuse(what, text, plain ? 'is not a plain value ($, backquote, backslash and control characters are refused)' : 'is not a plain URL ($, backquote, backslash and control characters are refused)');
     let missing = false;
     const out = text.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
       const variable = variables[name] ?? {};
@@ -252,6 +269,7 @@ class Resolver {
     });
     if (missing) return undefined;
     const literal = out.replace(/\u0000[A-Za-z0-9_]+\u0001/g, 'x');
+    if (plain && literal.startsWith('-')) refuse(what, text, 'starts with "-" (it would be read as a flag; flags are named arguments)');
     if (plain) {
       const check = spaces ? literal.replace(/ /g, '_') : literal;
       if (literal.trim() === '' || !/^[A-Za-z0-9._:/=@%+,-]+$/.test(check) || check.split('/').includes('..')) refuse(what, text, 'is not a plain value');
