@@ -87,6 +87,18 @@ export class FakeRegistry {
     }
   }
 
+  private sortedCache: FakeVersion[] | undefined;
+  private sortedStamp = -1;
+
+  /** Every version by name then publication (cached between pages: the benchmark should time the client, not this fake). */
+  private sorted(): FakeVersion[] {
+    if (!this.sortedCache || this.sortedStamp !== this.clock) {
+      this.sortedCache = [...this.versions].sort((a, b) => (String(a.server.name) < String(b.server.name) ? -1 : String(a.server.name) > String(b.server.name) ? 1 : a.publishedAt < b.publishedAt ? -1 : 1));
+      this.sortedStamp = this.clock;
+    }
+    return this.sortedCache;
+  }
+
   private response(v: FakeVersion): Json {
     return {
       server: v.server,
@@ -118,11 +130,10 @@ export class FakeRegistry {
       const search = url.searchParams.get('search');
       const version = url.searchParams.get('version');
       const limit = Math.min(Number(url.searchParams.get('limit') ?? 30) || 30, this.maxLimit);
-      let list = this.versions.filter((v) => (since ? Date.parse(v.updatedAt) > Date.parse(since) : includeDeleted || v.status !== 'deleted'));
+      let list = this.sorted().filter((v) => (since ? Date.parse(v.updatedAt) > Date.parse(since) : includeDeleted || v.status !== 'deleted'));
       if (version === 'latest') list = list.filter((v) => v.isLatest);
       else if (version) list = list.filter((v) => v.server.version === version);
       if (search) list = list.filter((v) => String(v.server.name).includes(search));
-      list.sort((a, b) => (String(a.server.name) < String(b.server.name) ? -1 : String(a.server.name) > String(b.server.name) ? 1 : a.publishedAt < b.publishedAt ? -1 : 1));
       const offset = Number(Buffer.from(url.searchParams.get('cursor') ?? '', 'base64url').toString() || 0);
       const page = list.slice(offset, offset + limit);
       const next = offset + limit < list.length ? Buffer.from(String(offset + limit)).toString('base64url') : undefined;

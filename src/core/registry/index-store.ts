@@ -41,6 +41,16 @@ export interface SearchHit {
   score: number;
 }
 
+interface EntrySummary {
+  id: number;
+  name: string;
+  status: string;
+  winner: boolean;
+  /** ' npm oci ' — padded so a filter is one includes(). */
+  types: string;
+  transports: string;
+}
+
 export interface RegistryState {
   url: string;
   syncedAt?: number;
@@ -56,6 +66,7 @@ export interface SyncReport {
 export class RegistryIndex {
   private db: Database;
   private loadedStamp: string;
+  private summaryCache: { byId: Map<number, EntrySummary>; byName: EntrySummary[] } | undefined;
 
   private constructor(readonly file: string, db: Database, stamp: string) {
     this.db = db;
@@ -79,10 +90,21 @@ export class RegistryIndex {
     this.db.close();
     this.db = db;
     this.loadedStamp = stamp;
+    this.summaryCache = undefined;
   }
 
   close(): void {
     this.db.close();
+  }
+
+  private summaries(): { byId: Map<number, EntrySummary>; byName: EntrySummary[] } {
+    if (!this.summaryCache) {
+      const byName = rows(this.db, `SELECT id, name, status, winner, types, transports FROM entries ORDER BY name`).map((r) => ({
+        id: Number(r[0]), name: String(r[1]), status: String(r[2]), winner: r[3] === 1, types: String(r[4]), transports: String(r[5]),
+      }));
+      this.summaryCache = { byId: new Map(byName.map((m) => [m.id, m])), byName };
+    }
+    return this.summaryCache;
   }
 
   registries(): RegistryState[] {
@@ -98,23 +120,32 @@ export class RegistryIndex {
   search(options: SearchOptions): SearchHit[] {
     const limit = Math.max(1, Math.min(options.limit ?? 20, 200));
     const words = tokenize(options.text ?? '');
-    const where: string[] = ['e.winner = 1'];
-    const params: SqlValue[] = [];
-    const statuses = options.statuses?.length ? options.statuses : ['active', 'deprecated'];
-    where.push(`e.status IN (${statuses.map(() => '?').join(',')})`);
-    params.push(...statuses);
-    for (const [column, values] of [['types', options.types], ['transports', options.transports]] as const) {
-      if (!values?.length) continue;
-      where.push(`(${values.map(() => `instr(e.${column}, ?) > 0`).join(' OR ')})`);
-      params.push(...values.map((v) => ` ${v.toLowerCase()} `));
-    }
+    const statuses: string[] = options.statuses?.length ? options.statuses : ['active', 'deprecated'];
     let ranked: Array<{ id: number; score: number }>;
+    // Filters run in JS over a small per-entry summary kept in memory: the FTS query alone drives the search.
+    const meta = this.summaries();
+    const wantStatus = new Set<string>(statuses);
+    const types = options.types?.map((t) => ` ${t.toLowerCase()} `);
+    const transports = options.transports?.map((t) => ` ${t.toLowerCase()} `);
+    const keep = (m: EntrySummary | undefined): m is EntrySummary =>
+      m !== undefined && m.winner && wantStatus.has(m.status) && (!types || types.some((t) => m.types.includes(t))) && (!transports || transports.some((t) => m.transports.includes(t)));
     if (words.length === 0) {
-      ranked = rows(this.db, `SELECT e.id FROM entries e WHERE ${where.join(' AND ')} ORDER BY e.status = 'deprecated', e.name LIMIT ${limit}`, params).map((r) => ({ id: Number(r[0]), score: 0 }));
+      ranked = [];
+      for (const m of meta.byName) {
+        if (ranked.length >= limit) break;
+        if (keep(m) && m.status !== 'deprecated') ranked.push({ id: m.id, score: 0 });
+      }
+      for (const m of meta.byName) {
+        if (ranked.length >= limit) break;
+        if (keep(m) && m.status === 'deprecated') ranked.push({ id: m.id, score: 0 });
+      }
     } else {
       const match = words.map((w) => `${w}*`).join(' ');
-      const found = rows(this.db, `SELECT e.id, matchinfo(entries_fts, 'x'), e.status, e.name FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ? AND ${where.join(' AND ')}`, [match, ...params]);
-      const scored = found.map((r) => ({ id: Number(r[0]), score: scoreOf(r[1] as Uint8Array, words, String(r[3])), deprecated: r[2] === 'deprecated', name: String(r[3]) }));
+      const scored: Array<{ id: number; score: number; deprecated: boolean; name: string }> = [];
+      for (const r of rows(this.db, `SELECT rowid, matchinfo(entries_fts, 'y') FROM entries_fts WHERE entries_fts MATCH ?`, [match])) {
+        const m = meta.byId.get(Number(r[0]));
+        if (keep(m)) scored.push({ id: m.id, score: scoreOf(r[1] as Uint8Array, words, m.name), deprecated: m.status === 'deprecated', name: m.name });
+      }
       scored.sort((a, b) => b.score - a.score || Number(a.deprecated) - Number(b.deprecated) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       ranked = scored.slice(0, limit);
     }
@@ -170,6 +201,7 @@ export class RegistryIndex {
       const { db } = await loadDb(this.file);
       this.db.close();
       this.db = db;
+      this.summaryCache = undefined;
       const now = Date.now();
       db.run('BEGIN');
       db.run(`DELETE FROM entries WHERE registry NOT IN (${urls.map(() => '?').join(',')})`, urls);
@@ -248,7 +280,7 @@ export function tokenize(text: string): string[] {
 // Column order of entries_fts: name, title, idents, description.
 const WEIGHTS = [100, 60, 20, 1];
 
-/** matchinfo 'x': per phrase and column, [hits in this row, hits in all rows, rows with a hit]. */
+/** matchinfo 'y': per phrase and column, the hits in this row (cheaper than 'x', which also counts every row). */
 function scoreOf(info: Uint8Array, words: string[], name: string): number {
   const view = new DataView(info.buffer, info.byteOffset, info.byteLength);
   const columns = WEIGHTS.length;
@@ -256,7 +288,7 @@ function scoreOf(info: Uint8Array, words: string[], name: string): number {
   for (let p = 0; p < words.length; p++) {
     let best = 0;
     for (let c = 0; c < columns; c++) {
-      const hits = view.getUint32(((p * columns + c) * 3) * 4, true);
+      const hits = view.getUint32((p * columns + c) * 4, true);
       if (hits > 0) best = Math.max(best, WEIGHTS[c]!);
     }
     score += best;

@@ -249,7 +249,8 @@ class Resolver {
    */
   template(what: string, text: string, variables: Record<string, RegistryInput>, plain: boolean, spaces = false): string | undefined {
     // `${VAR}` in a registry value would make the MCP client expand the user's own variables (keys) into it.
-    if (/[$`\\\u0000-\u001f\u007f]/.test(text)) refuse(what, text, plain ? 'is not a plain value ($, backquote, backslash and control characters are refused)' : 'is not a plain URL ($, backquote, backslash and control characters are refused)');
+    // eslint-disable-next-line no-control-regex -- finding control characters is the point
+    if (/[$`\\\u0000-\u001f\u007f\uE000\uE001]/.test(text)) refuse(what, text, plain ? 'is not a plain value ($, backquote, backslash and control characters are refused)' : 'is not a plain URL ($, backquote, backslash and control characters are refused)');
     let missing = false;
     const out = text.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
       const variable = variables[name] ?? {};
@@ -258,7 +259,7 @@ class Resolver {
         if (given !== undefined) throw new UserError(`refused: ${name} is a secret; its value is never written. Set ${secretRef(name)} in the environment instead`, 'registry_refused');
         const ref = secretRef(name);
         this.secrets.add(ref);
-        return `\u0000${ref}\u0001`;
+        return `\uE000${ref}\uE001`;
       }
       if (given !== undefined) return plainValue(`${what} variable ${name}`, given);
       if (variable.value !== undefined) return plainValue(`${what} variable ${name}`, variable.value);
@@ -268,13 +269,13 @@ class Resolver {
       return '';
     });
     if (missing) return undefined;
-    const literal = out.replace(/\u0000[A-Za-z0-9_]+\u0001/g, 'x');
+    const literal = out.replace(/\uE000[A-Za-z0-9_]+\uE001/g, 'x');
     if (plain && literal.startsWith('-')) refuse(what, text, 'starts with "-" (it would be read as a flag; flags are named arguments)');
     if (plain) {
       const check = spaces ? literal.replace(/ /g, '_') : literal;
       if (literal.trim() === '' || !/^[A-Za-z0-9._:/=@%+,-]+$/.test(check) || check.split('/').includes('..')) refuse(what, text, 'is not a plain value');
     }
-    return out.replace(/\u0000([A-Za-z0-9_]+)\u0001/g, (_m, ref: string) => `\${${ref}}`);
+    return out.replace(/\uE000([A-Za-z0-9_]+)\uE001/g, (_m, ref: string) => `\${${ref}}`);
   }
 }
 

@@ -126,6 +126,7 @@ async function search(text: string, values: Record<string, unknown>, json: boole
 }
 
 function oneLine(text: string, max: number): string {
+  // eslint-disable-next-line no-control-regex -- control characters from a registry must not reach the terminal
   const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').trim();
   return flat.length > max ? flat.slice(0, max - 1) + '…' : flat;
 }
