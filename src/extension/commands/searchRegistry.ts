@@ -69,17 +69,16 @@ async function searchRegistry(deps: { clientFor: ClientFor; sidecarPath: string;
     const mine = ++generation;
     pick.busy = true;
     void client
-      .callTool<SearchRegistryOutput>('search_registry', { query: text.slice(0, 200), limit: 50 })
+      .callTool<SearchRegistryOutput>('search_registry', { query: text.slice(0, 200) })
       .then((out) => {
         if (mine !== generation) return;
         pick.items = out.results.map((hit) => ({
           label: hit.name,
-          description: `${hit.version ?? ''} · ${hit.types.join(', ') || '-'} · ${hit.transports.join(', ')}${hit.status === 'deprecated' ? ' · deprecated' : ''}`,
+          description: `${hit.version ?? ''} · ${hit.types.join(', ') || '-'}${hit.status === 'deprecated' ? ' · deprecated' : ''}`,
           detail: hit.description.slice(0, 200),
           hit,
         }));
-        const age = out.cache.age_s === undefined ? 'never synced' : `synced ${Math.round(out.cache.age_s / 60)} min ago`;
-        pick.placeholder = `${out.cache.entries} servers in the cache (${age}${out.cache.errors.length ? ', last sync failed' : ''})`;
+        pick.placeholder = out.cache_age_s === undefined ? 'Registry cache not synced yet…' : `${out.results.length} match(es); cache synced ${Math.round(out.cache_age_s / 60)} min ago`;
       })
       .catch((err: unknown) => deps.log.warn(`search_registry failed: ${(err as Error).message}`))
       .finally(() => {

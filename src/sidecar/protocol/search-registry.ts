@@ -3,28 +3,26 @@ import { describeTool, type ToolInput, type ToolOutput } from './descriptor';
 
 const hit = z.object({
   name: z.string(),
-  title: z.string().optional(),
   description: z.string(),
   version: z.string().optional(),
-  status: z.enum(['active', 'deprecated', 'deleted']),
+  status: z.string(),
   types: z.array(z.string()),
-  transports: z.array(z.string()),
 });
 
+/** Terse on purpose: tools/list as a whole must stay under 6,000 characters. Cache age is in the text. */
 export const searchRegistryDescriptor = describeTool({
   name: 'search_registry',
-  description: 'Search the MCP server registry (local cache). Read-only: suggests servers; the user installs with `switchboard registry add NAME`.',
+  description: 'Search the MCP registry cache (read-only); install: `switchboard registry add NAME`.',
   input: {
-    query: z.string().max(200).describe('words, all required'),
-    type: z.enum(['npm', 'pypi', 'oci', 'nuget', 'mcpb', 'remote']).optional(),
+    query: z.string().max(200),
+    type: z.string().max(16).optional(),
     transport: z.enum(['stdio', 'http', 'sse']).optional(),
-    limit: z.number().int().min(1).max(50).default(10),
   },
   output: {
     results: z.array(hit),
-    cache: z.object({ synced_at: z.string().optional(), age_s: z.number().optional(), entries: z.number(), errors: z.array(z.string()) }),
+    cache_age_s: z.number().optional(),
   },
-  annotations: { readOnlyHint: true, idempotentHint: true },
+  annotations: { readOnlyHint: true },
 });
 
 export type SearchRegistryInput = ToolInput<typeof searchRegistryDescriptor>;
