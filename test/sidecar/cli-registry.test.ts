@@ -56,6 +56,7 @@ describe('CLI: switchboard registry', function () {
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
       child.stdin.end();
+      child.on('error', (err) => resolve({ status: -1, stdout, stderr: stderr + String(err) }));
       child.on('close', (status) => resolve({ status, stdout, stderr }));
     });
   }
@@ -166,7 +167,9 @@ describe('CLI: switchboard registry', function () {
     assert.deepEqual(snapshot(scratch.workspace), before);
   });
 
-  it('refuses deleted, unsupported, unpinned and hostile entries, and secret values, without touching anything', async () => {
+  it('refuses deleted, unsupported, unpinned and hostile entries, and secret values, without touching anything', async function () {
+    // About 35 CLI runs: generous on a shared, loaded machine.
+    this.timeout(900_000);
     // Deleted after the cache knew it: the incremental sync brings the deletion in.
     fake.setStatus('io.github.gone/filesystem-plus', 'active');
     assert.equal((await cli(['registry', 'sync'])).status, 0);
@@ -206,7 +209,7 @@ describe('CLI: switchboard registry', function () {
     ];
     for (const [i, [args, message]] of cases.entries()) {
       // Every case in the project scope; the user scope (a different writer) for a sample, to keep the suite short.
-      for (const scope of i % 4 === 0 ? ['project', 'user'] : ['project']) {
+      for (const scope of i % 7 === 0 ? ['project', 'user'] : ['project']) {
         const r = await cli(['registry', 'add', ...args, '--scope', scope, '--yes']);
         assert.equal(r.status, 1, `${args.join(' ')} should be refused: ${r.stdout}`);
         assert.match(r.stderr, message, args.join(' '));
@@ -255,5 +258,18 @@ describe('CLI: switchboard registry', function () {
       await s.close();
     }
     assert.deepEqual(snapshot(scratch.workspace), before);
+  });
+  // Last: it publishes a newer version into the shared fake registry.
+  it('add NAME@VERSION installs that exact version, fetched from the registry when the cache holds another', async () => {
+    assert.equal((await cli(['registry', 'sync'])).status, 0);
+    fake.publish({ ...(seedEntries()[0] as object), version: '1.5.0', packages: [{ registryType: 'npm', identifier: '@acme/weather-mcp', version: '1.5.0', transport: { type: 'stdio' } }] });
+    const older = await addJson(['io.github.acme/weather@1.4.2']);
+    assert.equal(older.command, 'npx -y @acme/weather-mcp@1.4.2');
+    const newer = await addJson(['io.github.acme/weather@1.5.0']);
+    assert.equal(newer.command, 'npx -y @acme/weather-mcp@1.5.0');
+    assert.ok(fake.requests.some((u) => u === '/v0.1/servers/io.github.acme%2Fweather/versions/1.5.0'));
+    const missing = await cli(['registry', 'add', 'io.github.acme/weather@9.9.9', '--yes']);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /has no version 9\.9\.9/);
   });
 });

@@ -243,6 +243,8 @@ export class RegistryIndex {
     const ftsInsert = db.prepare(`INSERT INTO entries_fts (rowid, name, title, idents, description) VALUES (?, ?, ?, ?, ?)`);
     try {
       for (const entry of entries) {
+        // A registry that ignores version=latest sends every version: keep the latest only.
+        if (entry.meta.isLatest === false) continue;
         const s = entry.server;
         const types = ` ${[...new Set([...s.packages.map((p) => p.registryType.toLowerCase()), ...(s.remotes.length ? ['remote'] : [])])].join(' ')} `;
         const transports = ` ${[...new Set([...s.packages.map((p) => transportKind(p.transport?.type)), ...s.remotes.map((r) => transportKind(r.type))])].join(' ')} `;
