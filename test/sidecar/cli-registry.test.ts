@@ -81,7 +81,7 @@ describe('CLI: switchboard registry', function () {
     assert.equal(results.find((r) => r.name === 'io.github.legacy/old-weather')!.status, 'deprecated');
     const table = await cli(['registry', 'search', 'weather']);
     assert.match(table.stdout, /NAME\s+VERSION\s+TYPE/);
-    assert.match(table.stdout, /cache synced \d+ s ago/);
+    assert.match(table.stdout, /cache synced \d+ (s|min) ago/);
     const pypi = JSON.parse((await cli(['registry', 'search', '', '--type', 'pypi', '--json'])).stdout) as { results: Array<{ name: string }> };
     assert.deepEqual(pypi.results.map((r) => r.name), ['io.github.pyfolk/sqlite-explorer']);
     const show = await cli(['registry', 'show', 'io.github.acme/weather']);
@@ -97,7 +97,7 @@ describe('CLI: switchboard registry', function () {
     try {
       const sync = await cli(['registry', 'sync']);
       assert.equal(sync.status, 1);
-      assert.match(sync.stdout, /sync failed \(registry 127\.0\.0\.1:\d+ answered HTTP 503\); the cache keeps serving \(synced \d+ s ago\)/);
+      assert.match(sync.stdout, /sync failed \(registry 127\.0\.0\.1:\d+ answered HTTP 503\); the cache keeps serving \(synced \d+ (s|min) ago\)/);
       const search = await cli(['registry', 'search', 'weather']);
       assert.equal(search.status, 0, search.stderr);
       assert.match(search.stdout, /io\.github\.acme\/weather/);
