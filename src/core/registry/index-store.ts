@@ -237,7 +237,7 @@ export class RegistryIndex {
     const db = this.db;
     let applied = 0;
     const existing = db.prepare(`SELECT id, updated_at FROM entries WHERE registry = ? AND name = ?`);
-    const insert = db.prepare(`INSERT INTO entries (registry, name, version, status, status_message, updated_at, types, transports, winner, json, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`);
+    const insert = db.prepare(`INSERT INTO entries (registry, name, version, status, status_message, updated_at, types, transports, winner, json, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING id`);
     const update = db.prepare(`UPDATE entries SET version = ?, status = ?, status_message = ?, updated_at = ?, types = ?, transports = ?, json = ?, meta = ? WHERE id = ?`);
     const ftsDelete = db.prepare(`DELETE FROM entries_fts WHERE rowid = ?`);
     const ftsInsert = db.prepare(`INSERT INTO entries_fts (rowid, name, title, idents, description) VALUES (?, ?, ?, ?, ?)`);
@@ -261,8 +261,10 @@ export class RegistryIndex {
           update.run([...values, id]);
           ftsDelete.run([id]);
         } else {
-          insert.run([registry, s.name, ...values]);
-          id = Number(rows(db, 'SELECT last_insert_rowid()')[0]![0]);
+          insert.bind([registry, s.name, ...values]);
+          insert.step();
+          id = Number(insert.get()[0]);
+          insert.reset();
         }
         ftsInsert.run([id, s.name.replace(/[./_-]/g, ' '), s.title ?? '', s.packages.map((p) => p.identifier.replace(/[@/:._-]/g, ' ')).join(' '), s.description]);
         applied++;
