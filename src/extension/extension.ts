@@ -102,6 +102,7 @@ export function activate(context: vscode.ExtensionContext): SwitchboardApi {
       clientFor: (folder) => extension.sidecars.client(folder.uri.fsPath),
       sidecarPath: extension.sidecars.sidecarPath,
       isTrusted: () => extension.trust.isTrusted,
+      secrets: context.secrets,
     }),
   );
   const activationMs = performance.now() - started;

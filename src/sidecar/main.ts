@@ -14,6 +14,7 @@ const commands: Array<{ name: string; load: () => Promise<Command> }> = [
   { name: 'quota', load: async () => (await import('./cli/quota')).quotaCommand },
   { name: 'backups', load: async () => (await import('./cli/backups')).backupsCommand },
   { name: 'delegate', load: async () => (await import('./cli/delegate')).delegateCommand },
+  { name: 'registry', load: async () => (await import('./cli/registry')).registryCommand },
   { name: 'demo', load: async () => (await import('./cli/demo')).demoCommand },
   { name: 'trust', load: async () => (await import('./cli/trust')).trustCommand },
 ];

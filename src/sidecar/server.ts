@@ -167,16 +167,17 @@ function compactSchema(schema: unknown): unknown {
 }
 
 /**
- * Output schemas keep `required` and scalar types at the top level only: the server validates every result
+ * Output schemas keep `required` at the top level only and no scalar types: the server validates every result
  * against the full zod shape before sending it, so nested `required` lists and `"type":"string"` on every field
- * of every list row would only repeat themselves to the client (and cost tokens in every session). Nested
- * fields keep their names, so the shape stays readable.
+ * would only repeat themselves to the client (and cost tokens in every session). Fields keep their names, so
+ * the shape stays readable. (Scalar types went from top-level fields too when search_registry joined the list,
+ * to keep all of tools/list under 6,000 characters.)
  */
 function dropNestedRequired(schema: unknown, depth: number): unknown {
   if (Array.isArray(schema)) return schema.map((s) => dropNestedRequired(s, depth + 1));
   if (!schema || typeof schema !== 'object') return schema;
   const entries = Object.entries(schema as Record<string, unknown>);
-  if (depth > 2 && entries.length === 1 && entries[0]![0] === 'type' && SCALAR_TYPES.has(entries[0]![1] as string)) return {};
+  if (depth > 1 && entries.length === 1 && entries[0]![0] === 'type' && SCALAR_TYPES.has(entries[0]![1] as string)) return {};
   const out: Record<string, unknown> = {};
   for (const [key, value] of entries) {
     if (key === 'required' && depth > 0) continue;

@@ -152,7 +152,8 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
   const givenParts = absolute ? (isInside(ctx, base, lexical) ? splitBelow(base, lexical) : []) : components;
   if (canonicalParts.length === 0) deny('not_regular_file', 'it is a folder, not a file');
 
-  for (const parts of [givenParts, canonicalParts]) {
+  const userAction = ctx.policy.userActionFiles?.some((f) => f === givenParts.join('/') && f === canonicalParts.join('/'));
+  for (const parts of userAction ? [] : [givenParts, canonicalParts]) {
     const hit = forbiddenMatch(ctx.policy.forbidden, parts);
     if (hit) deny('forbidden', `"${hit}" is on the forbidden list (secrets, version control, Switchboard state, configuration that runs code)`);
     const key = forbiddenMatch(KEY_MATERIAL, parts);

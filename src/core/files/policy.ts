@@ -25,6 +25,11 @@ export interface FilePolicy {
   allowedExtensions: string[];
   backup: boolean;
   backupRetention: BackupRetention;
+  /**
+   * Exact workspace-relative paths a user action (never an MCP tool) may write although the forbidden list
+   * covers them. Set only in code, by `forUserAction`; a policy file cannot set it.
+   */
+  userActionFiles?: readonly string[];
 }
 
 /**
@@ -181,4 +186,13 @@ function badInside(diags: Diagnostic[], lineOf: (p: ReadonlyArray<string | numbe
   if (Array.isArray(value)) value.forEach((_v, i) => lines.push(lineOf([key, i])));
   else if (value && typeof value === 'object') for (const k of Object.keys(value)) lines.push(lineOf([key, k]));
   return lines.some((l) => errors.includes(l));
+}
+
+/**
+ * The policy for one user action that must write one file the forbidden list covers (the registry install
+ * writing `.mcp/servers/registry.json`). Only that exact path, spelled exactly so and resolving to itself
+ * (no link on the way), is let through; every other forbidden path stays forbidden.
+ */
+export function forUserAction(policy: FilePolicy, file: string): FilePolicy {
+  return { ...policy, userActionFiles: [file] };
 }

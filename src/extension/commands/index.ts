@@ -13,6 +13,7 @@ import { delegateTask, DELEGATE_TASK_COMMAND } from './delegateTask';
 import { registerDiscardProposal } from './discardProposal';
 import { registerInstallForClaudeCode } from './installForClaudeCode';
 import { registerRestoreBackup } from './restoreBackup';
+import { registerSearchRegistry } from './searchRegistry';
 
 export interface CommandDeps {
   log: vscode.LogOutputChannel;
@@ -21,6 +22,8 @@ export interface CommandDeps {
   /** Absolute path of the bundled dist/sidecar.js. */
   sidecarPath: string;
   isTrusted(): boolean;
+  /** Where the registry install keeps the secrets it asks for. */
+  secrets?: vscode.SecretStorage;
 }
 
 export class SwitchboardCommands extends Disposable {
@@ -36,5 +39,6 @@ export class SwitchboardCommands extends Disposable {
     this._register(registerCancelDelegation(this.delegation));
     this._register(registerRestoreBackup(deps.clientFor, deps.log));
     this._register(registerInstallForClaudeCode(deps.sidecarPath, deps.log));
+    if (deps.secrets) this._register(registerSearchRegistry({ clientFor: deps.clientFor, sidecarPath: deps.sidecarPath, log: deps.log, secrets: deps.secrets }));
   }
 }

@@ -20,7 +20,7 @@ export class ServersTreeProvider extends CascadeTreeProvider<ServerEntry> {
   protected entryItem(server: ServerEntry, idPrefix: string): vscode.TreeItem {
     const item = new vscode.TreeItem(server.name, vscode.TreeItemCollapsibleState.None);
     item.id = `${idPrefix}|server|${server.layer}|${server.name}`;
-    item.description = server.overriddenBy ? `overridden by ${server.overriddenBy.layer}` : `${healthText(server.health)} · ${server.transport}`;
+    item.description = server.overriddenBy ? `overridden by ${server.overriddenBy.layer}` : `${healthText(server.health)} · ${server.transport}${installedFromRegistry(server) ? ' · installed from registry' : ''}`;
     item.iconPath = server.overriddenBy ? new vscode.ThemeIcon('circle-slash', new vscode.ThemeColor('disabledForeground')) : healthIcon(server.health);
     item.contextValue = `switchboard.server.${server.health.status}${server.optional ? '.optional' : ''}`;
     if (path.isAbsolute(server.location.file)) item.command = openDefinitionCommand(server.location);
@@ -35,6 +35,11 @@ export class ServersTreeProvider extends CascadeTreeProvider<ServerEntry> {
       .join('\n');
     return item;
   }
+}
+
+/** `switchboard registry add` (CLI or editor) writes project installs to this one file. */
+function installedFromRegistry(server: ServerEntry): boolean {
+  return server.location.file.replace(/\\/g, '/').endsWith('.mcp/servers/registry.json');
 }
 
 function healthText(health: ServerHealth): string {

@@ -6,6 +6,7 @@ import { projectContextTool } from './project-context';
 import { quotaStatusTool } from './quota-status';
 import { readFileTool } from './read-file';
 import { restoreBackupTool } from './restore-backup';
+import { searchRegistryTool } from './search-registry';
 import type { ToolDefinition } from './tool';
 import { writeFileTool } from './write-file';
 
@@ -20,4 +21,5 @@ export const ALL_TOOLS: ToolDefinition[] = [
   listAgentsTool,
   listServersTool,
   projectContextTool,
+  searchRegistryTool,
 ];
