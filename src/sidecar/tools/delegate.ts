@@ -7,8 +7,10 @@ import type { ChatMessage } from '../../core/providers/types';
 import type { RouteResult } from '../../core/router';
 import type { SidecarContext } from '../context';
 import { plainErrorMessage } from '../plain-error';
-import { defineTool, type ToolRunContext } from './tool';
+import { defineTool, type ToolResult, type ToolRunContext } from './tool';
 import { stripFence } from '../../core/generated-text';
+import { describeVerification, type Verification, type VerifiedOutcome } from '../../core/verify';
+import { delegateVerified, verificationShape } from '../delegation/verified';
 
 /** What each task kind asks of the model; anything else is passed through as its own instruction. */
 const TASK_INSTRUCTIONS: Record<string, string> = {
@@ -32,6 +34,10 @@ const delegateOutput = {
   backup_id: z.string().optional(),
   complete: z.boolean(),
   skipped: z.array(z.string()),
+  /** With output_path: whether the project's check passed (failed never returns here: it is an isError result). */
+  verification: verificationShape.optional(),
+  /** Every generation of a verified delegation, failed attempts included (cost_usd is the accepted one's). */
+  total_cost_usd: z.number().optional(),
 };
 
 /** What `delegate` returns as structuredContent: the contract the CLI, the demo and the extension read. */
@@ -49,6 +55,8 @@ export const delegateTool = defineTool({
     agent: z.string().optional().describe('Agent id'),
     output_path: z.string().optional(),
     max_tokens: z.number().int().positive().max(200_000).optional(),
+    verify: z.boolean().optional().describe('With output_path: accept only an answer that passes the project\'s check (default true)'),
+    propose: z.boolean().optional().describe('With output_path: verify there, return the accepted answer, leave the file as it was'),
   },
   output: delegateOutput,
   annotations: { openWorldHint: true },
@@ -59,6 +67,20 @@ export const delegateTool = defineTool({
     // Refuse a forbidden output path before paying for a generation.
     if (args.output_path) files.check(args.output_path, 'write');
     const messages = await buildMessages(sidecar, files, { ...args, agent });
+
+    let verification: Verification | undefined;
+    if (args.output_path) {
+      const route = (ask: { messages: ChatMessage[]; exclude: string[]; provider?: string; onlyModel?: string }) =>
+        routeLimited(sidecar, run.signal, agent, { ...args, messages: ask.messages, provider: ask.provider ?? args.provider, exclude: ask.exclude, onlyModel: ask.onlyModel });
+      const outputPath = args.output_path;
+      const verified = await withProgress(run, args.task, () =>
+        delegateVerified(sidecar, files, { task: args.task, outputPath, messages, provider: args.provider, verify: args.verify, propose: args.propose }, {
+          route, signal: run.signal, progress: (m) => run.progress(m), audit: (r) => audit(sidecar, { ...r, op: 'delegate', agent: args.agent }),
+        }),
+      );
+      if (verified.kind === 'verified') return verifiedResult(sidecar, args.task, verified.outcome);
+      verification = verified.verification;
+    }
 
     let result: RouteResult;
     try {
@@ -81,6 +103,7 @@ export const delegateTool = defineTool({
       quota_left: quotaLeft,
       complete: result.complete,
       skipped,
+      ...(verification ? { verification } : {}),
     };
     const auditBase = { op: 'delegate' as const, task: args.task, agent: args.agent, provider: result.provider, model: result.model, cost_usd: result.costUsd, input_tokens: result.inputTokens, output_tokens: result.outputTokens };
 
@@ -97,6 +120,7 @@ export const delegateTool = defineTool({
         structured,
       };
     }
+    if (args.propose) return { text: stripFence(result.text), notes: `— routed to ${route}; ${describeVerification(verification!, args.task)}`, structured };
     const written = await files.write(args.output_path, stripFence(result.text), {
       actor: sidecar.actor,
       reason: `delegate ${args.task}`,
@@ -106,7 +130,7 @@ export const delegateTool = defineTool({
     });
     await audit(sidecar, { ...auditBase, path: written.path, backup_id: written.backupId, bytes: written.bytes, outcome: 'ok' });
     return {
-      text: `${written.created ? 'created' : 'wrote'} ${written.path} (${written.bytes} bytes) via ${route}; backup ${written.backupId} (restore_backup undoes it)`,
+      text: `${written.created ? 'created' : 'wrote'} ${written.path} (${written.bytes} bytes) via ${route}; backup ${written.backupId} (restore_backup undoes it); ${describeVerification(verification!, args.task)}`,
       structured: { ...structured, backup_id: written.backupId },
     };
   },
@@ -164,7 +188,7 @@ async function routeLimited(
   sidecar: SidecarContext,
   signal: AbortSignal,
   agent: Agent | undefined,
-  request: { task: string; messages: ChatMessage[]; provider?: string; max_tokens?: number },
+  request: { task: string; messages: ChatMessage[]; provider?: string; max_tokens?: number; exclude?: string[]; onlyModel?: string },
 ): Promise<RouteResult> {
   const release = await sidecar.limiter().acquire(agent?.model, signal);
   try {
@@ -174,6 +198,8 @@ async function routeLimited(
       messages: request.messages,
       maxTokens: request.max_tokens,
       provider: request.provider,
+      exclude: request.exclude,
+      onlyModel: request.onlyModel,
       model: agent?.model,
       fallbackModels: agent?.fallbackModels,
       actor: agent?.id ?? sidecar.actor,
@@ -206,4 +232,33 @@ async function audit(sidecar: SidecarContext, record: Record<string, unknown> & 
   } catch (err) {
     sidecar.log(`audit: ${plainErrorMessage(err, sidecar.workspace, sidecar.env)}`);
   }
+}
+
+/** The result of a verified delegation whose check passed. */
+function verifiedResult(sidecar: SidecarContext, task: string, outcome: VerifiedOutcome): ToolResult<typeof delegateOutput> {
+  const result = outcome.result!;
+  const v = outcome.verification;
+  const route = `${result.provider}/${result.model} (${result.tier}), ${result.inputTokens}+${result.outputTokens} tokens, $${result.costUsd.toFixed(6)}`;
+  const structured = {
+    provider: result.provider,
+    model: result.model,
+    tier: result.tier,
+    input_tokens: result.inputTokens,
+    output_tokens: result.outputTokens,
+    cost_usd: result.costUsd,
+    quota_left: result.quotaLeft.map((q) => ({ metric: q.metric, window: q.window, left: q.left, limit: q.limit })),
+    complete: result.complete,
+    skipped: result.skipped.map((s) => `${s.provider}${s.model ? `/${s.model}` : ''}: ${s.reason}`),
+    verification: { ...v, attempts: v.attempts.map((a) => ({ provider: a.provider, model: a.model, passed: a.passed, summary: a.summary, repair: a.repair, cost_usd: a.cost_usd })) },
+    total_cost_usd: outcome.totalCostUsd,
+    ...(outcome.backupId ? { backup_id: outcome.backupId } : {}),
+  };
+  const checked = `${describeVerification(v, task)}: ${v.command}`;
+  const total = v.attempts.length > 1 ? `; all attempts $${outcome.totalCostUsd.toFixed(6)}` : '';
+  if (!outcome.written) return { text: outcome.text ?? '', notes: `— routed to ${route}${total}; ${checked}`, structured };
+  const w = outcome.written;
+  return {
+    text: `${outcome.backupId && w.backupId !== outcome.backupId ? 'wrote' : w.created ? 'created' : 'wrote'} ${sidecar.displayPath(w.path)} (${w.bytes} bytes) via ${route}${total}; ${checked}; backup ${outcome.backupId} (restore_backup undoes it)`,
+    structured,
+  };
 }
