@@ -83,6 +83,8 @@ export interface VerifiedOutcome {
   written?: WriteResult;
   /** Every generation's cost, failed ones included. */
   totalCostUsd: number;
+  /** Why providers were passed over, from every route of the loop ("provider/model: reason"). */
+  skipped: string[];
   /** Set when every attempt failed: the last check's summary, for the error. */
   failure?: string;
 }
@@ -95,6 +97,7 @@ export async function runVerifiedDelegation(o: VerifiedLoopOptions): Promise<Ver
   let lastResult: RouteResult | undefined;
   let lastSummary = 'no answer could be generated';
   let totalCostUsd = 0;
+  const skipped = new Set<string>();
   let displayCommand = o.template;
   const checkEnv = checkEnvironment(o.env, o.keyVars);
 
@@ -108,6 +111,7 @@ export async function runVerifiedDelegation(o: VerifiedLoopOptions): Promise<Ver
   const tryCandidate = async (result: RouteResult, repair: boolean): Promise<{ passed: boolean; excerpt?: string }> => {
     totalCostUsd += result.costUsd;
     lastResult = result;
+    for (const s of result.skipped) skipped.add(`${s.provider}${s.model ? `/${s.model}` : ''}: ${s.reason}`);
     const base = { provider: result.provider, model: result.model, repair, cost_usd: result.costUsd, input_tokens: result.inputTokens, output_tokens: result.outputTokens };
     if (!result.complete) {
       lastSummary = `the answer was cut short (${result.finishReason}) and was not written`;
@@ -136,6 +140,7 @@ export async function runVerifiedDelegation(o: VerifiedLoopOptions): Promise<Ver
     verification: { status, command: displayCommand, origin: o.origin, attempts, ...(status === 'failed' ? { reason: lastSummary } : {}) },
     result: lastResult,
     totalCostUsd,
+    skipped: [...skipped],
     backupId: firstBackup,
     ...extra,
   });

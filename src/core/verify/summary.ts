@@ -7,6 +7,11 @@ import type { CheckRun } from './run-check';
 const FAILURE_LINE = /(\bfail(ed|ure|ing)?\b|\berror\b|assert|expected|\bactual\b|^not ok|✖|✗|×|\bpanic|traceback|exception|cannot find|not found|undefined|SyntaxError|TypeError|ReferenceError|E\s{2,}|^---\s*FAIL|^FAIL\b)/i;
 const NOISE = /^\s*(at .*\(node:|at node:|at async |at Module\.|at Object\.<anonymous> \(node:)/;
 
+/** The most telling failure lines first: a failed test's name, then an assertion, then a runner's FAIL line. */
+const TELLING = [/^\s*not ok \d+ - /, /^\s*(✖|×|✗|FAIL\b|--- FAIL)/, /AssertionError|Expected|assert/, /Error:|Traceback|panicked/];
+/** TAP YAML keys that say nothing alone. */
+const YAML_NOISE = /^\s*(error: \|-?|---|\.\.\.|duration_ms: .*|failureType: .*|code: .*|name: .*|stack: \|-?|location: .*)$/;
+
 export const DEFAULT_EXCERPT_CHARS = 4_000;
 
 /** One line: how it ended and the first telling line. */
@@ -17,7 +22,8 @@ export function summarizeCheck(run: CheckRun, timeoutMs: number): string {
   if (run.passed) return totalsLine(run.output) ?? 'the check passed';
   const how = run.exitCode !== null ? `exit ${run.exitCode}` : `ended by ${run.signal ?? 'a signal'}`;
   const totals = totalsLine(run.output);
-  const first = cleanLines(run.output).find((l) => FAILURE_LINE.test(l));
+  const lines = cleanLines(run.output).filter((l) => !YAML_NOISE.test(l));
+  const first = TELLING.map((re) => lines.find((l) => re.test(l))).find((l) => l !== undefined) ?? lines.find((l) => FAILURE_LINE.test(l));
   return [how, totals, first && first !== totals ? oneLine(first) : undefined].filter(Boolean).join(': ');
 }
 

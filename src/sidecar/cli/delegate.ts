@@ -37,9 +37,12 @@ export function routingLines(d: DelegateOutput, options: { baselineUsd?: number;
   if (d.skipped.length) lines.push('  skipped:', ...d.skipped.map((s) => `    - ${s}`));
   if (d.verification) {
     const v = d.verification;
-    lines.push(`  verification: ${describeVerification({ ...v, attempts: v.attempts.map((a) => ({ repair: false, cost_usd: 0, input_tokens: 0, output_tokens: 0, ...a })) }, options.task)}${v.status !== 'skipped' && v.command ? ` — ${v.command}` : ''}`);
+    // The label (the demo's "(simulated)") goes wherever the provider is named.
+    const named = (p: string) => (p === d.provider ? `${p}${label}` : p);
+    const attempts = v.attempts.map((a) => ({ repair: false, cost_usd: 0, input_tokens: 0, output_tokens: 0, ...a, provider: named(a.provider) }));
+    lines.push(`  verification: ${describeVerification({ ...v, attempts }, options.task)}${v.status !== 'skipped' && v.command ? ` — ${v.command}` : ''}`);
     if (v.origin) lines.push(`    command from ${v.origin}`);
-    for (const [i, a] of v.attempts.entries()) lines.push(`    ${i + 1}. ${a.provider}/${a.model}${a.repair ? ' (repair)' : ''}: ${a.passed ? 'passed' : 'failed'} — ${a.summary}`);
+    for (const [i, a] of attempts.entries()) lines.push(`    ${i + 1}. ${a.provider} ${a.model}${a.repair ? ' (repair)' : ''}: ${a.passed ? 'passed' : 'failed'} — ${a.summary}`);
     if (d.total_cost_usd !== undefined && v.attempts.length > 1) lines.push(`    all attempts cost $${d.total_cost_usd.toFixed(4)}`);
   }
   return lines;

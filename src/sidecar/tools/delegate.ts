@@ -248,7 +248,7 @@ function verifiedResult(sidecar: SidecarContext, task: string, outcome: Verified
     cost_usd: result.costUsd,
     quota_left: result.quotaLeft.map((q) => ({ metric: q.metric, window: q.window, left: q.left, limit: q.limit })),
     complete: result.complete,
-    skipped: result.skipped.map((s) => `${s.provider}${s.model ? `/${s.model}` : ''}: ${s.reason}`),
+    skipped: outcome.skipped,
     verification: { ...v, attempts: v.attempts.map((a) => ({ provider: a.provider, model: a.model, passed: a.passed, summary: a.summary, repair: a.repair, cost_usd: a.cost_usd })) },
     total_cost_usd: outcome.totalCostUsd,
     ...(outcome.backupId ? { backup_id: outcome.backupId } : {}),
