@@ -107,10 +107,11 @@ export const delegateTool = defineTool({
     };
     const auditBase = { op: 'delegate' as const, task: args.task, agent: args.agent, provider: result.provider, model: result.model, cost_usd: result.costUsd, input_tokens: result.inputTokens, output_tokens: result.outputTokens };
 
-    if (!args.output_path) {
+    if (!args.output_path || args.propose) {
       await audit(sidecar, { ...auditBase, outcome: 'ok' });
       const warning = result.complete ? '' : `[incomplete: the answer was cut short (${result.finishReason})]\n`;
-      return { text: result.text, notes: `${warning}— routed to ${route}`, structured };
+      const verified = verification ? `; ${describeVerification(verification, args.task)}` : '';
+      return { text: args.propose ? stripFence(result.text) : result.text, notes: `${warning}— routed to ${route}${verified}`, structured };
     }
     if (!result.complete) {
       // A cut-short answer must never replace a file as if it were whole.
@@ -120,7 +121,6 @@ export const delegateTool = defineTool({
         structured,
       };
     }
-    if (args.propose) return { text: stripFence(result.text), notes: `— routed to ${route}; ${describeVerification(verification!, args.task)}`, structured };
     const written = await files.write(args.output_path, stripFence(result.text), {
       actor: sidecar.actor,
       reason: `delegate ${args.task}`,
