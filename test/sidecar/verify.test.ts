@@ -189,16 +189,22 @@ describe('verified delegation (real checks, real SDKs, fake provider server)', f
     const original = Buffer.from('// hand-written, keep me\r\n\u00e9\u0000 bytes as they were\n', 'utf8');
     fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.writeFileSync(target, original);
-    for (const route of ['gemini', 'gemini', 'together']) fake.enqueue(route, { kind: 'ok', text: answerFor(e.project, 'wrong') });
-    const r = await cli(delegateArgs(e), childEnv(e, fake), e.root);
+    for (const route of ['gemini', 'gemini', 'together', 'together', 'openai']) fake.enqueue(route, { kind: 'ok', text: answerFor(e.project, 'wrong') });
+    // A paid provider with a key is still never tried without allow_paid.
+    const paid = { OPENAI_API_KEY: 'sk-' + 'p'.repeat(40), SWITCHBOARD_OPENAI_BASE_URL: fake.baseUrl('openai') };
+    userRouter(e, 'verify:\n  max_attempts: 5\n');
+    const r = await cli(delegateArgs(e), childEnv(e, fake, { extra: paid }), e.root);
     assert.equal(r.code, 1, r.stdout);
-    assert.match(r.stderr, /not written: tests failed after 3 attempts, gemini → together: exit 1: 1 failed, 2 passed/);
+    assert.equal(fake.count('openai'), 0, 'no paid call without allow_paid');
+    assert.equal(fake.count('together'), 2, 'together got its answer and a repair');
+    assert.match(r.stderr, /not written: tests failed after 4 attempts, gemini → together: exit 1: 1 failed, 2 passed/);
     assert.match(r.stderr, /is unchanged/);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
     assert.deepEqual(fs.readFileSync(target), original);
 
     fs.rmSync(target);
-    for (const route of ['gemini', 'gemini', 'together']) fake.enqueue(route, { kind: 'ok', text: answerFor(e.project, 'broken') });
+    fake.reset();
+    for (const route of ['gemini', 'gemini', 'together', 'together']) fake.enqueue(route, { kind: 'ok', text: answerFor(e.project, 'broken') });
     const again = await cli(delegateArgs(e), childEnv(e, fake), e.root);
     assert.equal(again.code, 1, again.stdout);
     assert.equal(fs.existsSync(target), false, 'a target that did not exist does not exist afterwards');
@@ -289,6 +295,29 @@ describe('verified delegation (real checks, real SDKs, fake provider server)', f
     const [leader, grandchild] = JSON.parse(fs.readFileSync(pids, 'utf8')) as number[];
     await waitUntil(() => !alive(leader!) && !alive(grandchild!), 'the check\'s process group to be gone');
     assert.throws(() => process.kill(-leader!, 0), /ESRCH/, 'no process is left in the check\'s group');
+  });
+
+  it('propose (the editor\'s proposals): verified at the target, the accepted text returned, the target left as it was', async () => {
+    const e = fresh('clamp');
+    const target = path.join(e.workspace, e.project.target);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, 'ORIGINAL\n');
+    fake.enqueue('gemini', { kind: 'ok', text: answerFor(e.project, 'wrong') });
+    fake.enqueue('gemini', { kind: 'ok', text: answerFor(e.project, 'good') });
+    const transport = new StdioClientTransport({ command: process.execPath, args: [SIDECAR, 'serve', '--workspace', e.workspace], env: childEnv(e, fake), cwd: e.root, stderr: 'pipe' });
+    const client = new Client({ name: 'verify-tests', version: '1.0.0' });
+    await client.connect(transport, { timeout: 20_000 });
+    try {
+      const r = await client.callTool({ name: 'delegate', arguments: { task: 'tests', prompt: 'Write tests.', files: [e.project.source], output_path: e.project.target, propose: true } }, undefined, { timeout: 120_000 });
+      assert.equal(r.isError, undefined, textOf(r));
+      const blocks = r.content as Array<{ text: string }>;
+      assert.equal(blocks[0]!.text, answerFor(e.project, 'good'), 'the first block is the accepted file');
+      assert.match(blocks[1]!.text, /tests pass \(2 attempts, gemini\)/);
+      assert.equal(fs.readFileSync(target, 'utf8'), 'ORIGINAL\n');
+      assert.equal((r.structuredContent as { backup_id?: string }).backup_id, undefined);
+    } finally {
+      await client.close();
+    }
   });
 
   it('over MCP: progress per attempt, and the text says "tests pass (2 attempts, gemini)"', async () => {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { UserError } from '../errors';
 import type { Actor, WorkspaceFiles, WriteResult } from '../files';
 import { stripFence } from '../generated-text';
+import { redact } from '../redact';
 import type { ChatMessage } from '../providers/types';
 import { RouteError, type RouteResult } from '../router/router';
 import { buildInvocation } from './command';
@@ -133,7 +134,8 @@ export async function runVerifiedDelegation(o: VerifiedLoopOptions): Promise<Ver
     attempts.push({ ...base, passed: run.passed, summary });
     await o.audit?.({ op: 'delegate', task: o.task, path: written.path, provider: result.provider, model: result.model, cost_usd: result.costUsd, verification: { attempt: attempts.length, repair, passed: run.passed, command: invocation.display, summary, exit_code: run.exitCode, timed_out: run.timedOut }, outcome: run.passed ? 'ok' : 'error' });
     await o.onProgress?.(`attempt ${attempts.length} (${result.provider}${repair ? ', repair' : ''}): ${run.passed ? 'check passed' : `check failed: ${summary}`}`);
-    return { passed: run.passed, excerpt: run.passed ? undefined : failureExcerpt(run, summary) };
+    // The excerpt goes to a provider: whatever key-like text a check printed is masked first.
+    return { passed: run.passed, excerpt: run.passed ? undefined : redact(failureExcerpt(run, summary), o.env) };
   };
 
   const outcome = (status: Verification['status'], extra: Partial<VerifiedOutcome> = {}): VerifiedOutcome => ({

@@ -46,7 +46,7 @@ export type DelegateOutput = z.infer<z.ZodObject<typeof delegateOutput>>;
 export const delegateTool = defineTool({
   name: 'delegate',
   description:
-    'Route a generation task to the cheapest capable model (local, free, then paid if allowed). output_path: write the answer there, backed up.',
+    'Route a generation task to the cheapest capable model (local, free, then paid if allowed). output_path: write the answer there, backed up, kept only if the project\'s check passes.',
   input: {
     task: z.string().min(1).describe('tests|docs|boilerplate|code|review'),
     prompt: z.string().min(1),
@@ -55,8 +55,8 @@ export const delegateTool = defineTool({
     agent: z.string().optional().describe('Agent id'),
     output_path: z.string().optional(),
     max_tokens: z.number().int().positive().max(200_000).optional(),
-    verify: z.boolean().optional().describe('With output_path: accept only an answer that passes the project\'s check (default true)'),
-    propose: z.boolean().optional().describe('With output_path: verify there, return the accepted answer, leave the file as it was'),
+    verify: z.boolean().optional().describe('false: write unchecked'),
+    propose: z.boolean().optional().describe('Check at output_path, return text, keep file'),
   },
   output: delegateOutput,
   annotations: { openWorldHint: true },
