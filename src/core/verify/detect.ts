@@ -11,6 +11,11 @@ export interface DetectedCheck {
   command: string;
   /** Plain words: what was found. */
   why: string;
+  /**
+   * What the trust pin holds when the command runs project text the template does not show (the npm script
+   * behind `npm test`): a changed script then needs trust again, like a changed command.
+   */
+  pinText?: string;
 }
 
 /** npm's placeholder script, which fails on purpose: not a test command. */
@@ -99,7 +104,13 @@ function detectNode(workspace: string, pkg: PackageJson, file: string, isTest: b
       }
     }
   }
-  if (testScript) return { command: 'npm test --silent', why: isTest ? 'package.json scripts.test (no runner found that takes one file)' : 'package.json scripts.test, the project\'s test command' };
+  if (testScript) {
+    return {
+      command: 'npm test --silent',
+      why: isTest ? 'package.json scripts.test (no runner found that takes one file)' : 'package.json scripts.test, the project\'s test command',
+      pinText: `npm test --silent (scripts.test: ${testScript})`,
+    };
+  }
   return undefined;
 }
 

@@ -27,6 +27,8 @@ export async function planCheck(options: {
   let template: string;
   let origin: string;
   let needsPin: boolean;
+  let slot = `verify.${options.task}`;
+  let pinText: string | undefined;
   if (configured) {
     if (configured.command === undefined) return { run: false, reason: `verify.${options.task} is switched off in ${configured.layer === 'user' ? 'your' : 'the project\'s'} router.yaml` };
     template = configured.command;
@@ -38,12 +40,14 @@ export async function planCheck(options: {
     template = detected.command;
     origin = `detected: ${detected.why}`;
     needsPin = true;
+    // Detection may pick a different runner per file (a .ts and a .js test): each is pinned on its own.
+    slot = `verify.${options.task}.detected:${template}`;
+    pinText = detected.pinText;
   }
   const decision = decideTrust(options.workspace, options.env);
   if (!decision.trusted) return { run: false, reason: `not run: ${decision.explanation}`, template, origin };
-  const slot = `verify.${options.task}`;
   if (needsPin) {
-    const pinned = await checkPinnedCommand(decision, { slot, text: template }, options.env);
+    const pinned = await checkPinnedCommand(decision, { slot, text: pinText ?? template }, options.env);
     if (!pinned.ok) return { run: false, reason: `not run: ${pinned.reason}`, template, origin };
   }
   return { run: true, template, origin, slot };

