@@ -82,6 +82,8 @@ export interface VerifiedOutcome {
   /** Backup of the target as it was before the first candidate: restoring it undoes the whole delegation. */
   backupId?: string;
   written?: WriteResult;
+  /** The target did not exist before the delegation. */
+  created?: boolean;
   /** Every generation's cost, failed ones included. */
   totalCostUsd: number;
   /** Why providers were passed over, from every route of the loop ("provider/model: reason"). */
@@ -94,6 +96,7 @@ export async function runVerifiedDelegation(o: VerifiedLoopOptions): Promise<Ver
   const attempts: VerificationAttempt[] = [];
   const excluded: string[] = [];
   let firstBackup: string | undefined;
+  let created: boolean | undefined;
   let lastWrite: WriteResult | undefined;
   let lastResult: RouteResult | undefined;
   let lastSummary = 'no answer could be generated';
@@ -122,7 +125,10 @@ export async function runVerifiedDelegation(o: VerifiedLoopOptions): Promise<Ver
     const written = await o.files.write(o.outputPath, stripFence(result.text), {
       actor: o.actor, reason: `delegate ${o.task} (verifying, attempt ${attempts.length + 1})`, provider: result.provider, model: result.model, costUsd: result.costUsd,
     });
-    firstBackup ??= written.backupId;
+    if (firstBackup === undefined) {
+      firstBackup = written.backupId;
+      created = written.created;
+    }
     lastWrite = written;
     const rel = written.path.split('/').join(path.sep);
     const invocation = buildInvocation(o.template, { file: rel, dir: path.dirname(rel) });
@@ -190,7 +196,7 @@ export async function runVerifiedDelegation(o: VerifiedLoopOptions): Promise<Ver
       await restoreOriginal();
       return outcome('passed', { text, backupId: undefined });
     }
-    return outcome('passed', { text, written: lastWrite });
+    return outcome('passed', { text, written: lastWrite, created });
   }
 }
 

@@ -80,7 +80,7 @@ export async function delegateVerified(
   });
   if (outcome.verification.status === 'failed') {
     const target = sidecar.displayPath(request.outputPath);
-    throw new VerificationFailed(`${target} not written: ${describeVerification(outcome.verification, request.task)} (${outcome.verification.command}); ${target} is unchanged`, outcome);
+    throw new VerificationFailed(`${target} ${request.propose ? 'has no proposal' : 'not written'}: ${describeVerification(outcome.verification, request.task)} (${outcome.verification.command}); ${target} is unchanged`, outcome);
   }
   return { kind: 'verified', outcome };
 }

@@ -258,7 +258,7 @@ function verifiedResult(sidecar: SidecarContext, task: string, outcome: Verified
   if (!outcome.written) return { text: outcome.text ?? '', notes: `— routed to ${route}${total}; ${checked}`, structured };
   const w = outcome.written;
   return {
-    text: `${outcome.backupId && w.backupId !== outcome.backupId ? 'wrote' : w.created ? 'created' : 'wrote'} ${sidecar.displayPath(w.path)} (${w.bytes} bytes) via ${route}${total}; ${checked}; backup ${outcome.backupId} (restore_backup undoes it)`,
+    text: `${outcome.created ? 'created' : 'wrote'} ${sidecar.displayPath(w.path)} (${w.bytes} bytes) via ${route}${total}; ${checked}; backup ${outcome.backupId} (restore_backup undoes it)`,
     structured,
   };
 }
