@@ -13,13 +13,33 @@ export function userHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.HOME && env.HOME.trim() ? env.HOME : os.homedir();
 }
 
-/** `<workspace>/.switchboard`, created on first use with a `.gitignore` holding `*`. */
+const privateDirs = new Set<string>();
+
+/**
+ * `<workspace>/.switchboard`, created on first use, owner-only (0700: it holds backups of files that may be
+ * private), with a `.gitignore` holding `*`. A folder left by an older version is tightened once per process.
+ */
 export function workspaceStateDir(workspace: string, create = true): string {
   const dir = path.join(workspace, '.switchboard');
   if (create) {
-    fs.mkdirSync(dir, { recursive: true });
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!privateDirs.has(dir)) {
+      makeOwnerOnly(dir);
+      privateDirs.add(dir);
+    }
     const ignore = path.join(dir, '.gitignore');
     if (!fs.existsSync(ignore)) fs.writeFileSync(ignore, '*\n');
   }
   return dir;
+}
+
+/** chmod go-rwx on a real folder this user owns (never through a symbolic link, never someone else's). */
+function makeOwnerOnly(dir: string): void {
+  try {
+    const st = fs.lstatSync(dir);
+    const mine = typeof process.getuid !== 'function' || st.uid === process.getuid();
+    if (st.isDirectory() && mine && (st.mode & 0o077) !== 0) fs.chmodSync(dir, st.mode & 0o700);
+  } catch {
+    // Best effort: a folder we cannot tighten still works.
+  }
 }

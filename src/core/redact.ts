@@ -1,7 +1,10 @@
 /**
- * The one redaction function applied to every log line, error message, audit record and tool result.
- * It removes API keys by header name, by query parameter and by value pattern, and any value of a known
- * key variable found in the environment (so a key with an unusual shape is still caught).
+ * Two kinds of redaction:
+ * - `redact` / `redactDeep`, for log lines, error messages, audit records and tool summaries: API keys by header
+ *   name, by query parameter and by value pattern, and every value of a key the user holds;
+ * - `maskKnownSecrets`, for file content and generated code (read_file, delegate): only the exact values of the
+ *   keys the user holds (key variables, custom `apiKeyEnv` variables, keys from the editor) are replaced, so
+ *   `const token = getToken();` comes back byte for byte and a read-modify-write never corrupts a file.
  */
 
 export const KEY_ENV_VARS = [
@@ -25,6 +28,10 @@ const VALUE_PATTERNS: Array<[literal: string, pattern: RegExp]> = [
   ['tgp_v1_', /\btgp_v1_[A-Za-z0-9_-]{20,}/g], // Together
   ['api_org_', /\bapi_org_[A-Za-z0-9]{20,}/g], // Hugging Face organisation tokens (older form)
   ['eyJ', /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g], // JWTs (OAuth bearer tokens, service-account assertions)
+  ['gh', /\bgh[pousr]_[A-Za-z0-9]{30,}/g], // GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_)
+  ['github_pat_', /\bgithub_pat_[A-Za-z0-9_]{30,}/g], // GitHub fine-grained tokens
+  ['xox', /\bxox[abposre]-[A-Za-z0-9-]{10,}/g], // Slack tokens
+  ['IA', /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g], // AWS access key ids
 ];
 // Together's older keys are 64 hex digits with no prefix: indistinguishable from a sha256 (which audit records
 // carry), so they are caught by header/field name and by the environment values, not by shape.
@@ -41,6 +48,8 @@ const SECRET_NAME_WORDS = ['authorization', 'api-key', 'api_key', 'apikey', 'tok
 const SECRET_KEY_NAME = /^(authorization|proxy-authorization|x-goog-api-key|x-api-key|api[-_]?key|apikey|access[-_]?token|refresh[-_]?token|id[-_]?token|token|secret|client[-_]?secret|password|passwd|cookie|set-cookie)$/i;
 
 let extraSecrets: string[] = [];
+/** Variables beyond KEY_ENV_VARS whose values are keys: the `apiKeyEnv` names router.yaml gives. */
+const extraSecretEnvNames = new Set<string>();
 
 /** Registers secret values known at run time (keys handed over by the editor, for example). */
 export function addSecretValues(values: Iterable<string | undefined>): void {
@@ -48,16 +57,79 @@ export function addSecretValues(values: Iterable<string | undefined>): void {
   extraSecrets.sort((a, b) => b.length - a.length);
 }
 
+/**
+ * Registers environment variables that hold keys (router.yaml `apiKeyEnv`): their values are masked everywhere
+ * from now on, in file content too, like the standard key variables.
+ */
+export function addSecretEnvNames(names: Iterable<string>): void {
+  for (const name of names) if (name && !(KEY_ENV_VARS as readonly string[]).includes(name)) extraSecretEnvNames.add(name);
+}
+
 /** For tests: forget registered run-time secrets. */
 export function resetSecretValues(): void {
   extraSecrets = [];
+  extraSecretEnvNames.clear();
 }
 
 function envSecrets(env: NodeJS.ProcessEnv): string[] {
   const out: string[] = [];
   for (const name of KEY_ENV_VARS) {
-    const v = env[name];
+    const v = env[name]?.trim();
     if (v && v.length >= 8) out.push(v);
+  }
+  for (const name of extraSecretEnvNames) {
+    const v = env[name]?.trim();
+    if (v && v.length >= 8) out.push(v);
+  }
+  return out;
+}
+
+/** Every secret value the user holds, longest first (so a key containing another is masked whole). */
+function knownSecrets(env: NodeJS.ProcessEnv): string[] {
+  const all = [...extraSecrets, ...envSecrets(env)];
+  return all.length > 1 ? [...new Set(all)].sort((a, b) => b.length - a.length) : all;
+}
+
+/**
+ * Masks only the exact values of the keys the user holds; every other byte is kept. For file content and
+ * generated code, where pattern-based masking would rewrite ordinary code (`token = getToken()`).
+ */
+export function maskKnownSecrets(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (!text) return text;
+  let out = text;
+  for (const secret of knownSecrets(env)) if (out.includes(secret)) out = out.split(secret).join(MASK);
+  return out;
+}
+
+/** Flags whose next argument (or `=value`) is a secret: `--token X`, `--api-key=X`, `-p X` is not one. */
+const SECRET_FLAG = /^--?(?:[a-z0-9]+[-_])*(?:token|api[-_]?key|apikey|key|secret|password|passwd|pat|auth|credentials?|access[-_]?key)$/i;
+
+/**
+ * A server's command-line arguments as shown to people and models (`list_servers`, `switchboard servers`): the
+ * value after a secret-named flag, `--flag=value` forms, `NAME=value` pairs naming a secret and every key-shaped
+ * argument are masked; `${VAR}` references stay readable.
+ */
+export function maskCommandArgs(args: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
+  const isReference = (v: string): boolean => /^\$\{[^}]+\}$/.test(v) || /^\$[A-Za-z_][A-Za-z0-9_]*$/.test(v);
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const previous = i > 0 ? args[i - 1]! : '';
+    // `--no-auth` is a switch, not a flag taking a value.
+    if (SECRET_FLAG.test(previous) && !/^--?no-/i.test(previous) && !arg.startsWith('-') && !isReference(arg)) {
+      out.push(MASK);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    if (eq > 0) {
+      const name = arg.slice(0, eq);
+      const value = arg.slice(eq + 1);
+      if ((SECRET_FLAG.test(name) || SECRET_KEY_NAME.test(name.replace(/^-+/, '')) || /(?:token|secret|password|api[-_]?key|access[-_]?key)$/i.test(name)) && value && !isReference(value)) {
+        out.push(`${name}=${MASK}`);
+        continue;
+      }
+    }
+    out.push(redact(arg, env));
   }
   return out;
 }
@@ -69,8 +141,7 @@ function envSecrets(env: NodeJS.ProcessEnv): string[] {
  */
 export function redact(text: string, env: NodeJS.ProcessEnv = process.env): string {
   if (!text) return text;
-  let out = text;
-  for (const secret of [...extraSecrets, ...envSecrets(env)]) if (out.includes(secret)) out = out.split(secret).join(MASK);
+  let out = maskKnownSecrets(text, env);
   const lower = out.toLowerCase();
   const hasAssignment = lower.includes('=') || lower.includes(':');
   if (lower.includes('=') && (lower.includes('?') || lower.includes('&'))) out = out.replace(QUERY_SECRET, `$1${MASK}`);

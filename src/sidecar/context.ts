@@ -54,7 +54,8 @@ export class SidecarContext {
   constructor(private readonly options: SidecarOptions) {
     this.env = options.env ?? process.env;
     this.actor = options.actor ?? 'claude-code';
-    this.log = options.log ?? ((line) => process.stderr.write(`switchboard: ${line}\n`));
+    // Every line is redacted here: callers log provider messages and diagnostics that may carry a key.
+    this.log = options.log ?? ((line) => process.stderr.write(`switchboard: ${redact(line, this.env)}\n`));
     this.progressIntervalMs = positiveInt(this.env.SWITCHBOARD_PROGRESS_INTERVAL_MS) ?? 5_000;
     this.currentWorkspace = canonicalDir(options.workspace);
     this.expectRoots();
@@ -186,14 +187,19 @@ export class SidecarContext {
     });
   }
 
-  /** Delegation limits from `.agents/discovery-config.yaml`; SWITCHBOARD_MAX_QUEUE / _QUEUE_TIMEOUT_MS tune the queue. */
+  /**
+   * Delegation limits from `.agents/discovery-config.yaml`, at most SWITCHBOARD_MAX_CONCURRENT (default 8) at
+   * once; SWITCHBOARD_MAX_QUEUE / _QUEUE_TIMEOUT_MS tune the queue.
+   */
   limiter(): DelegationLimiter {
     if (!this.limiterInstance) {
       const limits = this.agents().limits;
       const modelLimits: Record<string, number> = {};
       for (const [model, l] of Object.entries(limits?.model_limits ?? {})) if (l?.max_concurrent) modelLimits[model] = l.max_concurrent;
+      // A repository may lower the concurrency, not raise it past the user's cap (each running call holds its files).
+      const cap = positiveInt(this.env.SWITCHBOARD_MAX_CONCURRENT) ?? DEFAULT_MAX_CONCURRENT;
       this.limiterInstance = new DelegationLimiter({
-        maxConcurrent: limits?.max_concurrent ?? DEFAULT_MAX_CONCURRENT,
+        maxConcurrent: Math.min(limits?.max_concurrent ?? cap, cap),
         modelLimits,
         maxQueue: positiveInt(this.env.SWITCHBOARD_MAX_QUEUE) ?? DEFAULT_MAX_QUEUE,
         queueTimeoutMs: positiveInt(this.env.SWITCHBOARD_QUEUE_TIMEOUT_MS) ?? DEFAULT_QUEUE_TIMEOUT_MS,

@@ -6,11 +6,11 @@
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ListToolsRequestSchema, RootsListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { redact, redactDeep } from '../core/redact';
+import type { Principal } from '../core/ledger/types';
 import type { SidecarContext } from './context';
 import { plainErrorMessage } from './plain-error';
 import { ALL_TOOLS } from './tools';
-import type { ToolDefinition, ToolRunContext } from './tools/tool';
+import { redactToolResult, type ToolDefinition, type ToolRunContext } from './tools/tool';
 
 export const SERVER_NAME = 'switchboard';
 
@@ -19,6 +19,9 @@ export interface ServerDeps {
   version?: string;
   /** Defaults to every Switchboard tool. */
   tools?: ToolDefinition[];
+  /** Workspace resources (project context, agents); a team server has no workspace and serves none. */
+  resources?: boolean;
+  instructions?: string;
 }
 
 export function createServer(deps: ServerDeps): McpServer {
@@ -26,8 +29,8 @@ export function createServer(deps: ServerDeps): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, version: deps.version ?? '0.1.0' },
     {
-      capabilities: { tools: {}, resources: {} },
-      instructions: 'Delegate generation work (tests, docs, boilerplate) to the cheapest capable model with `delegate`; file tools write with a backup.',
+      capabilities: { tools: {}, ...(deps.resources === false ? {} : { resources: {} }) },
+      instructions: deps.instructions ?? 'Delegate generation work (tests, docs, boilerplate) to the cheapest capable model with `delegate`; file tools write with a backup.',
     },
   );
 
@@ -45,6 +48,8 @@ export function createServer(deps: ServerDeps): McpServer {
   const tools = deps.tools ?? ALL_TOOLS;
   let listing: Tool[] | undefined;
   server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: (listing ??= compactToolList(tools)) }));
+
+  if (deps.resources === false) return server;
 
   server.registerResource(
     'project-context',
@@ -99,6 +104,8 @@ export function createServer(deps: ServerDeps): McpServer {
 
 interface ToolExtra {
   signal: AbortSignal;
+  /** Set by the HTTP transport from the authenticated request (see src/sidecar/http). */
+  authInfo?: { extra?: { principal?: Principal } };
   _meta?: { progressToken?: string | number };
   sendNotification(notification: { method: 'notifications/progress'; params: { progressToken: string | number; progress: number; total?: number; message?: string } }): Promise<void>;
 }
@@ -110,6 +117,7 @@ async function runTool(sidecar: SidecarContext, tool: ToolDefinition, args: Reco
     sidecar,
     signal: extra.signal,
     wantsProgress: progressToken !== undefined,
+    principal: extra.authInfo?.extra?.principal,
     progress: async (message) => {
       if (progressToken === undefined || extra.signal.aborted) return;
       progressCount++;
@@ -122,14 +130,10 @@ async function runTool(sidecar: SidecarContext, tool: ToolDefinition, args: Reco
   };
   try {
     await sidecar.ready();
-    const result = await tool.run(args as never, context);
-    const text = redact(result.text, sidecar.env);
-    const content: CallToolResult['content'] = [{ type: 'text', text }];
-    if (result.notes) content.push({ type: 'text', text: redact(result.notes, sidecar.env) });
-    return {
-      content,
-      structuredContent: redactDeep(result.structured as Record<string, unknown>, sidecar.env, new Map([[result.text, text]])),
-    };
+    const result = redactToolResult(tool, await tool.run(args as never, context), sidecar.env);
+    const content: CallToolResult['content'] = [{ type: 'text', text: result.text }];
+    if (result.notes) content.push({ type: 'text', text: result.notes });
+    return { content, structuredContent: result.structured as Record<string, unknown> };
   } catch (err) {
     const message = plainErrorMessage(err, sidecar.workspace, sidecar.env);
     sidecar.log(`${tool.name}: ${message}`);

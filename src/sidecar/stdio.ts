@@ -6,7 +6,10 @@
  *    -32600 "frame too large", keeping the session;
  *  - answers invalid JSON with -32700 and a wrong JSON-RPC shape with -32600, with the request id when it can
  *    be recovered from the frame (null otherwise), as JSON-RPC 2.0 says;
- *  - hands every valid message to the SDK, which answers unknown methods (-32601) and bad params itself.
+ *  - hands every valid message to the SDK, which answers unknown methods (-32601) and bad params itself;
+ *  - writes one message at a time and stops reading requests while the client is not reading answers
+ *    (back-pressure), so a client that stops reading cannot make the sidecar buffer without bound;
+ *  - treats a broken stdout (EPIPE, the reader gone) as the end of the session: it closes, and `serve` exits.
  * stdout carries only protocol; diagnostics go to the `log` callback (stderr).
  */
 import type { Readable, Writable } from 'node:stream';
@@ -42,6 +45,18 @@ export class LineTransport implements Transport {
   private oversizedHead: Buffer | undefined;
   private oversizedBytes = 0;
   private closed = false;
+  /** Set when stdout failed: the session is over even though stdin may still be open. */
+  private broken: Error | undefined;
+  /** The write in progress; each send waits for the one before it (messages are never interleaved). */
+  private writing: Promise<void> = Promise.resolve();
+  /** Sends waiting for stdout to drain; released (dropped) when the session closes. */
+  private readonly drainWaiters = new Set<() => void>();
+  /** True while stdout is full: no further request is taken, even from a chunk already read. */
+  private outputBlocked = false;
+  /** The unprocessed rest of a chunk read before stdout filled up. */
+  private deferred: Buffer | undefined;
+  /** stdin ended while requests were held back. */
+  private endAfterDrain = false;
 
   constructor(private readonly input: Readable, private readonly output: Writable, options: LineTransportOptions = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
@@ -52,14 +67,47 @@ export class LineTransport implements Transport {
     this.input.on('data', this.onData);
     this.input.on('end', this.onEnd);
     this.input.on('error', this.onInputError);
-    // A client that goes away mid-write must not crash the process with EPIPE.
+    // A client that goes away mid-write must not crash the process with EPIPE: it ends the session instead.
     this.output.on('error', this.onOutputError);
+    this.output.on('close', this.onOutputClose);
+  }
+
+  /** Why the session ended when it was stdout that failed (undefined while open or after stdin ended). */
+  get outputError(): Error | undefined {
+    return this.broken;
   }
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) return;
     const line = JSON.stringify(message) + '\n';
-    if (!this.output.write(line)) await new Promise<void>((resolve) => this.output.once('drain', resolve));
+    const mine = this.writing.then(() => this.writeLine(line));
+    this.writing = mine;
+    return mine;
+  }
+
+  private writeLine(line: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.output.write(line)) return Promise.resolve();
+    // The client is not keeping up: take no more requests until it has read what was written.
+    this.outputBlocked = true;
+    this.input.pause();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.drainWaiters.delete(done);
+        this.output.off('drain', done);
+        this.outputBlocked = false;
+        if (!this.closed) {
+          const rest = this.deferred;
+          this.deferred = undefined;
+          if (rest) this.onData(rest);
+          if (!this.outputBlocked && this.endAfterDrain) this.onEnd();
+          else if (!this.outputBlocked) this.input.resume();
+        }
+        resolve();
+      };
+      this.drainWaiters.add(done);
+      this.output.once('drain', done);
+    });
   }
 
   async close(): Promise<void> {
@@ -68,6 +116,11 @@ export class LineTransport implements Transport {
     this.input.off('data', this.onData);
     this.input.off('end', this.onEnd);
     this.input.off('error', this.onInputError);
+    this.output.off('close', this.onOutputClose);
+    // Nothing more is read: a paused stdin no longer keeps the process alive.
+    this.input.pause();
+    for (const release of [...this.drainWaiters]) release();
+    this.deferred = undefined;
     this.pending = [];
     this.pendingBytes = 0;
     this.oversizedHead = undefined;
@@ -75,6 +128,11 @@ export class LineTransport implements Transport {
   }
 
   private readonly onEnd = (): void => {
+    // Requests still held back behind a full stdout are answered first; the session ends after them.
+    if (this.outputBlocked) {
+      this.endAfterDrain = true;
+      return;
+    }
     // A last frame without its newline still counts.
     if (this.pendingBytes > 0 && !this.oversizedHead) this.handleFrame(Buffer.concat(this.pending));
     void this.close();
@@ -86,13 +144,27 @@ export class LineTransport implements Transport {
   };
 
   private readonly onOutputError = (err: Error): void => {
-    this.log(`stdout: ${err.message}`);
+    if (this.closed) return;
+    this.broken = err;
+    this.log(`stdout: ${err.message}; the client is gone, ending the session`);
+    void this.close();
+  };
+
+  private readonly onOutputClose = (): void => {
+    if (this.closed) return;
+    this.broken = new Error('stdout was closed');
+    this.log('stdout was closed; the client is gone, ending the session');
     void this.close();
   };
 
   private readonly onData = (chunk: Buffer | string): void => {
     let buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     while (buf.length > 0 && !this.closed) {
+      if (this.outputBlocked) {
+        // Kept for when stdout drains (at most one chunk: stdin is paused meanwhile).
+        this.deferred = this.deferred ? Buffer.concat([this.deferred, buf]) : buf;
+        return;
+      }
       const nl = buf.indexOf(0x0a);
       const piece = nl === -1 ? buf : buf.subarray(0, nl);
       if (this.oversizedHead) {
@@ -281,10 +353,10 @@ export interface Connectable {
 }
 
 /**
- * Serves MCP on this process's stdin/stdout until stdin ends. Anything else that writes to stdout through
+ * Serves MCP on this process's stdin/stdout until stdin ends or stdout breaks (the result says which). Anything else that writes to stdout through
  * `console` is sent to stderr, so the protocol stream stays clean.
  */
-export async function serveStdio(server: Connectable, options: LineTransportOptions & { onClose?: () => void } = {}): Promise<void> {
+export async function serveStdio(server: Connectable, options: LineTransportOptions & { onClose?: () => void } = {}): Promise<{ outputError?: Error }> {
   const toStderr = (...args: unknown[]): void => {
     process.stderr.write(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ') + '\n');
   };
@@ -303,4 +375,5 @@ export async function serveStdio(server: Connectable, options: LineTransportOpti
   });
   options.onClose?.();
   await server.close().catch(() => {});
+  return { outputError: transport.outputError };
 }

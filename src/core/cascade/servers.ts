@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { diagnostic, type Diagnostic } from '../diagnostics';
 import { switchboardHome, userHome } from '../paths';
-import { redact } from '../redact';
+import { maskCommandArgs, redact } from '../redact';
 import { FileCache } from './file-cache';
 import { completeOrder, mergeLayers, sortDiagnostics } from './merge';
 import { PathDisplay } from './display-path';
@@ -456,7 +456,7 @@ const SECRET_NAME = /key|token|secret|password|passwd|auth|credential|cookie/i;
  * A copy safe to print: env values whose name sounds secret or whose value looks like a key, and every header
  * value, are masked, unless they are ${VAR} / ${env:VAR} / ${input:id} references (those name a secret, not hold it).
  */
-export function maskServerSecrets<T extends { env?: Record<string, string>; headers?: Record<string, string> }>(server: T): T {
+export function maskServerSecrets<T extends { env?: Record<string, string>; headers?: Record<string, string>; args?: string[] }>(server: T): T {
   const isReference = (v: string) => /^\$\{[^}]+\}$/.test(v.trim());
   const mask = (r: Record<string, string>, always: boolean) => {
     const out: Record<string, string> = {};
@@ -469,5 +469,7 @@ export function maskServerSecrets<T extends { env?: Record<string, string>; head
   const copy = { ...server };
   if (server.env) copy.env = mask(server.env, false);
   if (server.headers) copy.headers = mask(server.headers, true);
+  // `--token ghp_…`, `--api-key=…`, `xoxb-…`, `AKIA…` in the command line.
+  if (server.args) copy.args = maskCommandArgs(server.args);
   return copy;
 }

@@ -51,8 +51,46 @@ export function readStructuredFile<T>(file: string, options: ParseOptions = {}):
   return parseStructuredText<T>(file, bytes, options);
 }
 
-/** Parses text already in memory (also what the one-file reload uses). */
+/** YAML aliases one configuration file may expand; a few are normal, thousands are a "billion laughs" bomb. */
+export const MAX_ALIAS_COUNT = 100;
+/** Nesting deeper than this is no configuration Switchboard reads; it would only exhaust the stack later. */
+export const MAX_NESTING_DEPTH = 64;
+
+/**
+ * Parses text already in memory (also what the one-file reload uses). Every configuration file goes through
+ * here, and nothing in it throws: an alias bomb, nesting too deep, or any exception from the parser or the
+ * validator becomes this file's diagnostic, so one hostile file never takes the rest of Switchboard down.
+ */
 export function parseStructuredText<T>(file: string, input: Buffer | string, options: ParseOptions = {}): ParsedFile<T> {
+  try {
+    return parseUnguarded<T>(file, input, options);
+  } catch (err) {
+    return failed(file, `could not be parsed: ${describeParseFailure(err)}; it was not loaded`);
+  }
+}
+
+function describeParseFailure(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/alias count/i.test(message)) return `more than ${MAX_ALIAS_COUNT} YAML alias expansions (an alias bomb?)`;
+  if (err instanceof RangeError || /call stack/i.test(message)) return `nested too deeply (over ${MAX_NESTING_DEPTH} levels)`;
+  return firstLine(message);
+}
+
+/** Depth of nested lists and mappings, walked without recursion (the value may be built to break recursion). */
+function nestingDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (!v || typeof v !== 'object') continue;
+    if (depth + 1 > deepest) deepest = depth + 1;
+    if (deepest > limit) return deepest;
+    for (const child of Array.isArray(v) ? v : Object.values(v as Record<string, unknown>)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+function parseUnguarded<T>(file: string, input: Buffer | string, options: ParseOptions): ParsedFile<T> {
   const text = typeof input === 'string' ? input : decodeText(input);
   if (text === undefined) return failed(file, 'is a binary file, not text; it was not loaded');
   if (text.trim() === '') {
@@ -72,7 +110,8 @@ export function parseStructuredText<T>(file: string, input: Buffer | string, opt
     const pos = lineCounter.linePos(w.pos[0]);
     diagnostics.push(diagnostic(file, pos.line, pos.col, firstLine(w.message), 'warning'));
   }
-  const value = doc.toJS({ maxAliasCount: 100 }) as T;
+  const value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as T;
+  if (nestingDepth(value, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) return { value: undefined, diagnostics: [diagnostic(file, 1, 1, `nested more than ${MAX_NESTING_DEPTH} levels deep; it was not loaded`)], lineOf };
   const invalidPaths: Array<Array<string | number>> = [];
   if (options.schema) diagnostics.push(...schemaDiagnostics(file, doc, lineCounter, value, options.schema, invalidPaths));
   return { value, diagnostics, lineOf, invalidPaths };

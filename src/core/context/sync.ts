@@ -43,5 +43,6 @@ export async function syncProjectContext(workspace: string, deps: ContextDeps, o
   if (options.check) return { changed: false, stale: true, path: CONTEXT_FILE, existed, sections, content };
   const files = options.files ?? (await WorkspaceFiles.open(workspace, { actor: options.actor }));
   const written = await files.write(CONTEXT_FILE, content, { actor: options.actor, reason: 'regenerate project context' });
-  return { changed: true, stale: false, path: written.path, backupId: written.backupId, existed, sections, content };
+  // What the write found, not the first look: a file too large or unreadable for the comparison was still replaced.
+  return { changed: true, stale: false, path: written.path, backupId: written.backupId, existed: !written.created, sections, content };
 }

@@ -89,8 +89,9 @@ export class BackupStore {
     return path.join(this.blobs, hash);
   }
 
-  async putBlob(data: Uint8Array, hash = sha256(data)): Promise<string> {
-    await writeIfAbsent(this.blobPath(hash), data);
+  /** `mode`: the backed-up file's permission bits; others get no more than they had on the file (a 0600 file's backup is 0600); the owner can always read it. */
+  async putBlob(data: Uint8Array, hash = sha256(data), mode?: number): Promise<string> {
+    await writeIfAbsent(this.blobPath(hash), data, mode === undefined ? undefined : (mode & 0o066) | 0o600);
     return hash;
   }
 

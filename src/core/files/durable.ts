@@ -145,10 +145,17 @@ function writeAllSync(fd: number, data: Uint8Array): void {
 }
 
 /** Writes internal state durably, leaving an existing file alone (content-addressed blobs). */
-export async function writeIfAbsent(target: string, data: Uint8Array): Promise<boolean> {
+export async function writeIfAbsent(target: string, data: Uint8Array, mode?: number): Promise<boolean> {
   // Content-addressed: a blob already there holds these very bytes and was made durable when it was stored.
-  if (fs.existsSync(target)) return false;
-  await atomicReplace(target, data);
+  if (fs.existsSync(target)) {
+    // Never more readable than the file it now also backs up (the same bytes may come from a 0600 file).
+    if (mode !== undefined) {
+      const current = fs.lstatSync(target).mode & 0o7777;
+      if ((current & ~mode) !== 0) fs.chmodSync(target, current & mode);
+    }
+    return false;
+  }
+  await atomicReplace(target, data, mode === undefined ? {} : { mode });
   return true;
 }
 

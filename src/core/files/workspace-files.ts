@@ -347,7 +347,7 @@ export class WorkspaceFiles {
     const entry: JournalEntry = { id, kind, target: path.relative(this.workspace, c.abs), record, ...(kind === 'replace' ? { temp: tempNameFor(c.abs, id) } : {}) };
 
     // 1. Settled form, so every exit can wait for the blob without leaving a rejection unhandled.
-    const blob = settled(old && this.policy.backup ? this.store.putBlob(old.data, old.sha256) : Promise.resolve());
+    const blob = settled(old && this.policy.backup ? this.store.putBlob(old.data, old.sha256, old.stat.mode & 0o7777) : Promise.resolve());
     const backedUp = async () => {
       const outcome = await blob;
       if ('error' in outcome) throw outcome.error;

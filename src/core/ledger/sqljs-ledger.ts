@@ -203,10 +203,14 @@ export class SqlJsLedger implements Ledger {
   /** Opens (or starts) the ledger; an unreadable file is set aside and reported through onWarning. */
   static async open(options: SqlJsLedgerOptions = {}): Promise<SqlJsLedger> {
     const ledger = new SqlJsLedger(await loadSqlJs(), options);
-    fs.mkdirSync(path.dirname(ledger.file), { recursive: true });
-    await ledger.read(() => undefined);
-    // A process that died without close() left its log: fold it in now, so later starters need not replay it.
-    await ledger.foldLog();
+    try {
+      fs.mkdirSync(path.dirname(ledger.file), { recursive: true });
+      await ledger.read(() => undefined);
+      // A process that died without close() left its log: fold it in now, so later starters need not replay it.
+      await ledger.foldLog();
+    } catch (err) {
+      throw unusableLedger(err, ledger.file);
+    }
     return ledger;
   }
 
@@ -1177,4 +1181,20 @@ function renameReplacing(from: string, to: string): void {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
     }
   }
+}
+
+/** A file-system error opening the ledger (a folder where the file goes, no permission …) as one plain line. */
+function unusableLedger(err: unknown, file: string): unknown {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const where = (err as NodeJS.ErrnoException)?.path ?? file;
+  const why: Record<string, string> = {
+    EISDIR: 'is a folder, not a file; move it away and try again',
+    ENOTDIR: 'has a file where a folder should be in its path',
+    EEXIST: 'is a file where a folder is needed; move it away and try again',
+    EACCES: 'cannot be read or written (permission denied)',
+    EPERM: 'cannot be read or written (operation not permitted)',
+    EROFS: 'is on a read-only file system',
+  };
+  if (!code || !why[code]) return err;
+  return new UserError(`cannot open the usage ledger: ${where} ${why[code]}`, 'ledger_unusable');
 }

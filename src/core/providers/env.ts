@@ -16,6 +16,8 @@ export const DEFAULT_KEY_ENV: Readonly<Record<ProviderKind, readonly string[]>> 
   together: ['TOGETHER_API_KEY', 'TOGETHER_AI_API_KEY'],
   // Local servers usually need no key; an entry may still name one with apiKeyEnv.
   'openai-compatible': [],
+  // A team server's bearer token: router.yaml names its variable with apiKeyEnv (there is no standard one).
+  switchboard: [],
 };
 
 /** The router.yaml fields this module reads. */
@@ -72,18 +74,18 @@ function checkUrl(value: string, source: string): string {
   return value.replace(/\/+$/, '');
 }
 
-export function resolveProviderConfig(entry: ProviderEntry, env: NodeJS.ProcessEnv = process.env): ResolvedProviderConfig {
+/** The provider's key alone (first set variable wins); independent of its base URL, which may be invalid. */
+export function resolveProviderKey(entry: Pick<ProviderEntry, 'kind' | 'apiKeyEnv'>, env: NodeJS.ProcessEnv = process.env): { apiKey?: string; keyEnvVar?: string; keyEnvVars: string[] } {
   const vars = keyEnvVars(entry);
-  let apiKey: string | undefined;
-  let keyEnvVar: string | undefined;
   for (const name of vars) {
     const v = env[name]?.trim();
-    if (v) {
-      apiKey = v;
-      keyEnvVar = name;
-      break;
-    }
+    if (v) return { apiKey: v, keyEnvVar: name, keyEnvVars: vars };
   }
+  return { keyEnvVars: vars };
+}
+
+export function resolveProviderConfig(entry: ProviderEntry, env: NodeJS.ProcessEnv = process.env): ResolvedProviderConfig {
+  const { apiKey, keyEnvVar, keyEnvVars: vars } = resolveProviderKey(entry, env);
   const envName = baseUrlEnvVar(entry.id);
   const fromEnv = env[envName]?.trim();
   const fromYaml = entry.baseUrl?.trim();

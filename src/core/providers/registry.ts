@@ -5,6 +5,7 @@ import { GeminiProvider } from './gemini';
 import { HuggingFaceProvider } from './huggingface';
 import { OpenAIProvider } from './openai';
 import { OpenAICompatibleProvider } from './openai-compatible';
+import { SwitchboardProvider } from './switchboard';
 import { TogetherProvider } from './together';
 import type { Provider, ProviderConfig } from './types';
 
@@ -20,6 +21,8 @@ export function createProvider(config: ProviderConfig): Provider {
       return new HuggingFaceProvider(config);
     case 'together':
       return new TogetherProvider(config);
+    case 'switchboard':
+      return new SwitchboardProvider(config);
     default:
       throw new UserError(`unknown provider kind "${String((config as { kind?: unknown }).kind)}" for provider "${config.id}"`, 'bad_provider_kind');
   }

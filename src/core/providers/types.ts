@@ -4,7 +4,7 @@
  * The router owns retries and failover: providers make exactly one attempt and classify what went wrong.
  */
 
-export type ProviderKind = 'openai' | 'gemini' | 'huggingface' | 'together' | 'openai-compatible';
+export type ProviderKind = 'openai' | 'gemini' | 'huggingface' | 'together' | 'openai-compatible' | 'switchboard';
 export type Tier = 'local' | 'free' | 'paid';
 
 export interface ChatMessage {
@@ -19,6 +19,8 @@ export interface GenerationRequest {
   temperature?: number;
   /** Stream the answer (SSE). Streaming lets the idle timeout see a stalled generation early. */
   stream?: boolean;
+  /** The task kind being routed (a team server behind `kind: switchboard` routes by it again). */
+  task?: string;
 }
 
 /** Provider-reported rate-limit state (x-ratelimit-* headers), used to reconcile the ledger. */

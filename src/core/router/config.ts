@@ -6,6 +6,7 @@ import { switchboardHome } from '../paths';
 import type { QuotaRule } from '../ledger/types';
 import type { ProviderKind, Tier } from '../providers/types';
 import { keyEnvVars } from '../providers/env';
+import { addSecretEnvNames } from '../redact';
 import routerSchema from '../../../media/schemas/router.schema.json';
 
 /**
@@ -159,10 +160,11 @@ export function loadRouterConfig(options: { workspace?: string; env?: NodeJS.Pro
   let config = builtInRouterConfig();
   const diagnostics: Diagnostic[] = [];
   const sources: string[] = [];
-  for (const [index, file] of files.entries()) {
+  for (const file of files) {
     if (!fs.existsSync(file)) continue;
     const parsed = readStructuredFile<RawRouterFile>(file, { schema: routerSchema });
-    const layer = parsed.value === undefined ? undefined : applyLayer(config, parsed.value, file, parsed.lineOf, index === 0 ? 'user' : 'project');
+    const value = file === userRouterFile(env) ? parsed.value : withoutTeamServers(parsed.value, config, file, parsed.lineOf, diagnostics);
+    const layer = value === undefined ? undefined : applyLayer(config, value, file, parsed.lineOf, file === userRouterFile(env) ? 'user' : 'project');
     const problems = [...parsed.diagnostics, ...(layer?.diagnostics ?? [])];
     diagnostics.push(...problems);
     if (problems.some((d) => d.severity === 'error')) {
@@ -173,7 +175,24 @@ export function loadRouterConfig(options: { workspace?: string; env?: NodeJS.Pro
     config = layer.config;
     sources.push(file);
   }
+  // A custom apiKeyEnv holds a key like OPENAI_API_KEY does: masked wherever it could surface from now on.
+  addSecretEnvNames(config.providers.flatMap((p) => p.apiKeyEnv));
   return { config, diagnostics, sources };
+}
+
+/**
+ * A team server carries a bearer token and receives every prompt: only the user layer may name one. A project
+ * layer's `kind: switchboard` entry (or a change to one the user defined) is dropped with a diagnostic.
+ */
+function withoutTeamServers(raw: RawRouterFile | undefined, below: RouterConfig, file: string, lineOf: (p: ReadonlyArray<string | number>) => number, diagnostics: Diagnostic[]): RawRouterFile | undefined {
+  if (!raw || !Array.isArray(raw.providers)) return raw;
+  const providers = raw.providers.filter((p, index) => {
+    const teamServer = p?.kind === 'switchboard' || below.providers.some((b) => b.id === p?.id && b.kind === 'switchboard');
+    if (!teamServer) return true;
+    diagnostics.push(diagnostic(file, lineOf(['providers', index]), 1, `provider "${String(p.id)}": kind switchboard (a team server) can only be defined in the user's router.yaml; ignored here`, 'warning'));
+    return false;
+  });
+  return { ...raw, providers };
 }
 
 /** Parses router.yaml text already validated elsewhere (tests, the editor's unsaved buffer) onto a base. */
@@ -209,7 +228,7 @@ export function applyLayer(
       baseUrl: rp.baseUrl ?? lower?.baseUrl,
       apiKeyEnv: rp.apiKeyEnv !== undefined ? toList(rp.apiKeyEnv) : lower?.apiKeyEnv ?? keyEnvVars({ kind }),
       disabled: rp.disabled ?? lower?.disabled ?? false,
-      models: rp.models ? rp.models.map((m) => mergeModel(m, lower?.models.find((lm) => lm.id === m.id))) : lower?.models ?? [],
+      models: rp.models ? rp.models.map((m) => mergeModel(m, lower?.models.find((lm) => lm.id === m.id))) : lower?.models ?? defaultModels(kind),
       quotas: rp.quotas ? rp.quotas.map((q) => ({ ...q })) : lower?.quotas ?? [],
       source: file,
     };
@@ -269,6 +288,11 @@ function applyVerify(
     }
   }
   return out;
+}
+
+/** A team server (`kind: switchboard`) chooses the model itself unless the entry names some. */
+function defaultModels(kind: ProviderKind): ModelSpec[] {
+  return kind === 'switchboard' ? [{ id: 'auto', input_per_mtok: 0, output_per_mtok: 0, context: DEFAULT_CONTEXT_TOKENS }] : [];
 }
 
 function mergeModel(m: RawModel, lower: ModelSpec | undefined): ModelSpec {

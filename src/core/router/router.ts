@@ -13,7 +13,7 @@ import {
   type ProviderConfig,
   type Tier,
 } from '../providers/types';
-import { resolveProviderConfig, type ResolvedProviderConfig } from '../providers/env';
+import { resolveProviderConfig, resolveProviderKey, type ResolvedProviderConfig } from '../providers/env';
 import { probeLocalServer } from '../providers/probe';
 import { createProvider } from '../providers/registry';
 import { DEFAULT_CONTEXT_TOKENS, type ProviderSpec, type RouterConfig } from './config';
@@ -225,7 +225,7 @@ export class Router {
         continue;
       }
       const estimatedAmounts = quotaAmounts(estimate.inputChars, estimate.inputTokens, estimate.outputTokens, candidate.estimatedUsd);
-      const reservation = await ledger.reserve({ providerId: spec.id, rules: spec.quotas, amounts: estimatedAmounts, ttlMs: this.reservationTtl(limits) });
+      const reservation = await ledger.reserve({ providerId: spec.id, principal: request.principal, rules: spec.quotas, amounts: estimatedAmounts, ttlMs: this.reservationTtl(limits) });
       if (!reservation.ok) {
         skipped.push({ provider: spec.id, reason: `quota would be exceeded: ${describeState(reservation.blocking)}` });
         excluded.add(spec.id);
@@ -237,7 +237,7 @@ export class Router {
         const t0 = performance.now();
         try {
           const out = await provider.generate(
-            { model: model.id, messages: request.messages, maxTokens: request.maxTokens, temperature: request.temperature, stream: request.stream },
+            { model: model.id, messages: request.messages, maxTokens: request.maxTokens, temperature: request.temperature, stream: request.stream, task: request.task },
             limits,
           );
           const ms = Math.round(performance.now() - t0);
@@ -248,7 +248,7 @@ export class Router {
           attempts.push({ provider: spec.id, model: model.id, outcome: 'ok', message: out.complete ? 'ok' : `incomplete (${out.finishReason})`, ms });
           // Durable before the result is returned: a crash after this point loses no usage.
           const settled = await ledger.settle(reservation.reservationId, spec.quotas, {
-            providerId: spec.id, model: model.id, tier: spec.tier, task: request.task, actor: request.actor, ok: true,
+            providerId: spec.id, model: model.id, tier: spec.tier, task: request.task, actor: request.actor, principal: request.principal, ok: true,
             amounts: quotaAmounts(estimate.inputChars, inputTokens, outputTokens, costUsd),
             inputTokens, outputTokens, costUsd, baselineUsd,
           });
@@ -352,7 +352,8 @@ export class Router {
       const config = resolveProviderConfig(spec, this.env);
       return { config, apiKey: config.apiKey };
     } catch (err) {
-      return { problem: oneLine(redact((err as Error).message, this.env)) };
+      // The key is still looked up: a bad base URL must be reported as such, not as "no API key".
+      return { apiKey: resolveProviderKey(spec, this.env).apiKey, problem: oneLine(redact((err as Error).message, this.env)) };
     }
   }
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Diagnostic } from '../../core/diagnostics';
 import { userHome } from '../../core/paths';
+import { maskCommandArgs, redact } from '../../core/redact';
 import type { AgentCascade, McpServer, ServerCascade } from '../../core/cascade/index';
 import type { Ledger } from '../../core/ledger/types';
 import type { AgentEntry, QuotaEntry, ServerEntry, ServerHealth, Snapshot, SwitchboardDataSource } from './source';
@@ -69,7 +70,8 @@ export class CoreCascadeSource implements SwitchboardDataSource {
         name: server.id,
         layer: server.layer,
         transport: server.type,
-        target: server.url ?? [server.command ?? '', ...(server.args ?? [])].join(' ').trim(),
+        // Tokens in the arguments or the URL are masked, as list_servers and `switchboard servers` do.
+        target: server.url ? redact(server.url, this.env) : [server.command ?? '', ...maskCommandArgs(server.args ?? [], this.env)].join(' ').trim(),
         optional: server.optional,
         location,
         health: initialHealth(server),

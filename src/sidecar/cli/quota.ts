@@ -1,4 +1,4 @@
-import { resolveProviderConfig } from '../../core/providers/env';
+import { resolveProviderKey } from '../../core/providers/env';
 import { redact } from '../../core/redact';
 import { quotaStatusTool } from '../tools/quota-status';
 import { formatTable } from './agents';
@@ -131,12 +131,8 @@ async function providerHealth(sidecar: ReturnType<typeof openCliSidecar>): Promi
   const now = Date.now();
   const out: Record<string, ProviderHealth> = {};
   for (const p of config.providers.filter((x) => !x.disabled)) {
-    let apiKey: string | undefined;
-    try {
-      apiKey = resolveProviderConfig(p, sidecar.env).apiKey;
-    } catch {
-      // A bad base URL is the router's to report; the key lookup does not depend on it.
-    }
+    // A bad base URL is the router's to report; the key lookup does not depend on it.
+    const apiKey = resolveProviderKey(p, sidecar.env).apiKey;
     const health: ProviderHealth = { key: p.apiKeyEnv.length === 0 ? 'not needed' : apiKey ? 'yes' : 'no', circuit: 'closed' };
     const cool = await ledger.cooldown(cooldownKey(p.id, apiKey));
     if (cool && cool.untilMs > now) {

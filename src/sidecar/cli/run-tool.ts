@@ -5,10 +5,9 @@
 import { z } from 'zod';
 import { isUserError, UserError } from '../../core/errors';
 import { ProviderError } from '../../core/providers/types';
-import { redactDeep } from '../../core/redact';
 import { SidecarContext } from '../context';
 import { plainErrorMessage } from '../plain-error';
-import type { ToolDefinition, ToolResult, Shape } from '../tools/tool';
+import { redactToolResult, type ToolDefinition, type ToolResult, type Shape } from '../tools/tool';
 import { checkWorkspace } from './agents';
 import type { CommonOptions } from './args';
 
@@ -38,7 +37,7 @@ export async function runToolFromCli<O extends Shape = Shape>(
   }
   try {
     const result = await tool.run(parsed.data as never, { sidecar, signal, wantsProgress: false, progress: async () => {} });
-    return redactDeep(result, sidecar.env) as unknown as ToolResult<O>;
+    return redactToolResult(tool, result, sidecar.env) as unknown as ToolResult<O>;
   } catch (err) {
     if (isUserError(err) || err instanceof ProviderError) {
       throw new UserError(plainErrorMessage(err, sidecar.workspace, sidecar.env), isUserError(err) ? err.code : 'provider_error');

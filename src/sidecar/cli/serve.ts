@@ -11,9 +11,14 @@ import packageJson from '../../../package.json';
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'MCP server over stdio (the default when stdin is not a terminal)',
+  summary: 'MCP server over stdio (the default when stdin is not a terminal); --http [--host H] [--port N] [--no-auth]: the team server',
   async run(argv) {
-    const { common, values } = parseCommandArgs(argv, { 'max-frame-bytes': { type: 'string' }, actor: { type: 'string' } });
+    const { common, values } = parseCommandArgs(argv, {
+      'max-frame-bytes': { type: 'string' }, actor: { type: 'string' },
+      http: { type: 'boolean' }, host: { type: 'string' }, port: { type: 'string' }, 'no-auth': { type: 'boolean' },
+    });
+    if (values.http === true) return (await import('./serve-http')).serveHttp(values, process.env);
+    if (values.host !== undefined || values.port !== undefined || values['no-auth'] !== undefined) throw new UserError('--host, --port and --no-auth go with --http');
     // Who the audit log names for writes: the editor's own sidecar passes --actor extension.
     const actor = values.actor === undefined ? undefined : (ACTORS as readonly string[]).includes(values.actor as string) ? (values.actor as Actor) : undefined;
     if (values.actor !== undefined && !actor) throw new UserError(`--actor: expected one of ${ACTORS.join(', ')}`);
@@ -25,8 +30,10 @@ export const serveCommand: Command = {
     const env = await withEditorKeys(process.env, (line) => process.stderr.write(`switchboard: ${line}\n`));
     const sidecar = new SidecarContext({ workspace: common.workspace, workspaceExplicit: explicit, actor, env });
     const server = createServer({ sidecar, version: packageJson.version });
-    await serveStdio(server, { maxFrameBytes, log: sidecar.log });
+    const ended = await serveStdio(server, { maxFrameBytes, log: sidecar.log });
     await sidecar.close();
+    // A broken stdout means the client is gone: exit now rather than linger on work nobody can receive.
+    if (ended.outputError) process.exit(1);
     return 0;
   },
 };

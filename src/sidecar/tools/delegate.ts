@@ -1,8 +1,11 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { Agent } from '../../core/cascade';
-import type { UserError } from '../../core/errors';
+import { UserError } from '../../core/errors';
+import { formatBytes } from '../../core/config/structured-file';
+import { maskKnownSecrets, redact } from '../../core/redact';
 import type { WorkspaceFiles } from '../../core/files';
+import type { CheckedPath } from '../../core/files/path-guard';
 import type { ChatMessage } from '../../core/providers/types';
 import type { RouteResult } from '../../core/router';
 import type { SidecarContext } from '../context';
@@ -13,7 +16,7 @@ import { describeVerification, type Verification, type VerifiedOutcome } from '.
 import { delegateVerified, verificationShape } from '../delegation/verified';
 
 /** What each task kind asks of the model; anything else is passed through as its own instruction. */
-const TASK_INSTRUCTIONS: Record<string, string> = {
+export const TASK_INSTRUCTIONS: Record<string, string> = {
   tests: 'Write thorough, runnable unit tests for the code given, in the project\'s language and test framework.',
   docs: 'Write clear, accurate documentation for the code given.',
   boilerplate: 'Write the requested boilerplate code, complete and ready to use.',
@@ -60,31 +63,42 @@ export const delegateTool = defineTool({
   },
   output: delegateOutput,
   annotations: { openWorldHint: true },
+  // The answer is generated code: kept byte for byte except a key the user holds (summaries are masked in run).
+  textIsContent: true,
   async run(args, run) {
     const { sidecar } = run;
     const files = await sidecar.files();
     const agent = args.agent ? sidecar.findAgent(args.agent) : undefined;
-    // Refuse a forbidden output path before paying for a generation.
+    // Refuse a forbidden output path, and context files over the policy or the total cap, before anything is
+    // read or paid for: nothing of the files is held in memory while the call waits for a slot.
     if (args.output_path) files.check(args.output_path, 'write');
-    const messages = await buildMessages(sidecar, files, { ...args, agent });
+    const contextFiles = await planContextFiles(sidecar, files, args.files ?? [], delegateMaxBytes(sidecar.env));
 
     let verification: Verification | undefined;
     if (args.output_path) {
-      const route = (ask: { messages: ChatMessage[]; exclude: string[]; provider?: string; onlyModel?: string }) =>
-        routeLimited(sidecar, run.signal, agent, { ...args, messages: ask.messages, provider: ask.provider ?? args.provider, exclude: ask.exclude, onlyModel: ask.onlyModel });
+      // Each generation of the verified loop waits for its own slot; a candidate keeps its bytes except a known key.
+      const routeOnce = (ask: { messages: ChatMessage[]; exclude: string[]; provider?: string; onlyModel?: string }) =>
+        admitted(sidecar, run.signal, agent, async () => {
+          const r = await route(sidecar, run.signal, agent, { ...args, messages: ask.messages, provider: ask.provider ?? args.provider, exclude: ask.exclude, onlyModel: ask.onlyModel });
+          return { ...r, text: maskKnownSecrets(r.text, sidecar.env) };
+        });
       const outputPath = args.output_path;
-      const verified = await withProgress(run, args.task, () =>
-        delegateVerified(sidecar, files, { task: args.task, outputPath, messages, provider: args.provider, verify: args.verify, propose: args.propose }, {
-          route, signal: run.signal, progress: (m) => run.progress(m), audit: (r) => audit(sidecar, { ...r, op: 'delegate', agent: args.agent }),
-        }),
-      );
+      const verified = await withProgress(run, args.task, async () => {
+        const messages = await admitted(sidecar, run.signal, agent, () => buildMessages(sidecar, files, { ...args, files: contextFiles, agent }));
+        return delegateVerified(sidecar, files, { task: args.task, outputPath, messages, provider: args.provider, verify: args.verify, propose: args.propose }, {
+          route: routeOnce, signal: run.signal, progress: (m) => run.progress(m), audit: (r) => audit(sidecar, { ...r, op: 'delegate', agent: args.agent }),
+        });
+      });
       if (verified.kind === 'verified') return verifiedResult(sidecar, args.task, verified.outcome);
       verification = verified.verification;
     }
 
     let result: RouteResult;
     try {
-      result = await withProgress(run, args.task, () => routeLimited(sidecar, run.signal, agent, { ...args, messages }));
+      result = await withProgress(run, args.task, () => admitted(sidecar, run.signal, agent, async () => {
+        const messages = await buildMessages(sidecar, files, { ...args, files: contextFiles, agent });
+        return route(sidecar, run.signal, agent, { ...args, messages });
+      }));
     } catch (err) {
       await audit(sidecar, { op: 'delegate', task: args.task, agent: args.agent, path: args.output_path, outcome: 'error', message: plainErrorMessage(err, sidecar.workspace, sidecar.env) });
       throw err;
@@ -92,7 +106,7 @@ export const delegateTool = defineTool({
 
     const quotaLeft = result.quotaLeft.map((q) => ({ metric: q.metric, window: q.window, left: q.left, limit: q.limit }));
     const skipped = result.skipped.map((s) => `${s.provider}${s.model ? `/${s.model}` : ''}: ${s.reason}`);
-    const route = `${result.provider}/${result.model} (${result.tier}), ${result.inputTokens}+${result.outputTokens} tokens, $${result.costUsd.toFixed(6)}`;
+    const routeText = `${result.provider}/${result.model} (${result.tier}), ${result.inputTokens}+${result.outputTokens} tokens, $${result.costUsd.toFixed(6)}`;
     const structured = {
       provider: result.provider,
       model: result.model,
@@ -111,17 +125,18 @@ export const delegateTool = defineTool({
       await audit(sidecar, { ...auditBase, outcome: 'ok' });
       const warning = result.complete ? '' : `[incomplete: the answer was cut short (${result.finishReason})]\n`;
       const verified = verification ? `; ${describeVerification(verification, args.task)}` : '';
-      return { text: args.propose ? stripFence(result.text) : result.text, notes: `${warning}— routed to ${route}${verified}`, structured };
+      return { text: args.propose ? maskKnownSecrets(stripFence(result.text), sidecar.env) : result.text, notes: redact(`${warning}— routed to ${routeText}${verified}`, sidecar.env), structured };
     }
     if (!result.complete) {
       // A cut-short answer must never replace a file as if it were whole.
       await audit(sidecar, { ...auditBase, path: args.output_path, outcome: 'error', message: 'incomplete output not written' });
       return {
-        text: `NOT WRITTEN: the answer from ${route} was cut short (${result.finishReason}); ${args.output_path} is unchanged. Raise max_tokens or split the task.`,
+        text: redact(`NOT WRITTEN: the answer from ${routeText} was cut short (${result.finishReason}); ${args.output_path} is unchanged. Raise max_tokens or split the task.`, sidecar.env),
         structured,
       };
     }
-    const written = await files.write(args.output_path, stripFence(result.text), {
+    // Generated code keeps its bytes; only a key the user holds (echoed by a model or provider) is masked.
+    const written = await files.write(args.output_path, maskKnownSecrets(stripFence(result.text), sidecar.env), {
       actor: sidecar.actor,
       reason: `delegate ${args.task}`,
       provider: result.provider,
@@ -130,11 +145,51 @@ export const delegateTool = defineTool({
     });
     await audit(sidecar, { ...auditBase, path: written.path, backup_id: written.backupId, bytes: written.bytes, outcome: 'ok' });
     return {
-      text: `${written.created ? 'created' : 'wrote'} ${written.path} (${written.bytes} bytes) via ${route}; backup ${written.backupId} (restore_backup undoes it); ${describeVerification(verification!, args.task)}`,
+      text: redact(`${written.created ? 'created' : 'wrote'} ${written.path} (${written.bytes} bytes) via ${routeText}; backup ${written.backupId} (restore_backup undoes it); ${describeVerification(verification!, args.task)}`, sidecar.env),
       structured: { ...structured, backup_id: written.backupId },
     };
   },
 });
+
+/** The total of a delegation's context files, unless SWITCHBOARD_DELEGATE_MAX_BYTES says otherwise. */
+export const DEFAULT_DELEGATE_MAX_BYTES = 4 * 1024 * 1024;
+
+function delegateMaxBytes(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.SWITCHBOARD_DELEGATE_MAX_BYTES);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_DELEGATE_MAX_BYTES;
+}
+
+/**
+ * The context files as they will be read: each checked against the policy (which resolves every spelling and
+ * symbolic link to one canonical path), duplicates dropped, and their total size held to `maxBytes` — all from
+ * metadata, before a byte is read.
+ */
+async function planContextFiles(sidecar: SidecarContext, files: WorkspaceFiles, given: readonly string[], maxBytes: number): Promise<string[]> {
+  const seen = new Set<string>();
+  const planned: string[] = [];
+  let total = 0;
+  for (const f of given) {
+    let checked: CheckedPath;
+    try {
+      checked = files.check(f, 'read');
+    } catch (err) {
+      // Through read, so the refusal is audited like any other (it refuses again before reading a byte).
+      await files.read(f, { actor: sidecar.actor });
+      throw err;
+    }
+    if (seen.has(checked.abs)) continue;
+    seen.add(checked.abs);
+    total += checked.stat?.size ?? 0;
+    planned.push(f);
+  }
+  if (total > maxBytes) {
+    throw new UserError(
+      `the context files total ${formatBytes(total)} (${planned.length} distinct), over the ${formatBytes(maxBytes)} limit for one delegation (SWITCHBOARD_DELEGATE_MAX_BYTES); pass fewer or smaller files`,
+      'too_large',
+    );
+  }
+  return planned;
+}
 
 interface RequestParts {
   task: string;
@@ -184,32 +239,37 @@ async function readOptional(sidecar: SidecarContext, files: WorkspaceFiles, rel:
   }
 }
 
-async function routeLimited(
+/** Runs `work` (reading the context files, then the generation) once the delegation limiter admits the call. */
+async function admitted<T>(sidecar: SidecarContext, signal: AbortSignal, agent: Agent | undefined, work: () => Promise<T>): Promise<T> {
+  const release = await sidecar.limiter().acquire(agent?.model, signal);
+  try {
+    return await work();
+  } finally {
+    release();
+  }
+}
+
+async function route(
   sidecar: SidecarContext,
   signal: AbortSignal,
   agent: Agent | undefined,
   request: { task: string; messages: ChatMessage[]; provider?: string; max_tokens?: number; exclude?: string[]; onlyModel?: string },
 ): Promise<RouteResult> {
-  const release = await sidecar.limiter().acquire(agent?.model, signal);
-  try {
-    const router = await sidecar.router();
-    return await router.route({
-      task: request.task,
-      messages: request.messages,
-      maxTokens: request.max_tokens,
-      provider: request.provider,
-      exclude: request.exclude,
-      onlyModel: request.onlyModel,
-      model: agent?.model,
-      fallbackModels: agent?.fallbackModels,
-      actor: agent?.id ?? sidecar.actor,
-      signal,
-      // Streaming lets the idle timeout catch a stalled generation early.
-      stream: true,
-    });
-  } finally {
-    release();
-  }
+  const router = await sidecar.router();
+  return router.route({
+    task: request.task,
+    messages: request.messages,
+    maxTokens: request.max_tokens,
+    provider: request.provider,
+    exclude: request.exclude,
+    onlyModel: request.onlyModel,
+    model: agent?.model,
+    fallbackModels: agent?.fallbackModels,
+    actor: agent?.id ?? sidecar.actor,
+    signal,
+    // Streaming lets the idle timeout catch a stalled generation early.
+    stream: true,
+  });
 }
 
 /** Sends a progress notification right away and then every interval until `work` settles. */
@@ -255,10 +315,11 @@ function verifiedResult(sidecar: SidecarContext, task: string, outcome: Verified
   };
   const checked = `${describeVerification(v, task)}: ${v.command}`;
   const total = v.attempts.length > 1 ? `; all attempts $${outcome.totalCostUsd.toFixed(6)}` : '';
-  if (!outcome.written) return { text: outcome.text ?? '', notes: `— routed to ${route}${total}; ${checked}`, structured };
+  // The loop's candidates were already masked of known keys; summaries are redacted like every other.
+  if (!outcome.written) return { text: outcome.text ?? '', notes: redact(`— routed to ${route}${total}; ${checked}`, sidecar.env), structured };
   const w = outcome.written;
   return {
-    text: `${outcome.created ? 'created' : 'wrote'} ${sidecar.displayPath(w.path)} (${w.bytes} bytes) via ${route}${total}; ${checked}; backup ${outcome.backupId} (restore_backup undoes it)`,
+    text: redact(`${outcome.created ? 'created' : 'wrote'} ${sidecar.displayPath(w.path)} (${w.bytes} bytes) via ${route}${total}; ${checked}; backup ${outcome.backupId} (restore_backup undoes it)`, sidecar.env),
     structured,
   };
 }

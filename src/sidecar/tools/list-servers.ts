@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatDiagnostic } from '../../core/diagnostics';
+import { maskCommandArgs, redact } from '../../core/redact';
 import { scrubPaths } from '../plain-error';
 import { defineTool } from './tool';
 
@@ -25,7 +26,8 @@ export const listServersTool = defineTool({
         id: s.id,
         layer: s.layer,
         type: s.type,
-        target: s.url ?? [s.command, ...(s.args ?? [])].filter(Boolean).join(' '),
+        // Tokens in the arguments (`--token ghp_…`) are masked; the URL's query and password by redact.
+        target: redact(s.url ?? [s.command, ...maskCommandArgs(s.args ?? [], sidecar.env)].filter(Boolean).join(' '), sidecar.env),
         optional: s.optional,
         enabled: s.enabled,
         source: `${s.source.file}:${s.source.line}`,

@@ -7,6 +7,8 @@ export const readFileTool = defineTool({
   input: { path: z.string().min(1).describe('Workspace-relative path') },
   output: { path: z.string(), bytes: z.number(), sha256: z.string(), content: z.string() },
   annotations: { readOnlyHint: true },
+  // The file's bytes, so a read-modify-write keeps it intact; only the user's own key values are masked.
+  textIsContent: true,
   async run(args, { sidecar }) {
     const files = await sidecar.files();
     const read = await files.read(args.path, { actor: sidecar.actor });

@@ -4,6 +4,8 @@
  * registrations, so moving to the SDK's v2 packages touches one file.
  */
 import type { z } from 'zod';
+import { maskKnownSecrets, redact, redactDeep } from '../../core/redact';
+import type { Principal } from '../../core/ledger/types';
 import type { SidecarContext } from '../context';
 
 export type Shape = z.ZodRawShape;
@@ -16,6 +18,8 @@ export interface ToolRunContext {
   progress(message: string): Promise<void>;
   /** True when the client sent a progress token. */
   wantsProgress: boolean;
+  /** The authenticated caller on a team server (undefined over stdio). */
+  principal?: Principal;
 }
 
 export interface ToolResult<O extends Shape> {
@@ -35,10 +39,29 @@ export interface ToolDefinition<I extends Shape = Shape, O extends Shape = Shape
   input: I;
   output: O;
   annotations?: { readOnlyHint?: boolean; destructiveHint?: boolean; idempotentHint?: boolean; openWorldHint?: boolean };
+  /**
+   * The result's `text` is file content or generated code (read_file, delegate): it keeps every byte except the
+   * values of the keys the user holds. Otherwise the text is a summary and gets pattern-based masking too.
+   */
+  textIsContent?: boolean;
   run(args: z.infer<z.ZodObject<I>>, context: ToolRunContext): Promise<ToolResult<O>>;
 }
 
 /** Keeps each tool file's types exact while the list of tools stays homogeneous. */
 export function defineTool<I extends Shape, O extends Shape>(tool: ToolDefinition<I, O>): ToolDefinition {
   return tool as unknown as ToolDefinition;
+}
+
+/**
+ * The one redaction of a tool result, shared by the MCP server and the CLI: content keeps its bytes (only the
+ * user's own key values are masked), summaries, notes and structured fields are masked by pattern as well.
+ * A structured field repeating the text (read_file's `content`) gets the text's treatment.
+ */
+export function redactToolResult<O extends Shape>(tool: Pick<ToolDefinition, 'textIsContent'>, result: ToolResult<O>, env: NodeJS.ProcessEnv): ToolResult<O> {
+  const text = tool.textIsContent ? maskKnownSecrets(result.text, env) : redact(result.text, env);
+  return {
+    text,
+    ...(result.notes !== undefined ? { notes: redact(result.notes, env) } : {}),
+    structured: redactDeep(result.structured, env, new Map([[result.text, text]])),
+  };
 }

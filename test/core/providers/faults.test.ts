@@ -7,19 +7,21 @@ import assert from 'node:assert/strict';
 import { createProvider } from '../../../src/core/providers/registry';
 import { ProviderError, type CallLimits, type FailureClass, type GenerationResult, type ProviderKind } from '../../../src/core/providers/types';
 import { startFakeProviderServer, type FakeProviderServer, type Fault } from '../../fakes/provider-server';
+/** The kinds the fake provider server speaks (a team server, kind switchboard, has its own suite). */
+type SdkProviderKind = Exclude<ProviderKind, 'switchboard'>;
 
 const LIMITS: CallLimits = { headersTimeoutMs: 400, idleTimeoutMs: 300, totalDeadlineMs: 1200, maxResponseBytes: 256 * 1024 };
 // Generous slack over the deadline for a loaded CI machine; this only catches a limit that is not enforced.
 const DEADLINE_SLACK_MS = 1500;
 
-const KEYS: Record<ProviderKind, string> = {
+const KEYS: Record<SdkProviderKind, string> = {
   openai: 'sk-proj-FAKEKEYFORTESTSabcdefghijklmnop',
   together: 'tgp_v1_FAKEKEYFORTESTSabcdefghijklmnop',
   huggingface: 'hf_FAKEKEYFORTESTSabcdefghijklmnop',
   gemini: 'AIzaFAKEKEYFORTESTSabcdefghijklmnopqrstu',
   'openai-compatible': 'local-FAKEKEY-abcdefghijkl',
 };
-const KINDS: ProviderKind[] = ['openai', 'together', 'huggingface', 'gemini', 'openai-compatible'];
+const KINDS: SdkProviderKind[] = ['openai', 'together', 'huggingface', 'gemini', 'openai-compatible'];
 
 type Mode = 'json' | 'stream';
 type Expectation = { failure: FailureClass; status?: number; retryAfterMs?: [number, number]; says?: RegExp } | { check: (r: GenerationResult) => void };

@@ -8,10 +8,12 @@ import { createProvider } from '../../../src/core/providers/registry';
 import { ProviderError, type CallLimits, type ProviderKind } from '../../../src/core/providers/types';
 import { UserError } from '../../../src/core/errors';
 import { startFakeProviderServer, startFakeProviderServerInChild, type FakeProviderServer } from '../../fakes/provider-server';
+/** The kinds the fake provider server speaks (a team server, kind switchboard, has its own suite). */
+type SdkProviderKind = Exclude<ProviderKind, 'switchboard'>;
 
 const LIMITS: CallLimits = { headersTimeoutMs: 2000, idleTimeoutMs: 2000, totalDeadlineMs: 5000, maxResponseBytes: 1024 * 1024 };
 const KEY = 'sk-proj-FAKEKEYFORTESTSabcdefghijklmnop';
-const KINDS: ProviderKind[] = ['openai', 'together', 'huggingface', 'gemini', 'openai-compatible'];
+const KINDS: SdkProviderKind[] = ['openai', 'together', 'huggingface', 'gemini', 'openai-compatible'];
 
 const REQUEST = {
   model: 'test-model',

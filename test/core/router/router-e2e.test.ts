@@ -32,7 +32,7 @@ const BACKUP_RULES = [{ metric: 'requests' as const, window: 'month' as const, l
 
 interface Case {
   name: string;
-  kind: ProviderKind;
+  kind: Exclude<ProviderKind, 'switchboard'>;
   fault: Fault;
   times?: number;
   stream?: boolean;
@@ -105,7 +105,7 @@ describe('Router end to end: real SDKs, fake server, SqlJsLedger', function () {
     server.reset();
   });
 
-  function makeRouter(primaryKind: ProviderKind, over: Partial<RouterConfig['routing']> = {}, extra: ProviderSpec[] = []): { router: Router; env: NodeJS.ProcessEnv } {
+  function makeRouter(primaryKind: Exclude<ProviderKind, 'switchboard'>, over: Partial<RouterConfig['routing']> = {}, extra: ProviderSpec[] = []): { router: Router; env: NodeJS.ProcessEnv } {
     const primary: ProviderSpec = {
       id: 'primary', kind: primaryKind, tier: 'free', apiKeyEnv: primaryKind === 'openai-compatible' ? [] : builtInKeyEnv(primaryKind), disabled: false, source: 'test',
       models: [{ id: 'p-model', input_per_mtok: 0, output_per_mtok: 0, context: 32_000 }], quotas: PRIMARY_RULES,
