@@ -32,6 +32,8 @@ export interface CandidateQuery {
   model?: string;
   fallbackModels?: string[];
   capabilities?: string[];
+  /** With `provider` named: only this model of it. */
+  onlyModel?: string;
   estimate: CallEstimate;
 }
 
@@ -56,7 +58,8 @@ export function selectCandidates(config: RouterConfig, query: CandidateQuery, ha
     if (spec.tier === 'paid' && !config.routing.allow_paid) {
       throw new UserError(`provider "${explicit}" is paid and paid providers are off; set routing.allow_paid: true in router.yaml to allow charges (budget_usd_month caps them)`, 'paid_not_allowed');
     }
-    return { candidates: order(config, usable(config, [spec], query, hasKey, skipped, 'explicit')), skipped };
+    const only = query.onlyModel !== undefined ? [{ ...spec, models: spec.models.filter((m) => m.id === query.onlyModel) }] : [spec];
+    return { candidates: order(config, usable(config, only, query, hasKey, skipped, 'explicit')), skipped };
   }
 
   const pinned = [query.model, ...(query.fallbackModels ?? [])].filter((m): m is string => typeof m === 'string' && !NO_PREFERENCE.has(m.trim()));

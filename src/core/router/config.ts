@@ -55,11 +55,28 @@ export interface BaselinePrice {
   output_per_mtok: number;
 }
 
+/** A configured check command and the layer it came from (a project's needs trust and is pinned; a user's is theirs). */
+export interface VerifyCheck {
+  /** The template; `false` in the file switches a task's check off (stored as undefined command). */
+  command?: string;
+  layer: 'user' | 'project';
+  source: string;
+}
+
+export interface VerifyConfig {
+  /** task kind → its check. */
+  checks: Record<string, VerifyCheck>;
+  timeout_s: number;
+  max_attempts: number;
+  repairs_per_provider: number;
+}
+
 export interface RouterConfig {
   providers: ProviderSpec[];
   routing: RoutingPolicy;
   alerts: number[];
   baseline: BaselinePrice;
+  verify: VerifyConfig;
 }
 
 export interface LoadedRouterConfig {
@@ -110,6 +127,7 @@ export function builtInRouterConfig(): RouterConfig {
     routing: { chain: ['local', 'free', 'paid'], allow_paid: false, budget_usd_month: 5, tasks: {} },
     alerts: [0.8, 0.95, 1.0],
     baseline: { model: 'claude-sonnet (baseline)', input_per_mtok: 3, output_per_mtok: 15 },
+    verify: { checks: {}, timeout_s: 120, max_attempts: 3, repairs_per_provider: 1 },
   };
 }
 
@@ -124,6 +142,7 @@ export interface RawRouterFile {
   routing?: Partial<RoutingPolicy>;
   alerts?: number[];
   baseline?: Partial<BaselinePrice>;
+  verify?: Record<string, string | number | false>;
 }
 
 export function projectRouterFile(workspace: string): string {
@@ -231,9 +250,42 @@ export function applyLayer(
       routing,
       alerts: raw.alerts ? [...raw.alerts].sort((a, b) => a - b) : base.alerts,
       baseline: { ...base.baseline, ...(raw.baseline ?? {}) },
+      verify: applyVerify(base.verify, raw.verify, file, options.project ? 'project' : 'user', lineOf, diagnostics),
     },
     diagnostics,
   };
+}
+
+const VERIFY_LIMITS = ['timeout_s', 'max_attempts', 'repairs_per_provider'] as const;
+
+/**
+ * `verify:` — checks per task kind, and the limits. A project may set checks (they run only once the folder is
+ * trusted, pinned) and may lower the limits, never raise them: more attempts and longer checks cost the user.
+ */
+function applyVerify(
+  base: VerifyConfig,
+  raw: RawRouterFile['verify'],
+  file: string,
+  origin: VerifyCheck['layer'],
+  lineOf: (p: ReadonlyArray<string | number>) => number,
+  diagnostics: Diagnostic[],
+): VerifyConfig {
+  if (!raw) return base;
+  const out: VerifyConfig = { ...base, checks: { ...base.checks } };
+  for (const [key, value] of Object.entries(raw)) {
+    if ((VERIFY_LIMITS as readonly string[]).includes(key)) {
+      const name = key as (typeof VERIFY_LIMITS)[number];
+      if (typeof value !== 'number') continue; // the schema already reported it
+      if (origin === 'project' && value > base[name]) {
+        diagnostics.push(diagnostic(file, lineOf(['verify', key]), 1, `verify.${key}: a project may lower this limit, not raise it (${value} ignored; ${base[name]} stays)`, 'warning'));
+        continue;
+      }
+      out[name] = value;
+    } else if (typeof value === 'string' || value === false) {
+      out.checks[key] = { command: value === false ? undefined : value, layer: origin, source: file };
+    }
+  }
+  return out;
 }
 
 /** A team server (`kind: switchboard`) chooses the model itself unless the entry names some. */

@@ -35,6 +35,10 @@ export interface RouteRequest {
   fallbackModels?: string[];
   /** Capabilities the model must list (when it lists any). */
   capabilities?: string[];
+  /** Providers not to use in this route (verified delegation: those whose answers already failed the check). */
+  exclude?: readonly string[];
+  /** With `provider` named: use only this model of it (a repair goes back to the model that answered). */
+  onlyModel?: string;
   /** Who asked (agent id, "cli", "mcp"), recorded in the ledger. */
   actor?: string;
   /** The team server's caller, recorded in the ledger and held to its budgets. */
@@ -195,7 +199,8 @@ export class Router {
     const selection = selectCandidates(config, { ...request, estimate }, (p) => p.apiKeyEnv.length === 0 || access(p).apiKey !== undefined);
     skipped.push(...selection.skipped);
 
-    const excluded = new Set<string>(); // providers out for the rest of this route (recorded once in skipped/attempts)
+    // Providers out for the rest of this route (recorded once in skipped/attempts); the caller's exclusions are silent.
+    const excluded = new Set<string>(request.exclude ?? []);
     let minContext = 0; // after a context_length refusal, only larger models are worth trying
     let spend: SpendSummary | undefined;
     const limits: CallLimits = { ...this.limits, ...request.limits, signal: request.signal };

@@ -1,3 +1,4 @@
+import { describeVerification } from '../../core/verify/loop';
 import type { DelegateOutput } from '../../sidecar/tools/delegate';
 
 /** "gemini/gemini-2.5-flash (free) · 120+340 tokens · $0.0000" */
@@ -19,4 +20,12 @@ export function describeQuota(q: { metric: string; window: string; left: number;
 
 export function formatNumber(n: number): string {
   return Number.isInteger(n) ? n.toLocaleString('en-US') : n.toLocaleString('en-US', { maximumFractionDigits: 4 });
+}
+
+/** "tests pass (3 attempts, gemini → together)", or why the proposal was not verified. */
+export function describeProposalCheck(result: DelegateOutput, task: string): string | undefined {
+  const v = result.verification;
+  if (!v) return undefined;
+  if (v.status === 'skipped' && /not trusted/.test(v.reason ?? '')) return 'not verified (the sidecar does not trust this folder)';
+  return describeVerification({ ...v, attempts: v.attempts.map((a) => ({ repair: false, cost_usd: 0, input_tokens: 0, output_tokens: 0, ...a })) }, task);
 }

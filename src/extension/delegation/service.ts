@@ -9,7 +9,7 @@ import { Disposable } from '../disposable';
 import { describeError } from '../log';
 import { stripFence } from '../../core/generated-text';
 import type { DelegateOutput } from '../../sidecar/tools/delegate';
-import { describeQuotaLeft, describeRoute } from './output';
+import { describeProposalCheck, describeQuotaLeft, describeRoute } from './output';
 import { currentHash, ProposalStore, type Proposal } from './proposals';
 import { buildPrompt, defaultTarget, detectTestConvention, detectTestFramework, normaliseTarget, TASK_LABELS, targetProblem, type TaskKind, type TestLocation } from './targets';
 import { isAbort, toolErrorMessage, type ClientFor, type WriteResult } from './tools';
@@ -122,7 +122,8 @@ export class DelegationService extends Disposable {
           controller.signal.throwIfAborted();
           return client.callToolWithText<DelegateOutput>(
             'delegate',
-            { task: request.task, prompt, files, ...(request.provider === 'auto' ? {} : { provider: request.provider }) },
+            // Verified at the target (the project's check, in a trusted folder), which is then left as it was: Apply stays the user's.
+            { task: request.task, prompt, files, output_path: target, propose: true, ...(request.provider === 'auto' ? {} : { provider: request.provider }) },
             { signal: controller.signal, timeoutMs: DELEGATE_TIMEOUT_MS, onProgress: (p) => p.message && progress.report({ message: p.message }) },
           );
         },
@@ -193,7 +194,8 @@ export class DelegationService extends Disposable {
   private async notify(proposal: Proposal): Promise<void> {
     const { result } = proposal;
     const quota = describeQuotaLeft(result.quota_left);
-    const text = `Switchboard: proposal for ${proposal.targetRel} from ${describeRoute(result)}${quota ? ` · ${quota}` : ''}.`;
+    const check = describeProposalCheck(result, proposal.task);
+    const text = `Switchboard: proposal for ${proposal.targetRel} from ${describeRoute(result)}${quota ? ` · ${quota}` : ''}${check ? ` · ${check}` : ''}.`;
     const choice = result.complete
       ? await vscode.window.showInformationMessage(`${text} Review the diff.`, 'Apply', 'Discard')
       : await vscode.window.showWarningMessage(`${text} INCOMPLETE: the answer was cut short; review it carefully.`, 'Apply', 'Discard');

@@ -6,6 +6,7 @@ import { parseCommandArgs } from './args';
 import { printJson, type Command } from './commands';
 import { interruptSignal, openCliSidecar, runToolFromCli } from './run-tool';
 import type { DelegateOutput } from '../tools/delegate';
+import { describeVerification } from '../../core/verify';
 
 export const DELEGATE_TASKS = ['tests', 'docs', 'boilerplate', 'code', 'review'] as const;
 
@@ -22,7 +23,7 @@ const DEFAULT_PROMPTS: Record<(typeof DELEGATE_TASKS)[number], string> = {
  * The routing decision as readable lines. `providerLabel` qualifies the provider (the demo says "simulated");
  * `baselineUsd` is what the premium baseline model would have cost for the same tokens.
  */
-export function routingLines(d: DelegateOutput, options: { baselineUsd?: number; providerLabel?: string } = {}): string[] {
+export function routingLines(d: DelegateOutput, options: { baselineUsd?: number; providerLabel?: string; task?: string } = {}): string[] {
   const label = options.providerLabel ? ` ${options.providerLabel}` : '';
   let cost = `cost $${d.cost_usd.toFixed(4)}`;
   if (options.baselineUsd !== undefined) {
@@ -34,6 +35,16 @@ export function routingLines(d: DelegateOutput, options: { baselineUsd?: number;
   ];
   if (d.quota_left.length) lines.push(`  quota left: ${d.quota_left.map((q) => `${fmt(q.left)} of ${fmt(q.limit)} ${q.metric}/${q.window}`).join(', ')}`);
   if (d.skipped.length) lines.push('  skipped:', ...d.skipped.map((s) => `    - ${s}`));
+  if (d.verification) {
+    const v = d.verification;
+    // The label (the demo's "(simulated)") goes wherever the provider is named.
+    const named = (p: string) => (p === d.provider ? `${p}${label}` : p);
+    const attempts = v.attempts.map((a) => ({ repair: false, cost_usd: 0, input_tokens: 0, output_tokens: 0, ...a, provider: named(a.provider) }));
+    lines.push(`  verification: ${describeVerification({ ...v, attempts }, options.task)}${v.status !== 'skipped' && v.command ? ` — ${v.command}` : ''}`);
+    if (v.origin) lines.push(`    command from ${v.origin}`);
+    for (const [i, a] of attempts.entries()) lines.push(`    ${i + 1}. ${a.provider} ${a.model}${a.repair ? ' (repair)' : ''}: ${a.passed ? 'passed' : 'failed'} — ${a.summary}`);
+    if (d.total_cost_usd !== undefined && v.attempts.length > 1) lines.push(`    all attempts cost $${d.total_cost_usd.toFixed(4)}`);
+  }
   return lines;
 }
 
@@ -43,7 +54,7 @@ function fmt(n: number): string {
 
 export const delegateCommand: Command = {
   name: 'delegate',
-  summary: 'delegate TASK [--file F ...] [--prompt TEXT] [--out PATH] [--provider P] [--agent A] [--max-tokens N]: route a task (tests|docs|boilerplate|code|review) to the cheapest model',
+  summary: 'delegate TASK [--file F ...] [--prompt TEXT] [--out PATH [--no-verify]] [--provider P] [--agent A] [--max-tokens N]: route a task (tests|docs|boilerplate|code|review) to the cheapest model; with --out the answer is kept only if the project\'s check passes',
   async run(argv) {
     const { common, values, positionals } = parseCommandArgs(argv, {
       provider: { type: 'string' },
@@ -52,6 +63,7 @@ export const delegateCommand: Command = {
       out: { type: 'string' },
       agent: { type: 'string' },
       'max-tokens': { type: 'string' },
+      'no-verify': { type: 'boolean' },
     });
     const [task, ...extra] = positionals;
     if (!task) throw new UserError(`delegate needs a task: ${DELEGATE_TASKS.join(', ')}`);
@@ -80,6 +92,7 @@ export const delegateCommand: Command = {
           agent: values.agent,
           output_path: out,
           max_tokens: maxTokens,
+          ...(values['no-verify'] === true ? { verify: false } : {}),
         },
         interrupt.signal,
       ).catch((err: unknown) => {
@@ -88,10 +101,10 @@ export const delegateCommand: Command = {
       });
       const outcome = structured as unknown as DelegateOutput;
       // A cut-short answer is never written: with --out that is a failure the caller must see.
-      if (out && !outcome.backup_id) throw new UserError(text.split('\n')[0]!, 'incomplete_output');
+      if (out && !outcome.backup_id && outcome.verification?.status !== 'passed') throw new UserError(text.split('\n')[0]!, 'incomplete_output');
       const { config } = await sidecar.routerConfig();
       const baselineUsd = Math.round(priceUsd(config.baseline, outcome.input_tokens, outcome.output_tokens) * 1e6) / 1e6;
-      const routing = redact(routingLines(outcome, { baselineUsd }).join('\n'));
+      const routing = redact(routingLines(outcome, { baselineUsd, task }).join('\n'));
 
       if (common.json) {
         printJson({ ...(out ? { path: sidecar.displayPath(out) } : { text }), ...outcome, baseline_usd: baselineUsd });

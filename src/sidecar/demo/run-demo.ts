@@ -4,11 +4,15 @@
  * A SIMULATED Gemini provider on 127.0.0.1 → the built sidecar spawned over stdio (its own scratch HOME and
  * SWITCHBOARD_HOME, a dummy key, none of the user's keys) → the real MCP SDK client calls `delegate` (tests for
  * src/slugify.ts, written with a backup), `quota_status`, `restore_backup` (the rollback) and `list_backups`.
+ * The delegation is verified: the scratch copy is trusted and its check is the sample's tests under node:test
+ * (TypeScript through the checkout's tsx); the simulated first draft fails it and the repair passes.
  * Nothing outside the scratch folder is read for state or written.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { UserError } from '../../core/errors';
 import { backupsTable } from '../cli/backups';
 import type { BackupRow } from '../tools/list-backups';
@@ -75,6 +79,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       '# Written by `switchboard demo` in its scratch copy: no local model server, so the simulated Gemini free tier answers.\nproviders:\n  - id: local\n    disabled: true\n',
     );
 
+    // The check, in the scratch user layer: node:test runs the written file, TypeScript through tsx.
+    const tsxLoader = findTsxLoader(options.bundle);
+    if (tsxLoader) {
+      fs.writeFileSync(path.join(switchboardHome, 'router.yaml'), `# Written by \`switchboard demo\`: the check a delegated test file must pass.\nverify:\n  tests: ${JSON.stringify(`node --import ${pathToFileURL(tsxLoader).href} --test {file}`)}\n  timeout_s: 60\n`);
+    }
+
     sim = await startSimulatedProvider();
     print('Switchboard demo: offline, on a scratch copy of the sample workspace; no real model is called, no key needed.');
     print(`  scratch workspace:  ${workspace}`);
@@ -103,8 +113,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const quota = expectOk('quota_status', await session.call('quota_status', {})).structured as unknown as QuotaStatus;
     // The scratch ledger is fresh: this month's figures are exactly this one delegation.
     const baselineUsd = quota.month.baseline_usd;
-    for (const line of routingLines(outcome, { baselineUsd, providerLabel: labelFor(outcome.provider) })) print(`   ${line}`);
+    for (const line of routingLines(outcome, { baselineUsd, providerLabel: labelFor(outcome.provider), task: 'tests' })) print(`   ${line}`);
     print(`   wrote ${written.path} (${written.bytes} bytes) with backup ${written.backup_id}`);
+    const v = outcome.verification;
+    if (v?.status === 'passed' && v.attempts.length > 1) {
+      print(`   verified: the ${SIMULATED_LABEL} model's first answer failed the sample's check (${v.attempts[0]!.summary}); sent back with the check's output, its repair passed`);
+    } else if (v) {
+      print(`   verification ${v.status}${v.reason ? `: ${v.reason}` : ''}`);
+    }
     print('');
 
     print('2. quota_status (the scratch ledger; the simulated provider\'s row is marked)');
@@ -173,8 +189,21 @@ function sidecarEnv(dirs: { home: string; switchboardHome: string; tmp: string; 
     TMP: dirs.tmp,
     SWITCHBOARD_HOME: dirs.switchboardHome,
     SWITCHBOARD_GEMINI_BASE_URL: dirs.geminiBaseUrl,
+    // The demo's own scratch copy is trusted, as the editor would say of a folder the user trusts.
+    SWITCHBOARD_TRUSTED_FOLDERS: path.join(path.dirname(dirs.home), 'workspace'),
     GEMINI_API_KEY: DEMO_API_KEY,
   };
+}
+
+/** tsx's ESM loader in the checkout the demo runs from (the sample is TypeScript; Node 20 cannot run it alone). */
+function findTsxLoader(bundle: string): string | undefined {
+  try {
+    const manifest = createRequire(bundle).resolve('tsx/package.json');
+    const loader = path.join(path.dirname(manifest), 'dist', 'loader.mjs');
+    return fs.existsSync(loader) ? loader : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function labelFor(provider: string): string | undefined {

@@ -6,6 +6,10 @@
  * the real ledger run unchanged when `SWITCHBOARD_GEMINI_BASE_URL` points here. Answers are canned and
  * deterministic: for a request about the sample's `slugify` it returns a runnable test file; usage numbers are
  * derived from the request size the way a real provider reports them.
+ *
+ * To show verified delegation, its first answer is a flawed draft (one expectation forgets that slugify strips
+ * accents), which fails the sample's check; asked again with the check's output (a repair), it answers the
+ * corrected file.
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -52,6 +56,12 @@ describe('slugify', () => {
   });
 });
 `;
+
+/** The simulated model's first draft: the accent expectation is wrong, so the sample's check fails. */
+export const SLUGIFY_TESTS_DRAFT = SLUGIFY_TESTS.replace("'creme-brulee'", "'crème-brûlée'");
+
+/** What marks a repair request (src/core/verify/loop.ts words it this way). */
+const REPAIR_MARKER = /its check failed/;
 
 const GENERIC_ANSWER = '// Simulated answer from the Switchboard demo provider: no real model was called.\n';
 
@@ -118,7 +128,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, count
   const texts: string[] = [];
   collectTexts(request, texts);
   const prompt = texts.join('\n');
-  const answer = /slugify/i.test(prompt) ? SLUGIFY_TESTS : GENERIC_ANSWER;
+  const answer = /slugify/i.test(prompt) ? (REPAIR_MARKER.test(prompt) ? SLUGIFY_TESTS : SLUGIFY_TESTS_DRAFT) : GENERIC_ANSWER;
   // Roughly four characters per token, as real tokenizers average on English and code.
   const usage = { promptTokenCount: Math.ceil(prompt.length / 4), candidatesTokenCount: Math.ceil(answer.length / 4) };
   const usageMetadata = { ...usage, totalTokenCount: usage.promptTokenCount + usage.candidatesTokenCount };

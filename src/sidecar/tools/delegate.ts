@@ -10,8 +10,10 @@ import type { ChatMessage } from '../../core/providers/types';
 import type { RouteResult } from '../../core/router';
 import type { SidecarContext } from '../context';
 import { plainErrorMessage } from '../plain-error';
-import { defineTool, type ToolRunContext } from './tool';
+import { defineTool, type ToolResult, type ToolRunContext } from './tool';
 import { stripFence } from '../../core/generated-text';
+import { describeVerification, type Verification, type VerifiedOutcome } from '../../core/verify';
+import { delegateVerified, verificationShape } from '../delegation/verified';
 
 /** What each task kind asks of the model; anything else is passed through as its own instruction. */
 export const TASK_INSTRUCTIONS: Record<string, string> = {
@@ -35,6 +37,10 @@ const delegateOutput = {
   backup_id: z.string().optional(),
   complete: z.boolean(),
   skipped: z.array(z.string()),
+  /** With output_path: whether the project's check passed (failed never returns here: it is an isError result). */
+  verification: verificationShape.optional(),
+  /** Every generation of a verified delegation, failed attempts included (cost_usd is the accepted one's). */
+  total_cost_usd: z.number().optional(),
 };
 
 /** What `delegate` returns as structuredContent: the contract the CLI, the demo and the extension read. */
@@ -43,7 +49,7 @@ export type DelegateOutput = z.infer<z.ZodObject<typeof delegateOutput>>;
 export const delegateTool = defineTool({
   name: 'delegate',
   description:
-    'Route a generation task to the cheapest capable model (local, free, then paid if allowed). output_path: write the answer there, backed up.',
+    'Route a generation task to the cheapest capable model (local, free, then paid if allowed). output_path: write the answer there, backed up, kept only if the project\'s check passes.',
   input: {
     task: z.string().min(1).describe('tests|docs|boilerplate|code|review'),
     prompt: z.string().min(1),
@@ -52,6 +58,8 @@ export const delegateTool = defineTool({
     agent: z.string().optional().describe('Agent id'),
     output_path: z.string().optional(),
     max_tokens: z.number().int().positive().max(200_000).optional(),
+    verify: z.boolean().optional().describe('false: write unchecked'),
+    propose: z.boolean().optional().describe('Check at output_path, return text, keep file'),
   },
   output: delegateOutput,
   annotations: { openWorldHint: true },
@@ -65,6 +73,25 @@ export const delegateTool = defineTool({
     // read or paid for: nothing of the files is held in memory while the call waits for a slot.
     if (args.output_path) files.check(args.output_path, 'write');
     const contextFiles = await planContextFiles(sidecar, files, args.files ?? [], delegateMaxBytes(sidecar.env));
+
+    let verification: Verification | undefined;
+    if (args.output_path) {
+      // Each generation of the verified loop waits for its own slot; a candidate keeps its bytes except a known key.
+      const routeOnce = (ask: { messages: ChatMessage[]; exclude: string[]; provider?: string; onlyModel?: string }) =>
+        admitted(sidecar, run.signal, agent, async () => {
+          const r = await route(sidecar, run.signal, agent, { ...args, messages: ask.messages, provider: ask.provider ?? args.provider, exclude: ask.exclude, onlyModel: ask.onlyModel });
+          return { ...r, text: maskKnownSecrets(r.text, sidecar.env) };
+        });
+      const outputPath = args.output_path;
+      const verified = await withProgress(run, args.task, async () => {
+        const messages = await admitted(sidecar, run.signal, agent, () => buildMessages(sidecar, files, { ...args, files: contextFiles, agent }));
+        return delegateVerified(sidecar, files, { task: args.task, outputPath, messages, provider: args.provider, verify: args.verify, propose: args.propose }, {
+          route: routeOnce, signal: run.signal, progress: (m) => run.progress(m), audit: (r) => audit(sidecar, { ...r, op: 'delegate', agent: args.agent }),
+        });
+      });
+      if (verified.kind === 'verified') return verifiedResult(sidecar, args.task, verified.outcome);
+      verification = verified.verification;
+    }
 
     let result: RouteResult;
     try {
@@ -90,13 +117,15 @@ export const delegateTool = defineTool({
       quota_left: quotaLeft,
       complete: result.complete,
       skipped,
+      ...(verification ? { verification } : {}),
     };
     const auditBase = { op: 'delegate' as const, task: args.task, agent: args.agent, provider: result.provider, model: result.model, cost_usd: result.costUsd, input_tokens: result.inputTokens, output_tokens: result.outputTokens };
 
-    if (!args.output_path) {
+    if (!args.output_path || args.propose) {
       await audit(sidecar, { ...auditBase, outcome: 'ok' });
       const warning = result.complete ? '' : `[incomplete: the answer was cut short (${result.finishReason})]\n`;
-      return { text: result.text, notes: `${warning}— routed to ${routeText}`, structured };
+      const verified = verification ? `; ${describeVerification(verification, args.task)}` : '';
+      return { text: args.propose ? maskKnownSecrets(stripFence(result.text), sidecar.env) : result.text, notes: redact(`${warning}— routed to ${routeText}${verified}`, sidecar.env), structured };
     }
     if (!result.complete) {
       // A cut-short answer must never replace a file as if it were whole.
@@ -116,7 +145,7 @@ export const delegateTool = defineTool({
     });
     await audit(sidecar, { ...auditBase, path: written.path, backup_id: written.backupId, bytes: written.bytes, outcome: 'ok' });
     return {
-      text: redact(`${written.created ? 'created' : 'wrote'} ${written.path} (${written.bytes} bytes) via ${routeText}; backup ${written.backupId} (restore_backup undoes it)`, sidecar.env),
+      text: redact(`${written.created ? 'created' : 'wrote'} ${written.path} (${written.bytes} bytes) via ${routeText}; backup ${written.backupId} (restore_backup undoes it); ${describeVerification(verification!, args.task)}`, sidecar.env),
       structured: { ...structured, backup_id: written.backupId },
     };
   },
@@ -224,7 +253,7 @@ async function route(
   sidecar: SidecarContext,
   signal: AbortSignal,
   agent: Agent | undefined,
-  request: { task: string; messages: ChatMessage[]; provider?: string; max_tokens?: number },
+  request: { task: string; messages: ChatMessage[]; provider?: string; max_tokens?: number; exclude?: string[]; onlyModel?: string },
 ): Promise<RouteResult> {
   const router = await sidecar.router();
   return router.route({
@@ -232,6 +261,8 @@ async function route(
     messages: request.messages,
     maxTokens: request.max_tokens,
     provider: request.provider,
+    exclude: request.exclude,
+    onlyModel: request.onlyModel,
     model: agent?.model,
     fallbackModels: agent?.fallbackModels,
     actor: agent?.id ?? sidecar.actor,
@@ -261,4 +292,34 @@ async function audit(sidecar: SidecarContext, record: Record<string, unknown> & 
   } catch (err) {
     sidecar.log(`audit: ${plainErrorMessage(err, sidecar.workspace, sidecar.env)}`);
   }
+}
+
+/** The result of a verified delegation whose check passed. */
+function verifiedResult(sidecar: SidecarContext, task: string, outcome: VerifiedOutcome): ToolResult<typeof delegateOutput> {
+  const result = outcome.result!;
+  const v = outcome.verification;
+  const route = `${result.provider}/${result.model} (${result.tier}), ${result.inputTokens}+${result.outputTokens} tokens, $${result.costUsd.toFixed(6)}`;
+  const structured = {
+    provider: result.provider,
+    model: result.model,
+    tier: result.tier,
+    input_tokens: result.inputTokens,
+    output_tokens: result.outputTokens,
+    cost_usd: result.costUsd,
+    quota_left: result.quotaLeft.map((q) => ({ metric: q.metric, window: q.window, left: q.left, limit: q.limit })),
+    complete: result.complete,
+    skipped: outcome.skipped,
+    verification: { ...v, attempts: v.attempts.map((a) => ({ provider: a.provider, model: a.model, passed: a.passed, summary: a.summary, repair: a.repair, cost_usd: a.cost_usd })) },
+    total_cost_usd: outcome.totalCostUsd,
+    ...(outcome.backupId ? { backup_id: outcome.backupId } : {}),
+  };
+  const checked = `${describeVerification(v, task)}: ${v.command}`;
+  const total = v.attempts.length > 1 ? `; all attempts $${outcome.totalCostUsd.toFixed(6)}` : '';
+  // The loop's candidates were already masked of known keys; summaries are redacted like every other.
+  if (!outcome.written) return { text: outcome.text ?? '', notes: redact(`— routed to ${route}${total}; ${checked}`, sidecar.env), structured };
+  const w = outcome.written;
+  return {
+    text: redact(`${outcome.created ? 'created' : 'wrote'} ${sidecar.displayPath(w.path)} (${w.bytes} bytes) via ${route}${total}; ${checked}; backup ${outcome.backupId} (restore_backup undoes it)`, sidecar.env),
+    structured,
+  };
 }
