@@ -5,9 +5,11 @@
  * Slots so far:
  * - `server:<id>` — a project-defined MCP server (`.mcp.json`, `.mcp/servers/*.json`, `.vscode/mcp.json`) or a
  *   docker/npx recipe from `.mcp/discovery-config.yaml`: what a health check would start or request.
- * Verification checks add `verify.<kind>` slots here (router.yaml `verify:`), gathered the same way.
+ * - `verify.<kind>` — a verification check the project's `.mcp/router.yaml` `verify:` configures. (Detected
+ *   checks are pinned on first use under `verify.<kind>.detected:<template>`; see core/verify/resolve.ts.)
  */
 import { ServerCascade, type McpServer } from '../cascade';
+import { loadRouterConfig } from '../router/config';
 import type { ProjectCommand } from './index';
 
 /** Server layers whose definitions come from the workspace (the project layer of SPEC "Trust"). */
@@ -36,7 +38,10 @@ export function serverCommand(server: McpServer): ProjectCommand {
 export function projectCommands(workspace: string, env: NodeJS.ProcessEnv = process.env, servers?: readonly McpServer[]): ProjectCommand[] {
   const list = servers ?? new ServerCascade({ workspace, env }).load().servers;
   const commands = list.filter(isProjectServer).map(serverCommand);
-  // verify.<kind> slots (router.yaml `verify:`) are appended here by the verification feature.
+  const { verify } = loadRouterConfig({ workspace, env }).config;
+  for (const [task, check] of Object.entries(verify.checks)) {
+    if (check.layer === 'project' && check.command !== undefined) commands.push({ slot: `verify.${task}`, text: check.command });
+  }
   return commands.sort((a, b) => (a.slot < b.slot ? -1 : a.slot > b.slot ? 1 : 0));
 }
 
