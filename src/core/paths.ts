@@ -23,3 +23,12 @@ export function workspaceStateDir(workspace: string, create = true): string {
   }
   return dir;
 }
+
+/** True when `p` exists and is a folder (following links); false for anything else, errors included. */
+export function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -11,8 +11,8 @@ import { SERVERS_VIEW_ID, ServersTreeProvider } from './views/serversTree';
 import { WorkspaceModel } from './workspaceModel';
 import { SidecarSource } from './data/sidecarSource';
 import { KeyStore } from './keys/keyStore';
-import { SidecarManager } from './sidecar/manager';
-import { registerSidecarFeatures } from './sidecar/features';
+import { SidecarManager } from './sidecarClient/manager';
+import { registerSidecarFeatures } from './sidecarClient/features';
 import { SwitchboardCommands } from './commands';
 import type { SourceLocation } from './data/source';
 

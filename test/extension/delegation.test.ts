@@ -19,7 +19,6 @@ import {
   targetProblem,
   testTargetFor,
 } from '../../src/extension/delegation/targets';
-import type { BackupRow } from '../../src/sidecar/tools/list-backups';
 import type { RestoreOutcome } from '../../src/extension/commands/restoreBackup';
 import type { InstallOutcome } from '../../src/extension/commands/installForClaudeCode';
 import { FAKE_ORIGIN_ENV } from './fakeProviders';
@@ -112,12 +111,12 @@ describe('Delegation in a real VS Code (sidecar + fake provider)', function () {
     waitFor(
       `the sidecar to see the Gemini key ${present ? 'set' : 'removed'}`,
       async () => {
-        const status = await api.sidecars.callTool<{ providers: Array<{ id: string; has_key: boolean }> }>(root, 'quota_status');
+        const status = await api.sidecars.callTool(root, 'quota_status');
         return status.providers.find((p) => p.id === 'gemini')?.has_key === present;
       },
       60_000,
     );
-  const listBackups = async (file: string) => (await api.sidecars.callTool<{ backups: BackupRow[] }>(root, 'list_backups', { path: file })).backups;
+  const listBackups = async (file: string) => (await api.sidecars.callTool(root, 'list_backups', { path: file })).backups;
   const delegateTests = () => vscode.commands.executeCommand<DelegationOutcome>('switchboard.delegateTestsToGemini', vscode.Uri.file(path.join(root, 'src', 'slugify.ts')));
 
   before(async function () {

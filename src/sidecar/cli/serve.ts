@@ -4,10 +4,10 @@ import { serveStdio } from '../stdio';
 import { parseCommandArgs } from './args';
 import type { Command } from './commands';
 import { UserError } from '../../core/errors';
-import fs from 'node:fs';
+import { isDirectory } from '../../core/paths';
 import { ACTORS, type Actor } from '../../core/files/backups';
 import { withEditorKeys } from '../keys';
-import packageJson from '../../../package.json';
+import { SWITCHBOARD_VERSION } from '../version';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -24,18 +24,9 @@ export const serveCommand: Command = {
     if (maxFrameBytes !== undefined && !(Number.isInteger(maxFrameBytes) && maxFrameBytes > 0)) throw new UserError('max frame bytes must be a positive integer');
     const env = await withEditorKeys(process.env, (line) => process.stderr.write(`switchboard: ${line}\n`));
     const sidecar = new SidecarContext({ workspace: common.workspace, workspaceExplicit: explicit, actor, env });
-    const server = createServer({ sidecar, version: packageJson.version });
+    const server = createServer({ sidecar, version: SWITCHBOARD_VERSION });
     await serveStdio(server, { maxFrameBytes, log: sidecar.log });
     await sidecar.close();
     return 0;
   },
 };
-
-
-function isDirectory(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}

@@ -1,12 +1,15 @@
+import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import crypto from 'node:crypto';
 import type { Agent } from '../../core/cascade';
-import type { UserError } from '../../core/errors';
+import { UserError } from '../../core/errors';
 import type { WorkspaceFiles } from '../../core/files';
 import type { ChatMessage } from '../../core/providers/types';
 import type { RouteResult } from '../../core/router';
 import type { SidecarContext } from '../context';
+import { workspaceStateDir } from '../../core/paths';
 import { plainErrorMessage } from '../plain-error';
+import { delegateDescriptor } from '../protocol/delegate';
 import { defineTool, type ToolRunContext } from './tool';
 import { stripFence } from '../../core/generated-text';
 
@@ -19,39 +22,13 @@ const TASK_INSTRUCTIONS: Record<string, string> = {
   review: 'Review the code given: list concrete problems with file and line, most important first.',
 };
 
-const quotaLeftShape = z.object({ metric: z.string(), window: z.string(), left: z.number(), limit: z.number() });
-
-const delegateOutput = {
-  provider: z.string(),
-  model: z.string(),
-  tier: z.string(),
-  input_tokens: z.number(),
-  output_tokens: z.number(),
-  cost_usd: z.number(),
-  quota_left: z.array(quotaLeftShape),
-  backup_id: z.string().optional(),
-  complete: z.boolean(),
-  skipped: z.array(z.string()),
-};
-
-/** What `delegate` returns as structuredContent: the contract the CLI, the demo and the extension read. */
-export type DelegateOutput = z.infer<z.ZodObject<typeof delegateOutput>>;
+/** How much of a spilled answer the result still shows. */
+const SPILLED_HEAD_CHARS = 2_000;
+/** Where answers too long for the client go (inside the workspace, Switchboard's own folder). */
+export const ANSWERS_DIR = '.switchboard/answers';
 
 export const delegateTool = defineTool({
-  name: 'delegate',
-  description:
-    'Route a generation task to the cheapest capable model (local, free, then paid if allowed). output_path: write the answer there, backed up.',
-  input: {
-    task: z.string().min(1).describe('tests|docs|boilerplate|code|review'),
-    prompt: z.string().min(1),
-    files: z.array(z.string()).max(50).optional().describe('Context files'),
-    provider: z.string().optional().describe('Provider id, or auto'),
-    agent: z.string().optional().describe('Agent id'),
-    output_path: z.string().optional(),
-    max_tokens: z.number().int().positive().max(200_000).optional(),
-  },
-  output: delegateOutput,
-  annotations: { openWorldHint: true },
+  ...delegateDescriptor,
   async run(args, run) {
     const { sidecar } = run;
     const files = await sidecar.files();
@@ -85,8 +62,19 @@ export const delegateTool = defineTool({
     const auditBase = { op: 'delegate' as const, task: args.task, agent: args.agent, provider: result.provider, model: result.model, cost_usd: result.costUsd, input_tokens: result.inputTokens, output_tokens: result.outputTokens };
 
     if (!args.output_path) {
-      await audit(sidecar, { ...auditBase, outcome: 'ok' });
       const warning = result.complete ? '' : `[incomplete: the answer was cut short (${result.finishReason})]\n`;
+      if (run.resultLimitChars !== undefined && result.text.length > run.resultLimitChars) {
+        // Too long for the client (it would cut or drop it): the whole answer goes to a scratch file.
+        const answerPath = await spillAnswer(sidecar.workspace, args.task, result.text);
+        await audit(sidecar, { ...auditBase, path: answerPath, outcome: 'ok' });
+        const head = headOf(result.text, SPILLED_HEAD_CHARS);
+        return {
+          text: `${head}\n…\n[the whole answer (${result.text.length} characters) is in ${answerPath}: read it from there]`,
+          notes: `${warning}— routed to ${route}`,
+          structured: { ...structured, answer_path: answerPath },
+        };
+      }
+      await audit(sidecar, { ...auditBase, outcome: 'ok' });
       return { text: result.text, notes: `${warning}— routed to ${route}`, structured };
     }
     if (!result.complete) {
@@ -111,6 +99,29 @@ export const delegateTool = defineTool({
     };
   },
 });
+
+/** Writes `text` to a new file under .switchboard/answers/ and returns its workspace path. */
+async function spillAnswer(workspace: string, task: string, text: string): Promise<string> {
+  // workspaceStateDir also keeps .switchboard/ out of git (its .gitignore).
+  const dir = path.join(workspaceStateDir(workspace), 'answers');
+  await fs.promises.mkdir(dir, { recursive: true });
+  // A repository may ship `.switchboard` as a link to elsewhere: write only where the path really is.
+  if (fs.realpathSync.native(dir) !== path.join(fs.realpathSync.native(workspace), ...ANSWERS_DIR.split('/'))) {
+    throw new UserError(`${ANSWERS_DIR} is not a plain folder inside the workspace; not writing the answer there`, 'answer_dir_unsafe');
+  }
+  const slug = task.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24) || 'answer';
+  const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${slug}-${crypto.randomBytes(3).toString('hex')}.md`;
+  // 'wx': never follow or replace something already there.
+  await fs.promises.writeFile(path.join(dir, name), text, { flag: 'wx', mode: 0o600 });
+  return `${ANSWERS_DIR}/${name}`;
+}
+
+/** The first `max` characters, cut at a line end when one is near. */
+function headOf(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.lastIndexOf('\n', max);
+  return text.slice(0, cut > max / 2 ? cut : max);
+}
 
 interface RequestParts {
   task: string;
