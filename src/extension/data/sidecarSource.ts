@@ -22,8 +22,8 @@ export class SidecarSource implements SwitchboardDataSource {
   lastQuota?: QuotaStatusOutput;
 
   constructor(
-    private readonly sidecars: SidecarManager,
-    private readonly trust: TrustState,
+    private readonly sidecars: Pick<SidecarManager, 'callTool' | 'all'>,
+    private readonly trust: Pick<TrustState, 'isTrusted'>,
     private readonly listing: CascadeListing,
     private readonly extensionPath: string,
     private readonly env: NodeJS.ProcessEnv = process.env,

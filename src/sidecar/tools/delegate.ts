@@ -67,7 +67,7 @@ export const delegateTool = defineTool({
         // Too long for the client (it would cut or drop it): the whole answer goes to a scratch file.
         const answerPath = await spillAnswer(sidecar.workspace, args.task, result.text);
         await audit(sidecar, { ...auditBase, path: answerPath, outcome: 'ok' });
-        const head = headOf(result.text, SPILLED_HEAD_CHARS);
+        const head = headOf(result.text, Math.min(SPILLED_HEAD_CHARS, Math.floor(run.resultLimitChars / 2)));
         return {
           text: `${head}\n…\n[the whole answer (${result.text.length} characters) is in ${answerPath}: read it from there]`,
           notes: `${warning}— routed to ${route}`,
