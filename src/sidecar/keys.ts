@@ -3,16 +3,12 @@
  * (src/core/keys/channel.ts). Keys stay in this process's memory and are registered for redaction; none is
  * written anywhere. Without an editor, environment variables alone decide, as before.
  */
+import { PROVIDER_KEY_VARIABLES } from '../core/key-variables';
 import { requestKeys } from '../core/keys/channel';
 import { addSecretValues } from '../core/redact';
 
 /** Each provider's key variables (any one of a group is enough). */
-export const PROVIDER_KEY_GROUPS: readonly (readonly string[])[] = [
-  ['OPENAI_API_KEY'],
-  ['GEMINI_API_KEY', 'GOOGLE_API_KEY'],
-  ['HF_TOKEN', 'HUGGINGFACE_API_TOKEN'],
-  ['TOGETHER_API_KEY', 'TOGETHER_AI_API_KEY'],
-];
+export const PROVIDER_KEY_GROUPS: readonly (readonly string[])[] = Object.values(PROVIDER_KEY_VARIABLES);
 
 /**
  * The environment plus whatever keys the editor holds that the environment lacks. Asks only when a provider

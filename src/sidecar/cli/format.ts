@@ -1,4 +1,5 @@
 /** What the commands print: tables, amounts, times and diagnostics, shared so every command looks the same. */
+import { formatDiagnostic, type Diagnostic } from '../../core/diagnostics';
 import { isDirectory } from '../../core/paths';
 import { UserError } from '../../core/errors';
 import { redact } from '../../core/redact';
@@ -15,27 +16,13 @@ export function formatTable(rows: string[][]): string {
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
 }
 
-/** Anything shaped like a diagnostic: core's and the protocol's structured one alike. */
-export interface DiagnosticLike {
-  file: string;
-  line: number;
-  column: number;
-  severity: 'error' | 'warning';
-  message: string;
-}
-
-/** "file:line:column: severity: message", the shape editors and terminals turn into links. */
-export function formatDiagnosticLine(d: DiagnosticLike): string {
-  return `${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}`;
-}
-
-/** Diagnostics go to stderr, one per line, redacted. */
-export function printDiagnostics(diagnostics: readonly DiagnosticLike[]): void {
-  for (const d of diagnostics) process.stderr.write(redact(formatDiagnosticLine(d)) + '\n');
+/** Diagnostics go to stderr, one per line ("file:line:column: severity: message"), redacted. */
+export function printDiagnostics(diagnostics: readonly Diagnostic[]): void {
+  for (const d of diagnostics) process.stderr.write(redact(formatDiagnostic(d)) + '\n');
 }
 
 /** "2 error(s), 1 warning(s)" with where they went. */
-export function diagnosticSummary(diagnostics: readonly DiagnosticLike[]): string {
+export function diagnosticSummary(diagnostics: readonly Diagnostic[]): string {
   const errors = diagnostics.filter((d) => d.severity === 'error').length;
   return `${errors} error(s), ${diagnostics.length - errors} warning(s)${diagnostics.length ? ' (on stderr)' : ''}`;
 }

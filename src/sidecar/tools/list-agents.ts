@@ -1,6 +1,7 @@
 import { listAgentsDescriptor } from '../protocol/list-agents';
 import { defineTool } from './tool';
-import { diagnosticsOut, formatDiagnosticOut } from './structured';
+import { formatDiagnostic } from '../../core/diagnostics';
+import { diagnosticsOut } from './structured';
 
 export const listAgentsTool = defineTool({
   ...listAgentsDescriptor,
@@ -18,7 +19,7 @@ export const listAgentsTool = defineTool({
     }));
     const diagnostics = diagnosticsOut(result.diagnostics, sidecar);
     const lines = agents.map((a) => `${a.id}  [${a.layer}]  ${a.model ?? '-'}  ${a.source.file}:${a.source.line}${a.hidden.length ? `  (overrides ${a.hidden.length})` : ''}${a.enabled ? '' : '  (disabled)'}`);
-    if (diagnostics.length) lines.push(`${diagnostics.length} problem(s):`, ...diagnostics.map(formatDiagnosticOut));
+    if (diagnostics.length) lines.push(`${diagnostics.length} problem(s):`, ...diagnostics.map(formatDiagnostic));
     return { text: lines.join('\n') || 'no agents', structured: { agents, diagnostics } };
   },
 });

@@ -2,7 +2,8 @@ import type { McpServer } from '../../core/cascade';
 import { scrubPaths } from '../plain-error';
 import { listServersDescriptor } from '../protocol/list-servers';
 import { defineTool } from './tool';
-import { diagnosticsOut, formatDiagnosticOut } from './structured';
+import { formatDiagnostic } from '../../core/diagnostics';
+import { diagnosticsOut } from './structured';
 
 export const listServersTool = defineTool({
   ...listServersDescriptor,
@@ -33,7 +34,7 @@ export const listServersTool = defineTool({
       const state = s.duplicate_of ? `  (duplicate of ${s.duplicate_of})` : s.enabled ? '' : s.optional ? '  (optional, off)' : '  (not enabled)';
       return `${s.id}  [${s.layer}]  ${s.type}  ${s.target}${state}${s.hidden.length ? `  (overrides ${s.hidden.length})` : ''}${h}`;
     });
-    if (diagnostics.length) lines.push(`${diagnostics.length} problem(s):`, ...diagnostics.map(formatDiagnosticOut));
+    if (diagnostics.length) lines.push(`${diagnostics.length} problem(s):`, ...diagnostics.map(formatDiagnostic));
     return { text: lines.join('\n') || 'no servers', structured: { servers, diagnostics } };
   },
 });

@@ -8,8 +8,3 @@ export function diagnosticsOut(diagnostics: readonly Diagnostic[], sidecar: Side
   const scrub = (text: string) => scrubPaths(text, sidecar.workspace, sidecar.env);
   return diagnostics.map((d) => ({ file: scrub(d.file), line: d.line, column: d.column, severity: d.severity, message: scrub(d.message) }));
 }
-
-/** "file:line:column: severity: message", for the readable text block only. */
-export function formatDiagnosticOut(d: DiagnosticOut): string {
-  return `${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}`;
-}
