@@ -35,6 +35,29 @@ export default tseslint.config(
     },
   },
   {
+    // The extension speaks to the sidecar over MCP only: of src/sidecar it may import the protocol, for types.
+    files: ['src/extension/**/*.ts'],
+    ignores: ['src/extension/sidecarClient/client.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        paths: [],
+        patterns: [
+          { group: ['**/sidecar/**', '!**/sidecar/protocol', '!**/sidecar/protocol/**'], message: 'src/extension may import only src/sidecar/protocol (types) from the sidecar; call tools through SidecarClient.' },
+          { group: ['**/sidecar/protocol', '**/sidecar/protocol/**'], allowTypeImports: true, message: 'src/extension imports the protocol for types only (SidecarClient checks results against the schemas).' },
+        ],
+      }],
+    },
+  },
+  {
+    // The client checks results against the protocol's schemas, so it alone imports the protocol's values.
+    files: ['src/extension/sidecarClient/client.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/sidecar/**', '!**/sidecar/protocol', '!**/sidecar/protocol/**'], message: 'src/extension may import only src/sidecar/protocol from the sidecar.' }],
+      }],
+    },
+  },
+  {
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs' },
     rules: { '@typescript-eslint/no-require-imports': 'off' },

@@ -43,3 +43,12 @@ function makeOwnerOnly(dir: string): void {
     // Best effort: a folder we cannot tighten still works.
   }
 }
+
+/** True when `p` exists and is a folder (following links); false for anything else, errors included. */
+export function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -7,16 +7,9 @@
  *   `const token = getToken();` comes back byte for byte and a read-modify-write never corrupts a file.
  */
 
-export const KEY_ENV_VARS = [
-  'OPENAI_API_KEY',
-  'GEMINI_API_KEY',
-  'GOOGLE_API_KEY',
-  'HF_TOKEN',
-  'HUGGINGFACE_API_TOKEN',
-  'TOGETHER_API_KEY',
-  'TOGETHER_AI_API_KEY',
-  'ANTHROPIC_API_KEY',
-] as const;
+import { KEY_ENV_VARS } from './key-variables';
+
+export { KEY_ENV_VARS };
 
 const MASK = '[REDACTED]';
 

@@ -5,8 +5,8 @@ import type { QuotaTreeProvider } from './views/quotaTree';
 import type { ServersTreeProvider } from './views/serversTree';
 import type { WorkspaceModel } from './workspaceModel';
 import type { KeyStore } from './keys/keyStore';
-import type { SidecarManager } from './sidecar/manager';
-import type { SidecarFeatures } from './sidecar/features';
+import type { SidecarManager } from './sidecarClient/manager';
+import type { SidecarFeatures } from './sidecarClient/features';
 
 /**
  * What activate() returns. The extension-host tests drive the real tree providers through it; other

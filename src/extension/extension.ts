@@ -2,19 +2,17 @@ import * as vscode from 'vscode';
 import type { SwitchboardApi } from './api';
 import { CoreCascadeSource } from './data/cascadeSource';
 import { Disposable } from './disposable';
-import { createLog, describeError } from './log';
+import { createLog } from './log';
 import { RESTRICTED_MESSAGES, TrustState } from './trust';
 import { AGENTS_VIEW_ID, AgentsTreeProvider } from './views/agentsTree';
-import { OPEN_DEFINITION_COMMAND, openDefinition } from './views/common';
 import { QUOTA_VIEW_ID, QuotaTreeProvider } from './views/quotaTree';
 import { SERVERS_VIEW_ID, ServersTreeProvider } from './views/serversTree';
 import { WorkspaceModel } from './workspaceModel';
 import { SidecarSource } from './data/sidecarSource';
 import { KeyStore } from './keys/keyStore';
-import { SidecarManager } from './sidecar/manager';
-import { registerSidecarFeatures } from './sidecar/features';
+import { SidecarManager } from './sidecarClient/manager';
+import { registerSidecarFeatures } from './sidecarClient/features';
 import { SwitchboardCommands } from './commands';
-import type { SourceLocation } from './data/source';
 
 export const ACTIVATION_GOAL_MS = 30;
 
@@ -55,19 +53,6 @@ class SwitchboardExtension extends Disposable {
         this.quota.refresh();
       }),
     );
-
-    this._register(vscode.commands.registerCommand('switchboard.refresh', () => this.refresh()));
-    this._register(vscode.commands.registerCommand('switchboard.showLog', () => this.log.show(true)));
-    this._register(
-      vscode.commands.registerCommand(OPEN_DEFINITION_COMMAND, async (location: SourceLocation) => {
-        try {
-          await openDefinition(location);
-        } catch (error) {
-          this.log.error(`Cannot open ${location.file}:${location.line}: ${describeError(error)}`);
-          void vscode.window.showErrorMessage(`Switchboard: cannot open ${vscode.workspace.asRelativePath(location.file)}: ${describeError(error)}`);
-        }
-      }),
-    );
   }
 
   refresh(): void {
@@ -87,6 +72,7 @@ class SwitchboardExtension extends Disposable {
 let current: SwitchboardExtension | undefined;
 /** Built on the extension's parts, so released before them. */
 let currentFeatures: vscode.Disposable | undefined;
+let currentCommands: vscode.Disposable | undefined;
 
 export function activate(context: vscode.ExtensionContext): SwitchboardApi {
   const started = performance.now();
@@ -96,15 +82,20 @@ export function activate(context: vscode.ExtensionContext): SwitchboardApi {
   const sidecarFeatures = registerSidecarFeatures(extension);
   currentFeatures = sidecarFeatures;
   context.subscriptions.push(sidecarFeatures);
-  context.subscriptions.push(
-    new SwitchboardCommands({
-      log: extension.log,
-      clientFor: (folder) => extension.sidecars.client(folder.uri.fsPath),
-      sidecarPath: extension.sidecars.sidecarPath,
-      isTrusted: () => extension.trust.isTrusted,
-      secrets: context.secrets,
-    }),
-  );
+  const commands = new SwitchboardCommands({
+    log: extension.log,
+    clientFor: (folder) => extension.sidecars.client(folder.uri.fsPath),
+    sidecarPath: extension.sidecars.sidecarPath,
+    isTrusted: () => extension.trust.isTrusted,
+    keys: extension.keys,
+    sidecars: extension.sidecars,
+    source: extension.source,
+    model: extension.model,
+    refresh: () => extension.refresh(),
+    secrets: context.secrets,
+  });
+  currentCommands = commands;
+  context.subscriptions.push(commands);
   const activationMs = performance.now() - started;
 
   const folders = vscode.workspace.workspaceFolders?.length ?? 0;
@@ -131,6 +122,8 @@ export function activate(context: vscode.ExtensionContext): SwitchboardApi {
 }
 
 export function deactivate(): void {
+  currentCommands?.dispose();
+  currentCommands = undefined;
   currentFeatures?.dispose();
   currentFeatures = undefined;
   current?.dispose();

@@ -4,7 +4,6 @@
  * the cascades, the ledger and the router. Nothing is opened until the first call that needs it, so creating the
  * server stays free of side effects and cold start stays fast.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { WorkspaceCascade, type Agent, type AgentCascadeResult, type ServerCascadeResult } from '../core/cascade';
 import { UserError } from '../core/errors';
@@ -13,6 +12,7 @@ import type { Actor, WorkspaceFiles } from '../core/files';
 import type { Ledger } from '../core/ledger';
 import type { LoadedRouterConfig, Router } from '../core/router';
 import type { KnownServerHealth, SyncResult } from '../core/context';
+import { isDirectory } from '../core/paths';
 import { redact } from '../core/redact';
 import { decideTrust, isProjectServer, type TrustDecision } from '../core/trust';
 import { diagnostic, type Diagnostic } from '../core/diagnostics';
@@ -313,14 +313,6 @@ export class SidecarContext {
     const ledger = this.ledgerPromise;
     this.ledgerPromise = undefined;
     if (ledger) await (await ledger.catch(() => undefined))?.close();
-  }
-}
-
-function isDirectory(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
   }
 }
 

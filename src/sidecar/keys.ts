@@ -3,12 +3,12 @@
  * (src/core/keys/channel.ts). Keys stay in this process's memory and are registered for redaction; none is
  * written anywhere. Without an editor, environment variables alone decide, as before.
  */
+import { PROVIDER_KEY_VARIABLES } from '../core/key-variables';
 import { requestKeys } from '../core/keys/channel';
-import { DEFAULT_KEY_ENV } from '../core/providers/env';
 import { addSecretValues } from '../core/redact';
 
-/** Each provider's key variables (any one of a group is enough), from the one list in core/providers/env. */
-export const PROVIDER_KEY_GROUPS: readonly (readonly string[])[] = Object.values(DEFAULT_KEY_ENV).filter((names) => names.length > 0);
+/** Each provider's key variables (any one of a group is enough), from the one list in core/key-variables. */
+export const PROVIDER_KEY_GROUPS: readonly (readonly string[])[] = Object.values(PROVIDER_KEY_VARIABLES);
 
 /**
  * The environment plus whatever keys the editor holds that the environment lacks. Asks only when a provider

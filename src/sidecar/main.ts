@@ -22,10 +22,24 @@ const commands: Array<{ name: string; load: () => Promise<Command> }> = [
 async function usage(): Promise<string> {
   const loaded = await Promise.all(commands.map((c) => c.load()));
   const lines = loaded.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
-  return ['Usage: switchboard <command> [--workspace DIR] [--json]', '', 'Commands:', ...lines].join('\n');
+  return [
+    'Usage: switchboard <command> [--workspace DIR] [--json]',
+    '       switchboard --version | --help',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'With no command and stdin not a terminal (an MCP client started it), switchboard serves MCP over stdio.',
+  ].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Checked first: `--version` from a script (stdin not a terminal) must print the version, not start serving.
+  if (argv[0] === '--version' || argv[0] === '-V' || argv[0] === 'version') {
+    const { SWITCHBOARD_VERSION } = await import('./version');
+    process.stdout.write(`switchboard ${SWITCHBOARD_VERSION}\n`);
+    return 0;
+  }
   // An MCP client starts us with piped stdin and often no arguments (or only options): serve.
   if ((argv.length === 0 || argv[0]!.startsWith('--')) && !process.stdin.isTTY && !argv.some((a) => a === '--help' || a === '-h')) {
     return (await commands[0]!.load()).run(argv);
@@ -40,7 +54,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`switchboard: unknown command "${name}" (try: ${commands.map((c) => c.name).join(', ')})\n`);
     return 1;
   }
-  return (await command.load()).run(rest);
+  const loaded = await command.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`switchboard ${loaded.name}: ${loaded.summary}\nOptions every command takes: --workspace DIR, --json\n`);
+    return 0;
+  }
+  return loaded.run(rest);
 }
 
 main(process.argv.slice(2)).then(

@@ -116,6 +116,7 @@ async function runTool(sidecar: SidecarContext, tool: ToolDefinition, args: Reco
   const context: ToolRunContext = {
     sidecar,
     signal: extra.signal,
+    resultLimitChars: resultLimitChars(sidecar.env),
     wantsProgress: progressToken !== undefined,
     principal: extra.authInfo?.extra?.principal,
     progress: async (message) => {
@@ -142,13 +143,24 @@ async function runTool(sidecar: SidecarContext, tool: ToolDefinition, args: Reco
   }
 }
 
+/**
+ * Claude Code caps an MCP result at about 25k tokens (MAX_MCP_OUTPUT_TOKENS) and the text travels twice (content
+ * and structuredContent): 40k characters of text stay well inside. SWITCHBOARD_MAX_RESULT_CHARS overrides it.
+ */
+export const DEFAULT_RESULT_LIMIT_CHARS = 40_000;
+
+function resultLimitChars(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.SWITCHBOARD_MAX_RESULT_CHARS);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_RESULT_LIMIT_CHARS;
+}
+
 /** tools/list entries with compact JSON Schemas (draft-07) derived from the same zod shapes the SDK validates with. */
 export function compactToolList(tools: ToolDefinition[]): Tool[] {
   return tools.map((tool) => ({
     name: tool.name,
     description: tool.description,
     inputSchema: compactSchema(z.toJSONSchema(z.object(tool.input), { target: 'draft-7', io: 'input' })) as Tool['inputSchema'],
-    outputSchema: dropNestedRequired(compactSchema(z.toJSONSchema(z.object(tool.output), { target: 'draft-7', io: 'input' })), 0) as Tool['outputSchema'],
+    outputSchema: outputSkeleton(z.toJSONSchema(z.object(tool.output), { target: 'draft-7', io: 'input' })) as Tool['outputSchema'],
     ...(tool.annotations ? { annotations: tool.annotations } : {}),
   }));
 }
@@ -167,23 +179,15 @@ function compactSchema(schema: unknown): unknown {
 }
 
 /**
- * Output schemas keep `required` at the top level only and no scalar types: the server validates every result
- * against the full zod shape before sending it, so nested `required` lists and `"type":"string"` on every field
- * would only repeat themselves to the client (and cost tokens in every session). Fields keep their names, so
- * the shape stays readable. (Scalar types went from top-level fields too when search_registry joined the list,
- * to keep all of tools/list under 6,000 characters.)
+ * Output schemas go out as a skeleton: the field names, nested as the result nests them, without types or
+ * `required` lists. The server validates every result against the full zod shape before sending it (and our
+ * clients check it against the same shape), so the rest would only cost tokens in every Claude session.
  */
-function dropNestedRequired(schema: unknown, depth: number): unknown {
-  if (Array.isArray(schema)) return schema.map((s) => dropNestedRequired(s, depth + 1));
-  if (!schema || typeof schema !== 'object') return schema;
-  const entries = Object.entries(schema as Record<string, unknown>);
-  if (depth > 1 && entries.length === 1 && entries[0]![0] === 'type' && SCALAR_TYPES.has(entries[0]![1] as string)) return {};
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of entries) {
-    if (key === 'required' && depth > 0) continue;
-    out[key] = dropNestedRequired(value, depth + 1);
-  }
+function outputSkeleton(schema: unknown, root = true): unknown {
+  if (!schema || typeof schema !== 'object') return {};
+  const node = schema as { properties?: Record<string, unknown>; items?: unknown };
+  const out: Record<string, unknown> = root ? { type: 'object' } : {};
+  if (node.properties) out.properties = Object.fromEntries(Object.entries(node.properties).map(([k, v]) => [k, outputSkeleton(v, false)]));
+  if (node.items && typeof node.items === 'object') out.items = outputSkeleton(node.items, false);
   return out;
 }
-
-const SCALAR_TYPES = new Set(['string', 'number', 'integer', 'boolean']);

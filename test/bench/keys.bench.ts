@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { requestKeys, startKeyChannel } from '../../src/core/keys/channel';
-import { SidecarClient } from '../../src/extension/sidecar/client';
+import { SidecarClient } from '../../src/extension/sidecarClient/client';
 import { round, summary, time } from './stats';
 
 const SIDECAR = path.resolve(__dirname, '..', '..', 'dist', 'sidecar.js');

@@ -16,8 +16,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SidecarContext } from '../../src/sidecar/context';
-import { runToolFromCli } from '../../src/sidecar/cli/run-tool';
-import { delegateTool, type DelegateOutput } from '../../src/sidecar/tools/delegate';
+import { callTool } from '../../src/sidecar/cli/run-tool';
+import { delegateDescriptor, type DelegateOutput } from '../../src/sidecar/protocol/delegate';
 import { startFakeProviderServer, type FakeProviderServer } from '../fakes/provider-server';
 import { answerFor, copyProject, verifyProjects, type AnswerQuality, type VerifyProject } from '../fakes/verify-projects';
 import { round } from './stats';
@@ -106,8 +106,8 @@ async function runTask(sidecar: SidecarContext, server: FakeProviderServer, work
   fs.rmSync(target, { force: true });
   let outcome: DelegateOutput | undefined;
   try {
-    const r = await runToolFromCli(sidecar, delegateTool, { task: 'tests', prompt: `Write node:test unit tests for ${task.project.source}.`, files: [task.project.source], output_path: task.project.target, ...(provider ? { provider } : {}) });
-    outcome = r.structured as unknown as DelegateOutput;
+    const r = await callTool(sidecar, delegateDescriptor, { task: 'tests', prompt: `Write node:test unit tests for ${task.project.source}.`, files: [task.project.source], output_path: task.project.target, ...(provider ? { provider } : {}) });
+    outcome = r.structured;
   } catch {
     outcome = undefined;
   }

@@ -10,8 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { SwitchboardApi } from '../../src/extension/api';
-import type { SidecarClient, SidecarState } from '../../src/extension/sidecar/client';
-import type { QuotaStatusResult } from '../../src/extension/data/sidecarSource';
+import type { SidecarClient, SidecarState } from '../../src/extension/sidecarClient/client';
 import { requestKeys } from '../../src/core/keys/channel';
 import { TIMING_PREFIX } from './timing';
 import { waitFor } from './wait';
@@ -94,12 +93,12 @@ describe('The extension\'s own sidecar', function () {
     assert.deepEqual(seen.slice(0, 1), ['restarting']);
     assert.equal(seen.at(-1), 'ready');
     // And it serves again: a tool call goes through the new process.
-    const agents = await client.callTool<{ agents: unknown[] }>('list_agents');
+    const agents = await client.callTool('list_agents');
     assert.ok(agents.agents.length > 0);
   });
 
   it('gives up in state "failed" after repeated crashes, says why, and a later start() tries again', async () => {
-    const { SidecarClient } = await import('../../src/extension/sidecar/client');
+    const { SidecarClient } = await import('../../src/extension/sidecarClient/client');
     const crashing = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sb-crash-')), 'crash.js');
     fs.writeFileSync(crashing, 'process.stderr.write("switchboard: cannot start: simulated\\n"); process.exit(3);\n');
     const lines: string[] = [];
@@ -125,7 +124,7 @@ describe('The extension\'s own sidecar', function () {
   });
 
   it('feeds the Agents and MCP Servers views (list_agents / list_servers) with layers, overrides and sources', async () => {
-    const direct = await client.callTool<{ agents: Array<{ id: string; layer: string }> }>('list_agents');
+    const direct = await client.callTool('list_agents');
     const agentRows = await rows(api.trees.agents);
     for (const agent of direct.agents) {
       assert.ok(
@@ -135,13 +134,19 @@ describe('The extension\'s own sidecar', function () {
     }
     const overridden = agentRows.find((r) => r.description.includes('overridden by'));
     assert.ok(overridden, 'hidden lower definitions come through the sidecar too');
-    const servers = await client.callTool<{ servers: Array<{ id: string; layer: string; optional: boolean; enabled: boolean }> }>('list_servers');
+    const servers = await client.callTool('list_servers');
     const serverRows = await rows(api.trees.servers);
     for (const server of servers.servers) {
       const row = serverRows.find((r) => r.path[0] === server.layer && r.label === server.id && !r.description.includes('overridden'));
       assert.ok(row, `${server.layer} › ${server.id} is listed`);
       if (server.optional && !server.enabled) assert.match(row.description, /^optional, off/);
+      // What list_servers says a server hides is shown under the hidden layer, "overridden by" the winner.
+      for (const hidden of server.hidden) {
+        assert.ok(serverRows.some((r) => r.path[0] === hidden.layer && r.label === server.id && r.description.includes('overridden by')), `${hidden.layer} › ${server.id} is shown as overridden`);
+      }
+      if (server.duplicate_of) assert.match(row.description, new RegExp(`same as ${server.duplicate_of}`));
     }
+    assert.ok(servers.servers.some((x) => x.hidden.length > 0), 'the sample has a server overriding a lower definition');
     // Rows open their definitions: the sidecar's workspace-relative sources were made absolute.
     const located = serverRows.find((r) => r.item.command);
     const location = located?.item.command?.arguments?.[0] as { file: string; line: number };
@@ -165,7 +170,7 @@ describe('The extension\'s own sidecar', function () {
     } finally {
       await ledger.close();
     }
-    const status = await client.callTool<QuotaStatusResult>('quota_status');
+    const status = await client.callTool('quota_status');
     assert.ok(status.month.usd >= 0.25);
     const expected = `$${status.month.usd.toFixed(2)} · saved $${(status.month.baseline_usd - status.month.usd).toFixed(2)}`;
     await waitFor(`status bar text with "${expected}"`, () => item.text.includes(expected) && item.text);
@@ -175,19 +180,27 @@ describe('The extension\'s own sidecar', function () {
     await waitFor('the Quota view to be visible', () => api.views.quota.visible);
   });
 
-  it('the Quota view shows a provider\'s cooldown after repeated failures (quota_status from the shared ledger)', async () => {
+  it('the Quota view shows an open circuit and a 429 cooldown exactly as quota_status reports them', async () => {
     const { SqlJsLedger, defaultLedgerPath } = await import('../../src/core/ledger/index');
+    const { cooldownKey } = await import('../../src/core/router/router');
     const ledger = await SqlJsLedger.open({ file: defaultLedgerPath(process.env) });
     try {
       // Failures recorded by another process until the circuit opens.
       for (let i = 0; i < 20 && (await ledger.circuit('huggingface')).state !== 'open'; i++) await ledger.recordOutcome('huggingface', false);
       assert.equal((await ledger.circuit('huggingface')).state, 'open');
+      // A 429 from Together (no key in this host: the router's key-less cooldown key).
+      await ledger.setCooldown(cooldownKey('together', process.env.TOGETHER_API_KEY || undefined), Date.now() + 3_600_000, 'rate limited (429)');
     } finally {
       await ledger.close();
     }
     await vscode.commands.executeCommand('switchboard.refresh');
-    const cooldown = await waitFor('huggingface › cooldown', async () => (await rows(api.trees.quota)).find((r) => r.path.join(' › ') === 'huggingface › cooldown'));
-    assert.match(cooldown.description, /^paused after repeated failures · \d+ (min|h \d+ min) left$/);
+    const circuit = await waitFor('huggingface › circuit open', async () => (await rows(api.trees.quota)).find((r) => r.path.join(' › ') === 'huggingface › circuit open'));
+    assert.match(circuit.description, /^paused after repeated failures · \d+ (min|h \d+ min) left$/);
+    const cooldown = await waitFor('together › cooldown', async () => (await rows(api.trees.quota)).find((r) => r.path.join(' › ') === 'together › cooldown'));
+    assert.match(cooldown.description, /^rate limited \(429\) · \d+ (min|h \d+ min) left$/);
+    const status = await client.callTool('quota_status');
+    assert.equal(status.providers.find((p) => p.id === 'huggingface')?.circuit, 'open');
+    assert.ok(status.providers.find((p) => p.id === 'together')?.cooldown_until);
     const reopened = await SqlJsLedger.open({ file: defaultLedgerPath(process.env) });
     try {
       await reopened.recordOutcome('huggingface', true);
@@ -255,7 +268,7 @@ describe('The extension\'s own sidecar', function () {
         seen = found?.description ?? '(not listed)';
         return found && !found.description.startsWith('optional, off') && found;
       }).catch(async (error: Error) => {
-        const direct = (await client.callTool<{ servers: Array<{ id: string }> }>('list_servers')).servers.find((x) => x.id === off.label);
+        const direct = (await client.callTool('list_servers')).servers.find((x) => x.id === off.label);
         throw new Error(`${error.message}; last seen: ${seen}; the sidecar says ${JSON.stringify(direct)}`);
       });
       assert.match(row.description, /^not checked/);

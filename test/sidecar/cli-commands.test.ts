@@ -10,7 +10,8 @@ import path from 'node:path';
 import { SqlJsLedger } from '../../src/core/ledger';
 import { cooldownKey } from '../../src/core/router';
 import { startFakeProviderServer, type FakeProviderServer } from '../fakes/provider-server';
-import { SIDECAR, buildOnce, childEnv, makeScratch, type Scratch } from './helpers';
+import { quotaStatusDescriptor, readToolResult } from '../../src/sidecar/protocol';
+import { SIDECAR, buildOnce, childEnv, connectSidecar, makeScratch, type Scratch } from './helpers';
 
 /** Shaped like a real Gemini key so redaction by pattern applies too; never valid anywhere. */
 const FAKE_GEMINI_KEY = 'AIzaSy' + 'Q'.repeat(33);
@@ -103,6 +104,28 @@ describe('CLI: quota, backups, delegate (dist/sidecar.js in a child process)', f
       assert.equal(together.cooldown_reason, 'rate limited');
       assert.ok(Date.parse(together.cooldown_until) > Date.now());
       assert.equal(json.providers.find((p: { id: string }) => p.id === 'huggingface').circuit, 'open');
+
+      // The editor reads quota_status over MCP: it must say exactly what the CLI says (computed once, in the tool).
+      const session = await connectSidecar(scratch, { env });
+      try {
+        const { structured } = readToolResult(quotaStatusDescriptor, await session.client.callTool({ name: 'quota_status', arguments: {} }));
+        for (const id of ['together', 'huggingface']) {
+          const fromTool = structured.providers.find((p) => p.id === id)!;
+          const fromCli = json.providers.find((p: { id: string }) => p.id === id);
+          for (const field of ['cooldown_until', 'cooldown_reason', 'circuit', 'circuit_until'] as const) {
+            assert.equal(fromCli[field], fromTool[field], `${id}.${field}: CLI and tool agree`);
+          }
+        }
+        const together = structured.providers.find((p) => p.id === 'together')!;
+        assert.equal(together.cooldown_reason, 'rate limited');
+        assert.equal(together.circuit, 'closed', 'a 429 cooldown is not an open circuit');
+        const huggingface = structured.providers.find((p) => p.id === 'huggingface')!;
+        assert.equal(huggingface.circuit, 'open');
+        assert.ok(Date.parse(huggingface.circuit_until!) > Date.now());
+        assert.equal(huggingface.cooldown_until, undefined, 'an open circuit is not a 429 cooldown');
+      } finally {
+        await session.close();
+      }
     });
 
     it('--json is one stable document with the same figures', async () => {
@@ -112,7 +135,7 @@ describe('CLI: quota, backups, delegate (dist/sidecar.js in a child process)', f
       assert.deepEqual(Object.keys(json), ['providers', 'month']);
       assert.deepEqual(json.providers.map((p: { id: string }) => p.id), ['local', 'gemini', 'together', 'huggingface', 'openai']);
       const gemini = json.providers.find((p: { id: string }) => p.id === 'gemini');
-      assert.deepEqual(Object.keys(gemini), ['id', 'tier', 'has_key', 'key', 'circuit', 'quotas']);
+      assert.deepEqual(Object.keys(gemini), ['id', 'tier', 'key_needed', 'has_key', 'quotas', 'circuit', 'key']);
       assert.equal(gemini.has_key, true);
       assert.deepEqual(Object.keys(gemini.quotas[0]), ['metric', 'window', 'limit', 'left', 'resets_at', 'used', 'percent_used']);
       assert.deepEqual(Object.keys(json.month), ['month', 'calls', 'usd', 'baseline_usd', 'saved_usd']);

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { listAgentsDescriptor, listServersDescriptor, readToolResult } from '../../src/sidecar/protocol';
 import { buildOnce, connectSidecar, makeScratch, textOf, type Connected, type Scratch } from './helpers';
 
 describe('sidecar MCP server: tools and resources over stdio', function () {
@@ -97,21 +98,23 @@ describe('sidecar MCP server: tools and resources over stdio', function () {
     await s.client.ping();
   });
 
-  it('list_agents shows the cascade (layer, source, what it overrides)', async () => {
-    const r = await s.client.callTool({ name: 'list_agents', arguments: {} });
-    const { agents } = r.structuredContent as { agents: Array<{ id: string; layer: string; source: string; hides: number }> };
-    const ai = agents.find((a) => a.id === 'ai-engineer');
-    assert.ok(ai, textOf(r));
-    assert.match(ai.source, /^\.agents\/.+:\d+$/);
-    assert.ok(agents.some((a) => a.hides > 0), 'some agent overrides a lower one in the sample');
+  it('list_agents shows the cascade (layer, structured source, what it overrides)', async () => {
+    const { structured, text } = readToolResult(listAgentsDescriptor, await s.client.callTool({ name: 'list_agents', arguments: {} }));
+    const ai = structured.agents.find((a) => a.id === 'ai-engineer');
+    assert.ok(ai, text);
+    assert.match(ai.source.file, /^\.agents\/.+/);
+    assert.ok(ai.source.line >= 1);
+    const overriding = structured.agents.find((a) => a.hidden.length > 0);
+    assert.ok(overriding, 'some agent overrides a lower one in the sample');
+    assert.ok(overriding.hidden.every((h) => h.layer && h.source.file && h.source.line >= 1));
   });
 
   it('list_servers shows project servers, optional ones marked, no env values', async () => {
-    const r = await s.client.callTool({ name: 'list_servers', arguments: {} });
-    const { servers } = r.structuredContent as { servers: Array<{ id: string; layer: string; optional: boolean; target: string }> };
-    assert.ok(servers.length > 0, textOf(r));
+    const { structured, text } = readToolResult(listServersDescriptor, await s.client.callTool({ name: 'list_servers', arguments: {} }));
+    const { servers } = structured;
+    assert.ok(servers.length > 0, text);
     assert.ok(servers.some((x) => x.optional), 'optional.json servers are listed as optional');
-    assert.ok(servers.every((x) => x.layer.length > 0 && x.target.length > 0));
+    assert.ok(servers.every((x) => x.layer.length > 0 && x.target.length > 0 && x.source.line >= 1));
   });
 
   it('quota_status shows each provider with its quota windows and the month spend', async () => {

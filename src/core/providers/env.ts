@@ -6,14 +6,12 @@
  * Values are trimmed; blank counts as unset.
  */
 import { UserError } from '../errors';
+import { PROVIDER_KEY_VARIABLES } from '../key-variables';
 import { KEY_ENV_VARS, redact } from '../redact';
 import type { ProviderConfig, ProviderKind, Tier } from './types';
 
 export const DEFAULT_KEY_ENV: Readonly<Record<ProviderKind, readonly string[]>> = {
-  openai: ['OPENAI_API_KEY'],
-  gemini: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'],
-  huggingface: ['HF_TOKEN', 'HUGGINGFACE_API_TOKEN'],
-  together: ['TOGETHER_API_KEY', 'TOGETHER_AI_API_KEY'],
+  ...PROVIDER_KEY_VARIABLES,
   // Local servers usually need no key; an entry may still name one with apiKeyEnv.
   'openai-compatible': [],
   // A team server's bearer token: router.yaml names its variable with apiKeyEnv (there is no standard one).

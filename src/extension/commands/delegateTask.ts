@@ -7,7 +7,8 @@ import * as vscode from 'vscode';
 import { describeQuota } from '../delegation/output';
 import { providerName, type DelegationOutcome, type DelegationService } from '../delegation/service';
 import { needsInstruction, normaliseTarget, TASK_DESCRIPTIONS, TASK_KINDS, TASK_LABELS, targetProblem, type TaskKind } from '../delegation/targets';
-import { toolErrorMessage, type ClientFor, type QuotaStatus } from '../delegation/tools';
+import type { QuotaStatusOutput } from '../../sidecar/protocol';
+import { toolErrorMessage, type ClientFor } from '../delegation/tools';
 import { noFileMessage, sourceFileFrom } from './common';
 
 export const DELEGATE_TASK_COMMAND = 'switchboard.delegateTask';
@@ -38,9 +39,9 @@ interface ProviderItem extends vscode.QuickPickItem {
 /** Auto first; then each configured provider with its tier, key and quota left (from quota_status). */
 export async function providerItems(clientFor: ClientFor, folder: vscode.WorkspaceFolder): Promise<ProviderItem[]> {
   const auto: ProviderItem = { label: 'Auto — cheapest', description: 'local, then free tiers, then paid if allowed', provider: 'auto' };
-  let status: QuotaStatus;
+  let status: QuotaStatusOutput;
   try {
-    status = await (await clientFor(folder)).callTool<QuotaStatus>('quota_status', {}, { timeoutMs: 20_000 });
+    status = await (await clientFor(folder)).callTool('quota_status', {}, { timeoutMs: 20_000 });
   } catch (error) {
     return [auto, ...['gemini', 'together', 'huggingface', 'openai'].map((id) => ({ label: providerName(id), description: `quota unknown (${toolErrorMessage(error)})`, provider: id }))];
   }

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { describeError } from '../log';
-import type { SidecarManager } from '../sidecar/manager';
+import type { SidecarManager } from '../sidecarClient/manager';
 
 export const RESTART_SIDECAR_COMMAND = 'switchboard.restartSidecar';
 

@@ -4,9 +4,9 @@
  * (the sidecar backs the current content up first, so even that is undoable).
  */
 import * as vscode from 'vscode';
-import { toolErrorMessage, type ClientFor, type RestoreResult, type ToolClient } from '../delegation/tools';
+import { toolErrorMessage, type ClientFor, type ToolClient } from '../delegation/tools';
 import { age, pickFolder } from './common';
-import type { BackupRow } from '../../sidecar/tools/list-backups';
+import type { BackupRow, RestoreBackupOutput as RestoreResult } from '../../sidecar/protocol';
 
 export const RESTORE_BACKUP_COMMAND = 'switchboard.restoreBackup';
 const CONFLICT = /changed after Switchboard last wrote it/;
@@ -36,7 +36,7 @@ export async function restoreBackup(clientFor: ClientFor, log: vscode.LogOutputC
   if (!backupId) {
     let backups: BackupRow[];
     try {
-      backups = (await client.callTool<{ backups: BackupRow[] }>('list_backups', { limit: 200 })).backups;
+      backups = (await client.callTool('list_backups', { limit: 200 })).backups;
     } catch (error) {
       return fail(log, `could not list backups: ${toolErrorMessage(error)}`);
     }
@@ -58,7 +58,7 @@ export async function restoreBackup(clientFor: ClientFor, log: vscode.LogOutputC
     backupId = picked.backup.id;
   }
 
-  const restore = (force: boolean) => client.callTool<RestoreResult>('restore_backup', { backup_id: backupId, force });
+  const restore = (force: boolean) => client.callTool('restore_backup', { backup_id: backupId, force });
   let result: RestoreResult;
   try {
     result = await restore(false);

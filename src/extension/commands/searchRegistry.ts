@@ -69,7 +69,7 @@ async function searchRegistry(deps: { clientFor: ClientFor; sidecarPath: string;
     const mine = ++generation;
     pick.busy = true;
     void client
-      .callTool<SearchRegistryOutput>('search_registry', { query: text.slice(0, 200) })
+      .callTool('search_registry', { query: text.slice(0, 200) })
       .then((out) => {
         if (mine !== generation) return;
         pick.items = out.results.map((hit) => ({

@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { describeError } from '../log';
-import type { SidecarManager } from '../sidecar/manager';
+import type { SidecarManager } from '../sidecarClient/manager';
 import type { TrustState } from '../trust';
 
 export const CONTEXT_FILE = 'PROJECT_CONTEXT.md';
@@ -63,9 +63,9 @@ export class ContextSync extends Disposable {
     if (this.isDisposed || !this.trust.isTrusted) return;
     try {
       const before = mtimeOf(path.join(folder, CONTEXT_FILE));
-      const result = await this.sidecars.callTool<{ changed?: boolean; sections?: string[] }>(folder, 'project_context', { sync: true }, { timeoutMs: 60_000 });
-      const changed = result.changed ?? mtimeOf(path.join(folder, CONTEXT_FILE)) !== before;
-      if (changed) this.log.info(`${CONTEXT_FILE} regenerated in ${path.basename(folder)}${result.sections?.length ? ` (${result.sections.join(', ')})` : ''}`);
+      const result = await this.sidecars.callTool(folder, 'project_context', { sync: true }, { timeoutMs: 60_000 });
+      const changed = result.changed || mtimeOf(path.join(folder, CONTEXT_FILE)) !== before;
+      if (changed) this.log.info(`${CONTEXT_FILE} regenerated in ${path.basename(folder)}${result.sections.length ? ` (${result.sections.join(', ')})` : ''}`);
       else this.log.debug(`${CONTEXT_FILE} in ${path.basename(folder)} is up to date`);
       this.synced.fire({ folder, changed, sections: result.sections });
     } catch (error) {

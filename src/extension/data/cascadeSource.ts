@@ -3,18 +3,16 @@ import type { Diagnostic } from '../../core/diagnostics';
 import { userHome } from '../../core/paths';
 import { maskCommandArgs, redact } from '../../core/redact';
 import type { AgentCascade, McpServer, ServerCascade } from '../../core/cascade/index';
-import type { Ledger } from '../../core/ledger/types';
-import type { AgentEntry, QuotaEntry, ServerEntry, ServerHealth, Snapshot, SwitchboardDataSource } from './source';
+import type { AgentEntry, CascadeListing, ServerEntry, ServerHealth, Snapshot } from './source';
 
 /**
- * Feeds the views straight from the cascade loaders in src/core, in the extension host. Temporary by design:
- * the sidecar will serve the same data over MCP, behind the same SwitchboardDataSource interface.
+ * Agents and servers straight from the cascade loaders in src/core, in the extension host: what the views show in
+ * Restricted Mode, where no sidecar runs (files are read, nothing is started). Quota is the sidecar's alone.
  * The loaders are imported on first use, not at activation, to keep activation cheap.
  */
-export class CoreCascadeSource implements SwitchboardDataSource {
+export class CoreCascadeSource implements CascadeListing {
   private readonly agentCascades = new Map<string, AgentCascade>();
   private readonly serverCascades = new Map<string, ServerCascade>();
-  private ledger?: Promise<Ledger>;
 
   readonly watchedGlobs = ['.agents/**', '.claude/agents/**', '.mcp/**', '.mcp.json', '.vscode/mcp.json'] as const;
 
@@ -92,36 +90,9 @@ export class CoreCascadeSource implements SwitchboardDataSource {
     return { items, layers: [...SERVER_LAYERS], diagnostics: result.diagnostics.map((d) => withAbsoluteFile(d, resolve)) };
   }
 
-  async quota(folder?: string): Promise<QuotaEntry[]> {
-    const [{ loadRouterConfig }, { SqlJsLedger, defaultLedgerPath }] = await Promise.all([import('../../core/router/config'), import('../../core/ledger/index')]);
-    const { config } = loadRouterConfig({ workspace: folder, env: this.env });
-    // One ledger per extension host: it caches the file and re-reads only when another process changed it.
-    this.ledger ??= SqlJsLedger.open({ file: defaultLedgerPath(this.env) });
-    const ledger = await this.ledger;
-    const entries: QuotaEntry[] = [];
-    for (const provider of config.providers.filter((p) => !p.disabled)) {
-      const states = await ledger.quota(provider.id, provider.quotas);
-      const circuit = await ledger.circuit(provider.id);
-      const entry: QuotaEntry = {
-        providerId: provider.id,
-        tier: provider.tier,
-        keyNeeded: provider.apiKeyEnv.length > 0,
-        keyPresent: provider.apiKeyEnv.some((name) => Boolean(this.env[name]?.trim())),
-        quotas: states.map((s) => ({ metric: s.rule.metric, window: s.rule.window, used: s.used + s.reserved, limit: s.rule.limit, resetAtMs: s.resetAtMs })),
-      };
-      if (circuit.state === 'open') {
-        entry.cooldownUntilMs = circuit.untilMs;
-        entry.cooldownReason = 'paused after repeated failures';
-      }
-      entries.push(entry);
-    }
-    return entries;
-  }
-
   dispose(): void {
-    const ledger = this.ledger;
-    this.ledger = undefined;
-    void ledger?.then((l) => l.close()).catch(() => undefined);
+    this.agentCascades.clear();
+    this.serverCascades.clear();
   }
 }
 

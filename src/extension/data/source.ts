@@ -1,8 +1,8 @@
 import type { Diagnostic } from '../../core/diagnostics';
 
 /**
- * What the views show, independent of where it comes from. Today the cascade loader in src/core feeds it
- * in-process; later the extension's own sidecar will, over MCP. Views only ever see these shapes.
+ * What the views show, independent of where it comes from: the folder's sidecar over MCP in a trusted workspace,
+ * the cascade loader in src/core (files only, nothing run) in Restricted Mode. Views only ever see these shapes.
  */
 
 export interface SourceLocation {
@@ -65,8 +65,12 @@ export interface QuotaEntry {
   keyNeeded: boolean;
   keyPresent: boolean;
   quotas: QuotaLine[];
+  /** Paused after a 429 / quota answer until then (per provider and key, as the router keeps it). */
   cooldownUntilMs?: number;
   cooldownReason?: string;
+  /** open: paused after repeated failures until circuitUntilMs; half-open: the next call is a trial. */
+  circuit?: 'open' | 'half-open';
+  circuitUntilMs?: number;
 }
 
 export interface Snapshot<T> {
@@ -76,15 +80,19 @@ export interface Snapshot<T> {
   diagnostics: Diagnostic[];
 }
 
-export interface SwitchboardDataSource {
+/** Agents and servers from their files alone (Restricted Mode: nothing is run, so there is no quota). */
+export interface CascadeListing {
   agents(folder: string): Promise<Snapshot<AgentEntry>>;
   servers(folder: string): Promise<Snapshot<ServerEntry>>;
-  /** Quota belongs to the user; `folder` adds that project's .mcp/router.yaml to the provider list. */
-  quota(folder?: string): Promise<QuotaEntry[]>;
   /**
    * Globs (relative to a workspace folder) whose changes invalidate agents/servers, so the folder state
    * can watch exactly what the loader reads.
    */
   readonly watchedGlobs: readonly string[];
   dispose(): void;
+}
+
+export interface SwitchboardDataSource extends CascadeListing {
+  /** Quota belongs to the user; `folder` adds that project's .mcp/router.yaml to the provider list. */
+  quota(folder?: string): Promise<QuotaEntry[]>;
 }

@@ -1,5 +1,5 @@
 import { describeVerification } from '../../core/verify/loop';
-import type { DelegateOutput } from '../../sidecar/tools/delegate';
+import type { DelegateOutput } from '../../sidecar/protocol';
 
 /** "gemini/gemini-2.5-flash (free) · 120+340 tokens · $0.0000" */
 export function describeRoute(result: DelegateOutput): string {

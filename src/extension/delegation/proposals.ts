@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
-import type { DelegateOutput } from '../../sidecar/tools/delegate';
+import type { DelegateOutput } from '../../sidecar/protocol';
 import type { TaskKind } from './targets';
 
 export const PROPOSAL_SCHEME = 'switchboard-proposal';

@@ -8,11 +8,11 @@ import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { describeError } from '../log';
 import { stripFence } from '../../core/generated-text';
-import type { DelegateOutput } from '../../sidecar/tools/delegate';
+import type { DelegateOutput, WriteFileOutput } from '../../sidecar/protocol';
 import { describeProposalCheck, describeQuotaLeft, describeRoute } from './output';
 import { currentHash, ProposalStore, type Proposal } from './proposals';
 import { buildPrompt, defaultTarget, detectTestConvention, detectTestFramework, normaliseTarget, TASK_LABELS, targetProblem, type TaskKind, type TestLocation } from './targets';
-import { isAbort, toolErrorMessage, type ClientFor, type WriteResult } from './tools';
+import { isAbort, toolErrorMessage, type ClientFor } from './tools';
 
 export const DELEGATING_CONTEXT_KEY = 'switchboard.delegating';
 /** A delegation may stream for minutes; the client's timeout restarts with every progress notification. */
@@ -120,7 +120,7 @@ export class DelegationService extends Disposable {
           progress.report({ message: 'starting…' });
           const client = await this.deps.clientFor(folder);
           controller.signal.throwIfAborted();
-          return client.callToolWithText<DelegateOutput>(
+          return client.callToolWithText(
             'delegate',
             // Verified at the target (the project's check, in a trusted folder), which is then left as it was: Apply stays the user's.
             { task: request.task, prompt, files, output_path: target, propose: true, ...(request.provider === 'auto' ? {} : { provider: request.provider }) },
@@ -141,7 +141,14 @@ export class DelegationService extends Disposable {
     }
 
     const result = answer.structured;
-    const proposal = await this.proposals.add({ folder, task: request.task, targetRel: target, content: stripFence(answer.text) /* the generated text alone is the first block; unwrap a single fence as the sidecar does before writing */, result });
+    let text = answer.text;
+    if (result.answer_path) {
+      // Too long for an MCP result: the sidecar saved the whole answer in the workspace and sent its head.
+      const full = await readSpilledAnswer(folder.uri.fsPath, result.answer_path);
+      if (full === undefined) return this.fail(`${TASK_LABELS[request.task]} for ${sourceRel}: the answer was saved to ${result.answer_path}, which could not be read`);
+      text = full;
+    }
+    const proposal = await this.proposals.add({ folder, task: request.task, targetRel: target, content: stripFence(text) /* the generated text alone is the first block; unwrap a single fence as the sidecar does before writing */, result });
     const route = describeRoute(result);
     this.deps.log.info(`Proposal ${proposal.id} for ${target} from ${route}${result.complete ? '' : ' (INCOMPLETE)'}${result.skipped.length ? `; skipped: ${result.skipped.join('; ')}` : ''}`);
     await this.proposals.openDiff(proposal);
@@ -165,10 +172,10 @@ export class DelegationService extends Disposable {
         if (choice !== 'Apply Anyway') return { status: 'skipped', reason: 'not confirmed' };
       }
     }
-    let written: WriteResult;
+    let written: WriteFileOutput;
     try {
       const client = await this.deps.clientFor(proposal.folder);
-      written = await client.callTool<WriteResult>('write_file', { path: proposal.targetRel, content: proposal.content });
+      written = await client.callTool('write_file', { path: proposal.targetRel, content: proposal.content });
     } catch (error) {
       const message = `Switchboard: could not write ${proposal.targetRel}: ${toolErrorMessage(error)}`;
       this.deps.log.error(message);
@@ -214,4 +221,12 @@ export class DelegationService extends Disposable {
 
 function relative(folder: vscode.WorkspaceFolder, uri: vscode.Uri): string {
   return path.relative(folder.uri.fsPath, uri.fsPath).split(path.sep).join('/');
+}
+
+/** The whole answer the sidecar spilled to `.switchboard/answers/…`; only a file there is read. */
+async function readSpilledAnswer(folder: string, answerPath: string): Promise<string | undefined> {
+  const dir = path.join(folder, '.switchboard', 'answers');
+  const file = path.resolve(folder, answerPath);
+  if (path.dirname(file) !== dir) return undefined;
+  return fs.readFile(file, 'utf8').catch(() => undefined);
 }

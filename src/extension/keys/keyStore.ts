@@ -1,13 +1,14 @@
 import * as vscode from 'vscode';
+import { PROVIDER_KEY_VARIABLES } from '../../core/key-variables';
 import { KEY_ENV_VARS, addSecretValues } from '../../core/redact';
 import { Disposable } from '../disposable';
 
 /** The providers "Set API Key…" offers, with the environment variable their key travels in. */
 export const PROVIDER_KEYS = [
-  { provider: 'gemini', label: 'Google Gemini', envName: 'GEMINI_API_KEY' },
-  { provider: 'openai', label: 'OpenAI', envName: 'OPENAI_API_KEY' },
-  { provider: 'together', label: 'Together AI', envName: 'TOGETHER_API_KEY' },
-  { provider: 'huggingface', label: 'Hugging Face', envName: 'HF_TOKEN' },
+  { provider: 'gemini', label: 'Google Gemini', envName: PROVIDER_KEY_VARIABLES.gemini[0] },
+  { provider: 'openai', label: 'OpenAI', envName: PROVIDER_KEY_VARIABLES.openai[0] },
+  { provider: 'together', label: 'Together AI', envName: PROVIDER_KEY_VARIABLES.together[0] },
+  { provider: 'huggingface', label: 'Hugging Face', envName: PROVIDER_KEY_VARIABLES.huggingface[0] },
 ] as const;
 
 const SECRET_PREFIX = 'switchboard.apiKey.';

@@ -1,9 +1,9 @@
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { describeError } from '../log';
-import type { SidecarState } from '../sidecar/client';
-import type { SidecarManager } from '../sidecar/manager';
-import type { QuotaStatusResult } from '../data/sidecarSource';
+import type { SidecarState } from '../sidecarClient/client';
+import type { SidecarManager } from '../sidecarClient/manager';
+import type { QuotaStatusOutput as QuotaStatusResult } from '../../sidecar/protocol';
 import type { TrustState } from '../trust';
 
 export const STATUS_BAR_ID = 'switchboard.status';
@@ -68,7 +68,7 @@ export class SidecarStatusBar extends Disposable {
     const client = folder ? this.sidecars.existing(folder) : undefined;
     if (!client || client.state !== 'ready' || this.isDisposed) return;
     try {
-      this.setQuota(await client.callTool<QuotaStatusResult>('quota_status'));
+      this.setQuota(await client.callTool('quota_status'));
     } catch (error) {
       this.log.debug(`status bar: quota_status failed: ${describeError(error)}`);
     }

@@ -10,6 +10,7 @@ export type QuotaNode =
   | { kind: 'provider'; entry: QuotaEntry }
   | { kind: 'quota'; entry: QuotaEntry; line: QuotaLine }
   | { kind: 'cooldown'; entry: QuotaEntry; untilMs: number; reason: string }
+  | { kind: 'circuit'; entry: QuotaEntry; state: 'open' | 'half-open'; untilMs?: number }
   | { kind: 'error'; message: string };
 
 /** Alert levels from the spec (`alerts: [0.8, 0.95, 1.0]`), as theme colours. */
@@ -64,6 +65,7 @@ export class QuotaTreeProvider extends Disposable implements vscode.TreeDataProv
     if (node.entry.cooldownUntilMs !== undefined && node.entry.cooldownUntilMs > this.now()) {
       children.push({ kind: 'cooldown', entry: node.entry, untilMs: node.entry.cooldownUntilMs, reason: node.entry.cooldownReason ?? 'cooling down' });
     }
+    if (node.entry.circuit) children.push({ kind: 'circuit', entry: node.entry, state: node.entry.circuit, untilMs: node.entry.circuitUntilMs });
     return children;
   }
 
@@ -78,7 +80,7 @@ export class QuotaTreeProvider extends Disposable implements vscode.TreeDataProv
     switch (node.kind) {
       case 'provider': {
         const { entry } = node;
-        const hasChildren = entry.quotas.length > 0 || entry.cooldownUntilMs !== undefined;
+        const hasChildren = entry.quotas.length > 0 || entry.cooldownUntilMs !== undefined || entry.circuit !== undefined;
         const item = new vscode.TreeItem(entry.providerId, hasChildren ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
         item.id = id;
         const usable = entry.keyPresent || !entry.keyNeeded;
@@ -103,6 +105,15 @@ export class QuotaTreeProvider extends Disposable implements vscode.TreeDataProv
         item.id = `${id}|cooldown`;
         item.description = `${node.reason} · ${formatDuration(node.untilMs - this.now())} left`;
         item.iconPath = new vscode.ThemeIcon('watch', new vscode.ThemeColor('charts.orange'));
+        return item;
+      }
+      case 'circuit': {
+        const item = new vscode.TreeItem(`circuit ${node.state}`, vscode.TreeItemCollapsibleState.None);
+        item.id = `${id}|circuit`;
+        item.description = node.state === 'open'
+          ? `paused after repeated failures${node.untilMs !== undefined ? ` · ${formatDuration(node.untilMs - this.now())} left` : ''}`
+          : 'the next call is a trial';
+        item.iconPath = new vscode.ThemeIcon('debug-disconnect', new vscode.ThemeColor(node.state === 'open' ? 'charts.red' : 'charts.yellow'));
         return item;
       }
     }

@@ -1,18 +1,11 @@
 import { UserError } from '../../core/errors';
 import { redact } from '../../core/redact';
-import { listBackupsTool } from '../tools/list-backups';
-import { restoreBackupTool } from '../tools/restore-backup';
-import { formatTable } from './agents';
+import { listBackupsDescriptor, type BackupRow } from '../protocol/list-backups';
+import { restoreBackupDescriptor } from '../protocol/restore-backup';
 import { parseCommandArgs } from './args';
 import { printJson, type Command } from './commands';
-import { openCliSidecar, runToolFromCli } from './run-tool';
-import type { BackupRow } from '../tools/list-backups';
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
-}
+import { formatBytes, formatTable } from './format';
+import { callTool, openCliSidecar } from './run-tool';
 
 export function backupsTable(backups: BackupRow[]): string {
   const rows: string[][] = [['ID', 'FILE', 'SIZE', 'TIME', 'ACTOR', 'NOTE']];
@@ -43,8 +36,8 @@ export const backupsCommand: Command = {
       if (action === 'restore') return await restore(sidecar, id!, values.force === true, common.json);
       const limit = values.limit === undefined ? undefined : Number(values.limit);
       if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UserError('--limit must be a positive whole number');
-      const { text, structured } = await runToolFromCli(sidecar, listBackupsTool, { path: values.file, limit });
-      const backups = (structured as unknown as { backups: BackupRow[] }).backups;
+      const { text, structured } = await callTool(sidecar, listBackupsDescriptor, { path: values.file as string | undefined, limit });
+      const { backups } = structured;
       if (common.json) printJson({ backups });
       else process.stdout.write(redact(backups.length ? backupsTable(backups) : text === 'no backups' ? 'No backups yet.' : text) + '\n');
       return 0;
@@ -56,7 +49,7 @@ export const backupsCommand: Command = {
 
 async function restore(sidecar: ReturnType<typeof openCliSidecar>, id: string, force: boolean, json: boolean): Promise<number> {
   try {
-    const { text, structured } = await runToolFromCli(sidecar, restoreBackupTool, { backup_id: id, force: force || undefined });
+    const { text, structured } = await callTool(sidecar, restoreBackupDescriptor, { backup_id: id, force: force || undefined });
     if (json) printJson(structured);
     else process.stdout.write(redact(text) + '\n');
     return 0;

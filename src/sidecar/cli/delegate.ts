@@ -1,14 +1,11 @@
 import { UserError } from '../../core/errors';
 import { redact } from '../../core/redact';
 import { priceUsd } from '../../core/router/cost';
-import { delegateTool } from '../tools/delegate';
+import { DELEGATE_TASKS, delegateDescriptor, type DelegateOutput } from '../protocol/delegate';
 import { parseCommandArgs } from './args';
 import { printJson, type Command } from './commands';
-import { interruptSignal, openCliSidecar, runToolFromCli } from './run-tool';
-import type { DelegateOutput } from '../tools/delegate';
+import { callTool, interruptSignal, openCliSidecar } from './run-tool';
 import { describeVerification } from '../../core/verify';
-
-export const DELEGATE_TASKS = ['tests', 'docs', 'boilerplate', 'code', 'review'] as const;
 
 /** Used when no --prompt is given: the task kind and the files already say what is wanted. */
 const DEFAULT_PROMPTS: Record<(typeof DELEGATE_TASKS)[number], string> = {
@@ -81,15 +78,15 @@ export const delegateCommand: Command = {
     const interrupt = interruptSignal();
     try {
       const out = typeof values.out === 'string' ? values.out : undefined;
-      const { text, structured } = await runToolFromCli(
+      const { text, structured: outcome } = await callTool(
         sidecar,
-        delegateTool,
+        delegateDescriptor,
         {
           task,
           prompt,
           files: values.file as string[] | undefined,
-          provider: values.provider,
-          agent: values.agent,
+          provider: values.provider as string | undefined,
+          agent: values.agent as string | undefined,
           output_path: out,
           max_tokens: maxTokens,
           ...(values['no-verify'] === true ? { verify: false } : {}),
@@ -99,7 +96,6 @@ export const delegateCommand: Command = {
         if (interrupt.signal.aborted) throw new UserError(`delegation cancelled (Ctrl-C)${out ? `; ${out} was not written` : ''}`, 'cancelled');
         throw err;
       });
-      const outcome = structured as unknown as DelegateOutput;
       // A cut-short answer is never written: with --out that is a failure the caller must see.
       if (out && !outcome.backup_id && outcome.verification?.status !== 'passed') throw new UserError(text.split('\n')[0]!, 'incomplete_output');
       const { config } = await sidecar.routerConfig();

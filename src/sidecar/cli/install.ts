@@ -9,6 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { isDirectory } from '../../core/paths';
 import path from 'node:path';
 import { parseStructuredText } from '../../core/config/structured-file';
 import { UserError } from '../../core/errors';
@@ -101,13 +102,5 @@ function addWithClaude(claude: string, scope: Scope, entry: ServerEntry, cwd: st
   if (added.status !== 0) {
     const why = (added.stderr || added.stdout || '').trim().split('\n')[0] ?? '';
     throw new UserError(`claude mcp add failed (exit ${added.status})${why ? `: ${why}` : ''}`);
-  }
-}
-
-function isDirectory(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
   }
 }

@@ -26,7 +26,7 @@ import {
 import { exactVersion } from '../../core/registry/plain-value';
 import { SERVER_NAME } from '../../core/registry/schema';
 import { redact } from '../../core/redact';
-import { checkWorkspace, formatTable, printDiagnostics } from './agents';
+import { checkWorkspace, formatTable, printDiagnostics } from './format';
 import { parseCommandArgs } from './args';
 import { printJson, type Command } from './commands';
 

@@ -4,10 +4,10 @@ import { serveStdio } from '../stdio';
 import { parseCommandArgs } from './args';
 import type { Command } from './commands';
 import { UserError } from '../../core/errors';
-import fs from 'node:fs';
+import { isDirectory } from '../../core/paths';
 import { ACTORS, type Actor } from '../../core/files/backups';
 import { withEditorKeys } from '../keys';
-import packageJson from '../../../package.json';
+import { SWITCHBOARD_VERSION } from '../version';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -30,7 +30,7 @@ export const serveCommand: Command = {
     // The editor hands keys only for a folder it trusts: the one this sidecar starts in.
     const env = await withEditorKeys(process.env, (line) => process.stderr.write(`switchboard: ${line}\n`), common.workspace);
     const sidecar = new SidecarContext({ workspace: common.workspace, workspaceExplicit: explicit, actor, env });
-    const server = createServer({ sidecar, version: packageJson.version });
+    const server = createServer({ sidecar, version: SWITCHBOARD_VERSION });
     const ended = await serveStdio(server, { maxFrameBytes, log: sidecar.log });
     await sidecar.close();
     // A broken stdout means the client is gone: exit now rather than linger on work nobody can receive.
@@ -38,12 +38,3 @@ export const serveCommand: Command = {
     return 0;
   },
 };
-
-
-function isDirectory(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}

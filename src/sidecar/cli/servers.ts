@@ -1,7 +1,7 @@
 import { ServerCascade, maskServerSecrets, type McpServer, type ServerCascadeResult } from '../../core/cascade';
 import { redact, redactDeep } from '../../core/redact';
 import { parseCommandArgs } from './args';
-import { checkWorkspace, formatTable, printDiagnostics } from './agents';
+import { checkWorkspace, diagnosticSummary, formatTable, printDiagnostics } from './format';
 import { printJson, type Command } from './commands';
 import { checkServers, managedKeysFor, type ServerHealth } from '../health';
 import { decideTrust, isProjectServer } from '../../core/trust';
@@ -61,10 +61,8 @@ export const serversCommand: Command = {
       printJson(redactDeep(health ? { ...result, servers: result.servers.map((s) => ({ ...s, health: health!.get(s.id) })) } : result));
       return 0;
     }
-    const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
-    const warnings = result.diagnostics.length - errors;
     const lines = [result.servers.length ? serversTable(result.servers, health) : 'No MCP servers found.'];
-    lines.push('', `${result.servers.length} server(s); ${errors} error(s), ${warnings} warning(s)${result.diagnostics.length ? ' (on stderr)' : ''}.`);
+    lines.push('', `${result.servers.length} server(s); ${diagnosticSummary(result.diagnostics)}.`);
     process.stdout.write(redact(lines.join('\n')) + '\n');
     printDiagnostics(result.diagnostics);
     return 0;

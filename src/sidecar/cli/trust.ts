@@ -6,7 +6,7 @@
 import { UserError } from '../../core/errors';
 import { redact } from '../../core/redact';
 import { decideTrust, grantTrust, listTrust, projectCommands, revokeTrust } from '../../core/trust';
-import { checkWorkspace, formatTable } from './agents';
+import { checkWorkspace, formatTable } from './format';
 import { parseCommandArgs } from './args';
 import { printJson, type Command } from './commands';
 

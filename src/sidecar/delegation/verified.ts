@@ -3,30 +3,13 @@
  * only once the project's check passes (src/core/verify/loop.ts); otherwise the caller writes as before and the
  * result says why verification was skipped.
  */
-import { z } from 'zod';
 import type { WorkspaceFiles } from '../../core/files';
 import type { ChatMessage } from '../../core/providers/types';
 import type { RouteResult } from '../../core/router';
 import { describeVerification, planCheck, runVerifiedDelegation, VerificationFailed, type RouteAsk, type Verification, type VerifiedOutcome } from '../../core/verify';
 import type { SidecarContext } from '../context';
 
-export const verificationAttemptShape = z.object({
-  provider: z.string(),
-  model: z.string(),
-  passed: z.boolean(),
-  summary: z.string(),
-  repair: z.boolean().optional(),
-  cost_usd: z.number().optional(),
-});
-
-/** `verification` in delegate's structuredContent. */
-export const verificationShape = z.object({
-  status: z.enum(['passed', 'failed', 'skipped']),
-  command: z.string().optional(),
-  origin: z.string().optional(),
-  reason: z.string().optional(),
-  attempts: z.array(verificationAttemptShape),
-});
+export { verificationAttemptShape, verificationShape } from '../protocol/delegate';
 
 export interface VerifiedRequest {
   task: string;

@@ -4,16 +4,13 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-
-export interface ToolCallOutcome {
-  text: string;
-  structured: Record<string, unknown>;
-  isError: boolean;
-}
+import type { ToolDescriptor, ToolInput } from '../protocol/descriptor';
+import { readToolResult, type TypedToolResult } from '../protocol/result';
 
 export interface SidecarSession {
   toolNames: string[];
-  call(name: string, args: Record<string, unknown>): Promise<ToolCallOutcome>;
+  /** Calls a tool by its descriptor; an error result throws, and the structured result is checked against the contract. */
+  call<D extends ToolDescriptor>(descriptor: D, args: ToolInput<D>): Promise<TypedToolResult<D>>;
   /** What the sidecar wrote on stderr (its log), for a failure message. */
   stderr(): string;
   close(): Promise<void>;
@@ -47,14 +44,9 @@ export async function connectSidecarOverStdio(options: {
     const { tools } = await client.listTools(undefined, { timeout: options.timeoutMs });
     return {
       toolNames: tools.map((t) => t.name),
-      async call(name, args) {
-        const result = await client.callTool({ name, arguments: args }, undefined, { timeout: options.timeoutMs });
-        const content = (result.content ?? []) as Array<{ type: string; text?: string }>;
-        return {
-          text: content.map((c) => c.text ?? '').join('\n'),
-          structured: (result.structuredContent ?? {}) as Record<string, unknown>,
-          isError: result.isError === true,
-        };
+      async call(descriptor, args) {
+        const result = await client.callTool({ name: descriptor.name, arguments: args as Record<string, unknown> }, undefined, { timeout: options.timeoutMs });
+        return readToolResult(descriptor, result);
       },
       stderr: () => stderr,
       close,

@@ -15,11 +15,18 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UserError } from '../../core/errors';
 import { backupsTable } from '../cli/backups';
-import type { BackupRow } from '../tools/list-backups';
 import { routingLines } from '../cli/delegate';
-import type { DelegateOutput } from '../tools/delegate';
-import { quotaTable, type QuotaStatus } from '../cli/quota';
-import { connectSidecarOverStdio, type SidecarSession, type ToolCallOutcome } from './mcp-client';
+import { quotaTable } from '../cli/quota';
+import {
+  delegateDescriptor,
+  listBackupsDescriptor,
+  quotaStatusDescriptor,
+  restoreBackupDescriptor,
+  type BackupRow,
+  type DelegateOutput,
+  type QuotaStatusOutput,
+} from '../protocol';
+import { connectSidecarOverStdio, type SidecarSession } from './mcp-client';
 import { DEMO_API_KEY, SIMULATED_LABEL, startSimulatedProvider, type SimulatedProvider } from './simulated-provider';
 
 export const DEMO_SOURCE = 'src/slugify.ts';
@@ -47,7 +54,7 @@ export interface DemoSummary {
   sidecar_tools: string[];
   delegate: DelegateOutput & { text: string };
   written: { path: string; bytes: number; backup_id: string };
-  quota: QuotaStatus;
+  quota: QuotaStatusOutput;
   rollback: { path: string; deleted: boolean; file_exists_after: boolean; restored_from: string; backup_id: string };
   backups: BackupRow[];
   simulated_requests: number;
@@ -101,16 +108,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     print('');
 
     print(`1. delegate {task: "tests", files: ["${DEMO_SOURCE}"], output_path: "${DEMO_OUTPUT}"}`);
-    const delegated = expectOk(
-      'delegate',
-      await session.call('delegate', { task: 'tests', prompt: `Write unit tests for ${DEMO_SOURCE}.`, files: [DEMO_SOURCE], output_path: DEMO_OUTPUT }),
-    );
-    const outcome = delegated.structured as unknown as DelegateOutput;
+    const delegated = await session.call(delegateDescriptor, { task: 'tests', prompt: `Write unit tests for ${DEMO_SOURCE}.`, files: [DEMO_SOURCE], output_path: DEMO_OUTPUT });
+    const outcome = delegated.structured;
     const target = path.join(workspace, DEMO_OUTPUT);
     if (!outcome.backup_id || !fs.existsSync(target)) throw new UserError(`delegate did not write ${DEMO_OUTPUT}: ${delegated.text}`, 'demo_failed');
     const written = { path: DEMO_OUTPUT, bytes: fs.statSync(target).size, backup_id: outcome.backup_id };
 
-    const quota = expectOk('quota_status', await session.call('quota_status', {})).structured as unknown as QuotaStatus;
+    const quota = (await session.call(quotaStatusDescriptor, {})).structured;
     // The scratch ledger is fresh: this month's figures are exactly this one delegation.
     const baselineUsd = quota.month.baseline_usd;
     for (const line of routingLines(outcome, { baselineUsd, providerLabel: labelFor(outcome.provider), task: 'tests' })) print(`   ${line}`);
@@ -124,18 +128,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     print('');
 
     print('2. quota_status (the scratch ledger; the simulated provider\'s row is marked)');
-    const shownQuota: QuotaStatus = { ...quota, providers: quota.providers.map((p) => ({ ...p, id: p.id === outcome.provider ? `${p.id} (${SIMULATED_LABEL})` : p.id })) };
+    const shownQuota: QuotaStatusOutput = { ...quota, providers: quota.providers.map((p) => ({ ...p, id: p.id === outcome.provider ? `${p.id} (${SIMULATED_LABEL})` : p.id })) };
     for (const line of quotaTable(shownQuota).split('\n')) print(line ? `   ${line}` : '');
     print('');
 
     print(`3. rollback: restore_backup {backup_id: "${written.backup_id}"}`);
-    const restored = expectOk('restore_backup', await session.call('restore_backup', { backup_id: written.backup_id })).structured as {
-      path: string; deleted: boolean; restored_from: string; backup_id: string;
-    };
+    const restored = (await session.call(restoreBackupDescriptor, { backup_id: written.backup_id })).structured;
     const existsAfter = fs.existsSync(target);
     if (existsAfter || !restored.deleted) throw new UserError(`the rollback did not remove ${DEMO_OUTPUT}`, 'demo_failed');
     print(`   ${restored.path} removed: it did not exist before the delegation (the removal is itself backed up as ${restored.backup_id})`);
-    const backups = (expectOk('list_backups', await session.call('list_backups', {})).structured as { backups: BackupRow[] }).backups;
+    const { backups } = (await session.call(listBackupsDescriptor, {})).structured;
     print('   list_backups:');
     for (const line of backupsTable(backups).split('\n')) print(`     ${line}`);
     print('');
@@ -208,9 +210,4 @@ function findTsxLoader(bundle: string): string | undefined {
 
 function labelFor(provider: string): string | undefined {
   return provider === 'gemini' ? `(${SIMULATED_LABEL})` : undefined;
-}
-
-function expectOk(tool: string, outcome: ToolCallOutcome): ToolCallOutcome {
-  if (outcome.isError) throw new UserError(`${tool} failed: ${outcome.text.split('\n')[0]}`, 'demo_failed');
-  return outcome;
 }

@@ -1,5 +1,6 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
 import type { Agent } from '../../core/cascade';
 import { UserError } from '../../core/errors';
 import { formatBytes } from '../../core/config/structured-file';
@@ -9,11 +10,13 @@ import type { CheckedPath } from '../../core/files/path-guard';
 import type { ChatMessage } from '../../core/providers/types';
 import type { RouteResult } from '../../core/router';
 import type { SidecarContext } from '../context';
+import { workspaceStateDir } from '../../core/paths';
+import { delegateDescriptor } from '../protocol/delegate';
 import { plainErrorMessage } from '../plain-error';
 import { defineTool, type ToolResult, type ToolRunContext } from './tool';
 import { stripFence } from '../../core/generated-text';
 import { describeVerification, type Verification, type VerifiedOutcome } from '../../core/verify';
-import { delegateVerified, verificationShape } from '../delegation/verified';
+import { delegateVerified } from '../delegation/verified';
 
 /** What each task kind asks of the model; anything else is passed through as its own instruction. */
 export const TASK_INSTRUCTIONS: Record<string, string> = {
@@ -24,45 +27,15 @@ export const TASK_INSTRUCTIONS: Record<string, string> = {
   review: 'Review the code given: list concrete problems with file and line, most important first.',
 };
 
-const quotaLeftShape = z.object({ metric: z.string(), window: z.string(), left: z.number(), limit: z.number() });
+/** How much of a spilled answer the result still shows. */
+const SPILLED_HEAD_CHARS = 2_000;
+/** Where answers too long for the client go (inside the workspace, Switchboard's own folder). */
+export const ANSWERS_DIR = '.switchboard/answers';
 
-const delegateOutput = {
-  provider: z.string(),
-  model: z.string(),
-  tier: z.string(),
-  input_tokens: z.number(),
-  output_tokens: z.number(),
-  cost_usd: z.number(),
-  quota_left: z.array(quotaLeftShape),
-  backup_id: z.string().optional(),
-  complete: z.boolean(),
-  skipped: z.array(z.string()),
-  /** With output_path: whether the project's check passed (failed never returns here: it is an isError result). */
-  verification: verificationShape.optional(),
-  /** Every generation of a verified delegation, failed attempts included (cost_usd is the accepted one's). */
-  total_cost_usd: z.number().optional(),
-};
-
-/** What `delegate` returns as structuredContent: the contract the CLI, the demo and the extension read. */
-export type DelegateOutput = z.infer<z.ZodObject<typeof delegateOutput>>;
+export type { DelegateOutput } from '../protocol/delegate';
 
 export const delegateTool = defineTool({
-  name: 'delegate',
-  description:
-    'Route a generation task to the cheapest capable model (local, free, then paid if allowed). output_path: write the answer there, backed up, kept only if the project\'s check passes.',
-  input: {
-    task: z.string().min(1).describe('tests|docs|boilerplate|code|review'),
-    prompt: z.string().min(1),
-    files: z.array(z.string()).max(50).optional().describe('Context files'),
-    provider: z.string().optional().describe('Provider id, or auto'),
-    agent: z.string().optional().describe('Agent id'),
-    output_path: z.string().optional(),
-    max_tokens: z.number().int().positive().max(200_000).optional(),
-    verify: z.boolean().optional().describe('false: write unchecked'),
-    propose: z.boolean().optional().describe('Check at output_path, return text, keep file'),
-  },
-  output: delegateOutput,
-  annotations: { openWorldHint: true },
+  ...delegateDescriptor,
   // The answer is generated code: kept byte for byte except a key the user holds (summaries are masked in run).
   textIsContent: true,
   async run(args, run) {
@@ -122,8 +95,19 @@ export const delegateTool = defineTool({
     const auditBase = { op: 'delegate' as const, task: args.task, agent: args.agent, provider: result.provider, model: result.model, cost_usd: result.costUsd, input_tokens: result.inputTokens, output_tokens: result.outputTokens };
 
     if (!args.output_path || args.propose) {
-      await audit(sidecar, { ...auditBase, outcome: 'ok' });
       const warning = result.complete ? '' : `[incomplete: the answer was cut short (${result.finishReason})]\n`;
+      if (!args.output_path && run.resultLimitChars !== undefined && result.text.length > run.resultLimitChars) {
+        // Too long for the client (it would cut or drop it): the whole answer goes to a scratch file.
+        const answerPath = await spillAnswer(sidecar.workspace, args.task, maskKnownSecrets(result.text, sidecar.env));
+        await audit(sidecar, { ...auditBase, path: answerPath, outcome: 'ok' });
+        const head = headOf(result.text, Math.min(SPILLED_HEAD_CHARS, Math.floor(run.resultLimitChars / 2)));
+        return {
+          text: `${head}\n…\n[the whole answer (${result.text.length} characters) is in ${answerPath}: read it from there]`,
+          notes: redact(`${warning}— routed to ${routeText}`, sidecar.env),
+          structured: { ...structured, answer_path: answerPath },
+        };
+      }
+      await audit(sidecar, { ...auditBase, outcome: 'ok' });
       const verified = verification ? `; ${describeVerification(verification, args.task)}` : '';
       return { text: args.propose ? maskKnownSecrets(stripFence(result.text), sidecar.env) : result.text, notes: redact(`${warning}— routed to ${routeText}${verified}`, sidecar.env), structured };
     }
@@ -295,7 +279,7 @@ async function audit(sidecar: SidecarContext, record: Record<string, unknown> & 
 }
 
 /** The result of a verified delegation whose check passed. */
-function verifiedResult(sidecar: SidecarContext, task: string, outcome: VerifiedOutcome): ToolResult<typeof delegateOutput> {
+function verifiedResult(sidecar: SidecarContext, task: string, outcome: VerifiedOutcome): ToolResult<typeof delegateDescriptor.output> {
   const result = outcome.result!;
   const v = outcome.verification;
   const route = `${result.provider}/${result.model} (${result.tier}), ${result.inputTokens}+${result.outputTokens} tokens, $${result.costUsd.toFixed(6)}`;
@@ -322,4 +306,27 @@ function verifiedResult(sidecar: SidecarContext, task: string, outcome: Verified
     text: redact(`${outcome.created ? 'created' : 'wrote'} ${sidecar.displayPath(w.path)} (${w.bytes} bytes) via ${route}${total}; ${checked}; backup ${outcome.backupId} (restore_backup undoes it)`, sidecar.env),
     structured,
   };
+}
+
+/** Writes `text` to a new file under .switchboard/answers/ and returns its workspace path. */
+async function spillAnswer(workspace: string, task: string, text: string): Promise<string> {
+  // workspaceStateDir also keeps .switchboard/ out of git (its .gitignore).
+  const dir = path.join(workspaceStateDir(workspace), 'answers');
+  await fs.promises.mkdir(dir, { recursive: true });
+  // A repository may ship `.switchboard` as a link to elsewhere: write only where the path really is.
+  if (fs.realpathSync.native(dir) !== path.join(fs.realpathSync.native(workspace), ...ANSWERS_DIR.split('/'))) {
+    throw new UserError(`${ANSWERS_DIR} is not a plain folder inside the workspace; not writing the answer there`, 'answer_dir_unsafe');
+  }
+  const slug = task.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24) || 'answer';
+  const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${slug}-${crypto.randomBytes(3).toString('hex')}.md`;
+  // 'wx': never follow or replace something already there.
+  await fs.promises.writeFile(path.join(dir, name), text, { flag: 'wx', mode: 0o600 });
+  return `${ANSWERS_DIR}/${name}`;
+}
+
+/** The first `max` characters, cut at a line end when one is near. */
+function headOf(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.lastIndexOf('\n', max);
+  return text.slice(0, cut > max / 2 ? cut : max);
 }

@@ -1,22 +1,14 @@
-import { z } from 'zod';
-import { formatDiagnostic } from '../../core/diagnostics';
+import type { McpServer } from '../../core/cascade';
 import { maskCommandArgs, redact } from '../../core/redact';
-import { scrubPaths } from '../plain-error';
 import { isProjectServer } from '../../core/trust';
+import { scrubPaths } from '../plain-error';
+import { listServersDescriptor } from '../protocol/list-servers';
 import { defineTool } from './tool';
+import { formatDiagnostic } from '../../core/diagnostics';
+import { diagnosticsOut } from './structured';
 
 export const listServersTool = defineTool({
-  name: 'list_servers',
-  description: 'MCP servers after the cascade. check: MCP handshake each (cached 5 min).',
-  input: { check: z.boolean().optional() },
-  output: {
-    servers: z.array(z.object({
-      id: z.string(), layer: z.string(), type: z.string(), target: z.string(), optional: z.boolean(), enabled: z.boolean(), source: z.string(),
-      health: z.object({ status: z.string(), latency_ms: z.number().optional(), tools: z.number().optional(), error: z.string().optional(), checked_at: z.string().optional() }).optional(),
-    })),
-    diagnostics: z.array(z.string()),
-  },
-  annotations: { readOnlyHint: true },
+  ...listServersDescriptor,
   async run(args, { sidecar }) {
     const result = sidecar.servers();
     const trust = sidecar.trust();
@@ -24,6 +16,7 @@ export const listServersTool = defineTool({
     // Only the command line or URL is shown: env and headers may hold secrets.
     const servers = result.servers.map((s) => {
       const h = health[s.id];
+      const reason = disabledReason(s);
       return {
         id: s.id,
         layer: s.layer,
@@ -32,19 +25,31 @@ export const listServersTool = defineTool({
         target: redact(s.url ?? [s.command, ...maskCommandArgs(s.args ?? [], sidecar.env)].filter(Boolean).join(' '), sidecar.env),
         optional: s.optional,
         enabled: s.enabled,
-        source: `${s.source.file}:${s.source.line}`,
+        source: { file: s.source.file, line: s.source.line },
+        ...(s.duplicateOf ? { duplicate_of: s.duplicateOf } : {}),
+        ...(reason ? { reason } : {}),
+        hidden: s.hides.map((x) => ({ layer: x.layer, source: { file: x.file, line: x.line } })),
         ...(h ? { health: { status: h.status, latency_ms: h.latencyMs, tools: h.toolCount, error: h.error && scrubPaths(h.error, sidecar.workspace, sidecar.env), checked_at: h.checkedAt } } : {}),
       };
     });
-    const diagnostics = [...result.diagnostics, ...sidecar.untrustedServerDiagnostics(trust)].map((d) => scrubPaths(formatDiagnostic(d), sidecar.workspace, sidecar.env));
+    const diagnostics = diagnosticsOut([...result.diagnostics, ...sidecar.untrustedServerDiagnostics(trust)], sidecar);
     const lines = servers.map((s) => {
       const h = s.health ? `  ${s.health.status}${s.health.latency_ms !== undefined ? ` ${s.health.latency_ms} ms` : ''}${s.health.tools !== undefined ? ` ${s.health.tools} tools` : ''}` : '';
-      return `${s.id}  [${s.layer}]  ${s.type}  ${s.target}${s.optional ? '  (optional)' : ''}${s.enabled ? '' : '  (not enabled)'}${h}`;
+      const state = s.duplicate_of ? `  (duplicate of ${s.duplicate_of})` : s.enabled ? '' : s.optional ? '  (optional, off)' : '  (not enabled)';
+      return `${s.id}  [${s.layer}]  ${s.type}  ${s.target}${state}${s.hidden.length ? `  (overrides ${s.hidden.length})` : ''}${h}`;
     });
     if (!trust.trusted && result.servers.some(isProjectServer)) {
       lines.push(`${args.check ? 'Not checked' : 'Never started'}: the servers this project defines (${trust.explanation}).`);
     }
-    if (diagnostics.length) lines.push(`${diagnostics.length} problem(s):`, ...diagnostics);
+    if (diagnostics.length) lines.push(`${diagnostics.length} problem(s):`, ...diagnostics.map(formatDiagnostic));
     return { text: lines.join('\n') || 'no servers', structured: { servers, diagnostics } };
   },
 });
+
+/** Why a server that is not optional is not started; undefined when it is enabled or merely optional and off. */
+function disabledReason(s: McpServer): string | undefined {
+  if (s.enabled) return undefined;
+  if (s.duplicateOf) return `same command as ${s.duplicateOf}`;
+  if (s.optional) return undefined;
+  return 'disabled in .mcp/discovery-config.yaml';
+}

@@ -1,35 +1,32 @@
-import { z } from 'zod';
+import { resolveProviderKey } from '../../core/providers/env';
+import { cooldownKey } from '../../core/router/cooldown-key';
 import { formatDiagnostic } from '../../core/diagnostics';
-import { scrubPaths } from '../plain-error';
+import { quotaStatusDescriptor, type ProviderStatus } from '../protocol/quota-status';
+import { diagnosticsOut } from './structured';
 import { defineTool } from './tool';
 
-const quotaShape = z.object({ metric: z.string(), window: z.string(), limit: z.number(), left: z.number(), resets_at: z.string() });
-
+/**
+ * Quota, 429 cooldowns and circuits per provider, computed here once: `switchboard quota`, the editor's Quota
+ * view and the status bar all show this tool's answer.
+ */
 export const quotaStatusTool = defineTool({
-  name: 'quota_status',
-  description: 'Quota left per provider (shared ledger), and this month\'s spend.',
-  input: {},
-  output: {
-    // cooldown_until: set while the provider is paused after repeated failures (the editor's Quota view shows it).
-    providers: z.array(z.object({ id: z.string(), tier: z.string(), has_key: z.boolean(), quotas: z.array(quotaShape), cooldown_until: z.string().optional() })),
-    month: z.object({ month: z.string(), calls: z.number(), usd: z.number(), baseline_usd: z.number() }),
-    // router.yaml problems, including each project setting ignored because a project may only narrow.
-    diagnostics: z.array(z.string()).optional(),
-  },
-  annotations: { readOnlyHint: true },
+  ...quotaStatusDescriptor,
   async run(_args, { sidecar }) {
-    const { config, diagnostics: routerDiagnostics } = await sidecar.routerConfig();
-    const diagnostics = routerDiagnostics.map((d) => scrubPaths(formatDiagnostic(d), sidecar.workspace, sidecar.env));
-    const ledger = await sidecar.ledger();
-    const providers = [];
+    const [{ config, diagnostics: routerDiagnostics }, ledger] = await Promise.all([sidecar.routerConfig(), sidecar.ledger()]);
+    // router.yaml problems, including each project setting ignored because a project may only narrow.
+    const diagnostics = diagnosticsOut(routerDiagnostics, sidecar);
+    const now = Date.now();
+    const providers: ProviderStatus[] = [];
     for (const p of config.providers.filter((x) => !x.disabled)) {
+      // A bad base URL is the router's to report; the key lookup does not depend on it.
+      const apiKey = resolveProviderKey(p, sidecar.env).apiKey;
+      const keyNeeded = p.apiKeyEnv.length > 0;
       const states = await ledger.quota(p.id, p.quotas);
-      const circuit = await ledger.circuit(p.id);
-      providers.push({
-        ...(circuit.state === 'open' ? { cooldown_until: new Date(circuit.untilMs).toISOString() } : {}),
+      const status: ProviderStatus = {
         id: p.id,
         tier: p.tier,
-        has_key: p.apiKeyEnv.length === 0 || p.apiKeyEnv.some((name) => Boolean(sidecar.env[name]?.trim())),
+        key_needed: keyNeeded,
+        has_key: !keyNeeded || Boolean(apiKey),
         quotas: states.map((s) => ({
           metric: s.rule.metric,
           window: s.rule.window,
@@ -37,16 +34,28 @@ export const quotaStatusTool = defineTool({
           left: round(s.left),
           resets_at: new Date(s.resetAtMs).toISOString(),
         })),
-      });
+        circuit: 'closed',
+      };
+      // Cooldowns are kept per provider and key fingerprint, as the router keeps them.
+      const cool = await ledger.cooldown(cooldownKey(p.id, apiKey));
+      if (cool && cool.untilMs > now) {
+        status.cooldown_until = new Date(cool.untilMs).toISOString();
+        status.cooldown_reason = cool.reason;
+      }
+      const circuit = await ledger.circuit(p.id);
+      status.circuit = circuit.state === 'open' && circuit.untilMs <= now ? 'half-open' : circuit.state;
+      if (circuit.state === 'open' && circuit.untilMs > now) status.circuit_until = new Date(circuit.untilMs).toISOString();
+      providers.push(status);
     }
     const spend = await ledger.monthSpend();
     const month = { month: spend.month, calls: spend.calls, usd: round(spend.usd), baseline_usd: round(spend.baselineUsd) };
     const lines = providers.map((p) => {
       const q = p.quotas.map((x) => `${x.left}/${x.limit} ${x.metric} per ${x.window}`).join(', ') || 'no quota';
-      return `${p.id} (${p.tier}${p.has_key ? '' : ', no key'}): ${q}`;
+      const state = [p.cooldown_until ? `cooling down until ${p.cooldown_until}` : '', p.circuit === 'closed' ? '' : `circuit ${p.circuit}${p.circuit_until ? ` until ${p.circuit_until}` : ''}`].filter(Boolean).join('; ');
+      return `${p.id} (${p.tier}${p.has_key ? '' : ', no key'}): ${q}${state ? ` [${state}]` : ''}`;
     });
     lines.push(`${month.month}: ${month.calls} calls, $${month.usd.toFixed(4)} (premium baseline $${month.baseline_usd.toFixed(4)})`);
-    if (diagnostics.length) lines.push(`${diagnostics.length} router.yaml problem(s):`, ...diagnostics);
+    if (diagnostics.length) lines.push(`${diagnostics.length} router.yaml problem(s):`, ...diagnostics.map(formatDiagnostic));
     return { text: lines.join('\n'), structured: { providers, month, ...(diagnostics.length ? { diagnostics } : {}) } };
   },
 });

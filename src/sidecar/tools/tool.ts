@@ -1,14 +1,15 @@
 /**
- * What a tool is, independent of the MCP SDK: a name, terse description, zod input/output shapes and a `run`
- * returning readable text plus structured content. server.ts is the only place that turns these into SDK
- * registrations, so moving to the SDK's v2 packages touches one file.
+ * What a tool is, independent of the MCP SDK: its descriptor (src/sidecar/protocol: name, terse description,
+ * zod input/output shapes) plus a `run` returning readable text and structured content. server.ts is the only
+ * place that turns these into SDK registrations, so moving to the SDK's v2 packages touches one file.
  */
 import type { z } from 'zod';
 import { maskKnownSecrets, redact, redactDeep } from '../../core/redact';
 import type { Principal } from '../../core/ledger/types';
 import type { SidecarContext } from '../context';
+import type { Shape, ToolDescriptor } from '../protocol/descriptor';
 
-export type Shape = z.ZodRawShape;
+export type { Shape } from '../protocol/descriptor';
 
 export interface ToolRunContext {
   sidecar: SidecarContext;
@@ -20,6 +21,11 @@ export interface ToolRunContext {
   wantsProgress: boolean;
   /** The authenticated caller on a team server (undefined over stdio). */
   principal?: Principal;
+  /**
+   * How many characters of text one result may carry before the client would cut it (Claude Code caps MCP
+   * results at about 25k tokens). Undefined: no limit (the command line prints everything).
+   */
+  resultLimitChars?: number;
 }
 
 export interface ToolResult<O extends Shape> {
@@ -33,23 +39,19 @@ export interface ToolResult<O extends Shape> {
   structured: z.infer<z.ZodObject<O>>;
 }
 
-export interface ToolDefinition<I extends Shape = Shape, O extends Shape = Shape> {
-  name: string;
-  description: string;
-  input: I;
-  output: O;
-  annotations?: { readOnlyHint?: boolean; destructiveHint?: boolean; idempotentHint?: boolean; openWorldHint?: boolean };
+export interface ToolDefinition<I extends Shape = Shape, O extends Shape = Shape> extends ToolDescriptor<I, O> {
   /**
    * The result's `text` is file content or generated code (read_file, delegate): it keeps every byte except the
    * values of the keys the user holds. Otherwise the text is a summary and gets pattern-based masking too.
    */
   textIsContent?: boolean;
+  // Method syntax on purpose: a list of tools with different shapes stays a ToolDefinition[] without casts.
   run(args: z.infer<z.ZodObject<I>>, context: ToolRunContext): Promise<ToolResult<O>>;
 }
 
-/** Keeps each tool file's types exact while the list of tools stays homogeneous. */
-export function defineTool<I extends Shape, O extends Shape>(tool: ToolDefinition<I, O>): ToolDefinition {
-  return tool as unknown as ToolDefinition;
+/** A tool implementation: its descriptor (spread in) plus `run`, types kept exact. */
+export function defineTool<I extends Shape, O extends Shape>(tool: ToolDefinition<I, O>): ToolDefinition<I, O> {
+  return tool;
 }
 
 /**

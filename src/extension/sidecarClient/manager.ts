@@ -4,7 +4,8 @@ import { Disposable, toDisposable } from '../disposable';
 import { describeError } from '../log';
 import type { KeyStore } from '../keys/keyStore';
 import type { TrustState } from '../trust';
-import type { SidecarClient, SidecarStateChange } from './client';
+import type { CallToolOptions, SidecarClient, SidecarStateChange } from './client';
+import type { InputOf, OutputOf, ToolName } from '../../sidecar/protocol';
 
 export interface SidecarManagerOptions {
   /** The extension's install folder; the sidecar is `dist/sidecar.js` inside it. */
@@ -93,8 +94,8 @@ export class SidecarManager extends Disposable {
   }
 
   /** Calls a tool on the folder's sidecar, starting it if needed. */
-  async callTool<T = Record<string, unknown>>(folder: string, name: string, args: Record<string, unknown> = {}, options?: Parameters<SidecarClient['callTool']>[2]): Promise<T> {
-    return (await this.client(folder)).callTool<T>(name, args, options);
+  async callTool<N extends ToolName>(folder: string, name: N, args: InputOf<N> = {} as InputOf<N>, options?: CallToolOptions): Promise<OutputOf<N>> {
+    return (await this.client(folder)).callTool(name, args, options);
   }
 
   async restartRunning(reason: string): Promise<void> {

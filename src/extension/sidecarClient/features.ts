@@ -2,10 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { switchboardHome } from '../../core/paths';
-import { registerCheckServerHealth } from '../commands/checkServerHealth';
-import { registerEnableServer } from '../commands/enableServer';
-import { registerRestartSidecar } from '../commands/restartSidecar';
-import { registerSetApiKey } from '../commands/setApiKey';
 import { CONTEXT_FILE, ContextSync } from '../context-sync/contextSync';
 import type { SidecarSource } from '../data/sidecarSource';
 import { Disposable, toDisposable } from '../disposable';
@@ -33,7 +29,7 @@ export interface SidecarHost {
 const LEDGER_DEBOUNCE_MS = 300;
 
 /**
- * Everything built on the sidecar besides the views: status bar, key commands and channel, server row actions,
+ * Everything built on the sidecar besides the views and commands: status bar, key channel,
  * PROJECT_CONTEXT.md sync, the ledger watcher and VS Code's MCP server definitions. Registering is cheap; the
  * sidecar itself starts right after activation returns (never on the activation path).
  */
@@ -56,10 +52,6 @@ export class SidecarFeatures extends Disposable {
     this.statusBar = this._register(new SidecarStatusBar(sidecars, trust, primaryFolder, log));
     this.contextSync = this._register(new ContextSync(sidecars, trust, log));
     this.keyChannel = this._register(new KeyChannelHost(keys, log));
-    this._register(registerSetApiKey(keys, log));
-    this._register(registerRestartSidecar(sidecars, log));
-    this._register(registerEnableServer(log));
-    for (const d of registerCheckServerHealth(host.source, model, log)) this._register(d);
     this._register(toDisposable(() => clearTimeout(this.ledgerTimer)));
 
     // Agents, servers or the audit log (delegations, writes) changed: views reloaded, context may be stale.

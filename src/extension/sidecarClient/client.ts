@@ -9,12 +9,13 @@
  *   await client.start()            spawns `node dist/sidecar.js serve --workspace <folder> --actor extension`
  *                                   with the editor's Node (process.execPath, ELECTRON_RUN_AS_NODE=1); resolves
  *                                   when the MCP handshake is done. Idempotent; also restarts a 'failed' client.
- *   await client.callTool<T>(name, args, { signal, onProgress, timeoutMs })
+ *   await client.callTool(name, args, { signal, onProgress, timeoutMs })
  *                                   starts the sidecar if needed, waits while it (re)starts, and returns the
- *                                   tool's `structuredContent` as T. An `isError` result throws SidecarToolError
+ *                                   tool's `structuredContent`, typed by the tool's name (src/sidecar/protocol) and
+ *                                   checked against its output schema. An `isError` result throws SidecarToolError
  *                                   with the tool's plain message; a dead connection throws too (no retry: a
  *                                   delegation is not idempotent).
- *   await client.callToolWithText<T>(name, args, options)  → { structured: T, text } (the readable content too)
+ *   await client.callToolWithText(name, args, options)  → { structured, text, notes } (the readable content too)
  *   await client.restart(reason)    stops and starts again with a fresh environment (e.g. after a key change).
  *   client.pid / client.startMs     the child's pid and how long the last start took (spawn → initialized).
  *   client.dispose()                stops the process (stdin closed, then SIGTERM, then SIGKILL) for good.
@@ -30,6 +31,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type * as vscode from 'vscode';
 import { redact } from '../../core/redact';
+// The one extension module that imports the protocol's values (its schemas, to check results); zod is in the
+// bundle already through the MCP SDK. Everything else in src/extension imports its types only.
+import { TOOL_DESCRIPTORS, type InputOf, type OutputOf, type ToolDescriptors, type ToolName } from '../../sidecar/protocol/catalog';
+import { readToolResult, ToolCallError, type TypedToolResult } from '../../sidecar/protocol/result';
 
 export type SidecarState = 'stopped' | 'starting' | 'ready' | 'restarting' | 'failed';
 
@@ -94,6 +99,13 @@ export class SidecarUnavailableError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'SidecarUnavailableError';
+  }
+}
+
+/** A start that a restart or stop replaced before it finished. */
+class SupersededStartError extends SidecarUnavailableError {
+  constructor() {
+    super('sidecar start superseded');
   }
 }
 
@@ -176,25 +188,29 @@ export class SidecarClient implements vscode.Disposable {
     await this.ensureRunning(true);
   }
 
-  async callTool<T = Record<string, unknown>>(name: string, args: Record<string, unknown> = {}, options: CallToolOptions = {}): Promise<T> {
-    return (await this.callToolWithText<T>(name, args, options)).structured;
+  /** The tool's structured result, typed and checked against its output schema (src/sidecar/protocol). */
+  async callTool<N extends ToolName>(name: N, args: InputOf<N> = {} as InputOf<N>, options: CallToolOptions = {}): Promise<OutputOf<N>> {
+    return (await this.callToolWithText(name, args, options)).structured;
   }
 
   /** Like callTool, plus the result's readable text (the generated content of `delegate`, for example). */
-  async callToolWithText<T = Record<string, unknown>>(name: string, args: Record<string, unknown> = {}, options: CallToolOptions = {}): Promise<{ structured: T; text: string }> {
-    const running = await this.ensureRunning(false);
+  async callToolWithText<N extends ToolName>(name: N, args: InputOf<N> = {} as InputOf<N>, options: CallToolOptions = {}): Promise<TypedToolResult<ToolDescriptors[N]>> {
+    const descriptor = TOOL_DESCRIPTORS[name];
+    const running = await this.runningForCall();
     options.signal?.throwIfAborted();
-    const result = await running.client.callTool({ name, arguments: args }, undefined, {
+    const result = await running.client.callTool({ name, arguments: args as Record<string, unknown> }, undefined, {
       signal: options.signal,
       timeout: options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
       resetTimeoutOnProgress: true,
       onprogress: options.onProgress ? (p) => options.onProgress!({ progress: p.progress, total: p.total, message: p.message }) : undefined,
     });
-    const content = Array.isArray(result.content) ? result.content : [];
-    const blocks = content.map((c: unknown) => (c && typeof c === 'object' && (c as { type?: unknown }).type === 'text' ? String((c as { text?: unknown }).text ?? '') : ''));
-    if (result.isError) throw new SidecarToolError(name, redact(blocks.join('\n').trim() || `${name} failed`));
-    // The first block is the content itself (delegate: the generated text); later blocks are notes about it.
-    return { structured: (result.structuredContent ?? {}) as T, text: blocks[0] ?? '' };
+    try {
+      // The first block is the content itself (delegate: the generated text); later blocks are notes about it.
+      return readToolResult(descriptor, result);
+    } catch (error) {
+      if (error instanceof ToolCallError) throw new SidecarToolError(name, redact(error.message));
+      throw error;
+    }
   }
 
   dispose(): void {
@@ -205,6 +221,20 @@ export class SidecarClient implements vscode.Disposable {
       this.setState('stopped');
       this.emitter.removeAllListeners();
     });
+  }
+
+  /**
+   * A connection for a tool call. A start that a restart replaced (a key changed meanwhile) is not a failure
+   * for the caller: nothing was sent yet, so it waits for the newer start instead.
+   */
+  private async runningForCall(): Promise<Running> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.ensureRunning(false);
+      } catch (error) {
+        if (!(error instanceof SupersededStartError) || this.disposed || attempt >= 3) throw error;
+      }
+    }
   }
 
   /** Waits for a usable connection; `force` also revives a 'failed' or 'stopped' client. */
@@ -277,7 +307,7 @@ export class SidecarClient implements vscode.Disposable {
     if (generation !== this.generation || this.disposed) {
       // Superseded by a restart or dispose while starting: this process is not wanted.
       await transport.close().catch(() => undefined);
-      throw new SidecarUnavailableError('sidecar start superseded');
+      throw new SupersededStartError();
     }
     running.readyAt = Date.now();
     this.lastStartMs = performance.now() - started;
