@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Database, SqlJsStatic } from 'sql.js';
 import { UserError } from '../errors';
-import { SCHEMA_V1, SCHEMA_VERSION } from './schema';
+import { SCHEMA_V1, SCHEMA_VERSION, migrationsFrom } from './schema';
 
 /** Low-level file helpers of the sql.js ledger's shared snapshot + log (sqljs-store.ts). */
 
@@ -126,6 +126,8 @@ export function openSnapshotBytes(sql: SqlJsStatic, bytes: Buffer, file: string,
       if (tables > 0) throw new CorruptLedger('not a Switchboard ledger (no schema version)');
       db.exec(SCHEMA_V1);
     }
+    // Every process brings its copy up to date on load, so replayed statements always meet the current schema.
+    if (version < SCHEMA_VERSION) db.exec(migrationsFrom(Math.max(1, version)));
     if (checkIntegrity) {
       // Once per process: a full check costs about as much as reading the file, too much for every reload.
       const check = String(db.exec('PRAGMA quick_check')[0]?.values[0]?.[0] ?? '');
@@ -143,6 +145,6 @@ export function freshDatabase(sql: SqlJsStatic): Database {
   const db = new sql.Database();
   // Small pages: the ledger is tens of small tables and indexes, each taking at least one page, and every
   // process reads the whole file after each compaction.
-  db.exec(`PRAGMA page_size = 1024; ${SCHEMA_V1}`);
+  db.exec(`PRAGMA page_size = 1024; ${SCHEMA_V1} ${migrationsFrom(1)}`);
   return db;
 }

@@ -9,8 +9,11 @@ import type {
   CallRecord, CircuitState, Clock, Cooldown, Ledger, QuotaMetric, QuotaRule, QuotaState, QuotaWindow,
   ReserveOutcome, ReserveRequest, SpendSummary, ThresholdEvent,
 } from './types';
-import { WindowCache } from './windows';
-import { checkRule, circuitOf, quotaState, ruleForReport, settledAmounts, utcMonth, withRequest } from './rules';
+import { WindowCache, windowBounds } from './windows';
+import {
+  blockingState, budgetState, chargedCounters, checkRule, circuitOf, crossedThresholds, quotaState, reconcileTargets, resolveBudgets,
+  ruleZone, settledAmounts, usedFraction, utcMonth, withRequest, type ResolvedBudget,
+} from './rules';
 
 export type { LedgerStats, LedgerWarning } from './sqljs-store';
 
@@ -43,6 +46,7 @@ export function defaultLedgerPath(env: NodeJS.ProcessEnv = process.env): string 
 }
 
 const DAY_MS = 86_400_000;
+const CALL_COLUMNS = 'id, ts_ms, provider, model, tier, task, actor, ok, input_tokens, output_tokens, cost_usd, baseline_usd, principal, team';
 const PRUNE_EVERY_MS = 3_600_000;
 
 export class SqlJsLedger implements Ledger {
@@ -81,24 +85,22 @@ export class SqlJsLedger implements Ledger {
   async reserve(request: ReserveRequest): Promise<ReserveOutcome> {
     request.rules.forEach(checkRule);
     const amounts = withRequest(request.amounts);
+    const budgets = resolveBudgets(request);
     return this.db.mutate<ReserveOutcome>((now) => {
-      const states = this.states(request.providerId, request.rules, now);
-      let blocking: QuotaState | undefined;
-      for (const s of states) {
-        const need = amounts[s.rule.metric] ?? 0;
-        if (s.used + s.reserved + need > s.rule.limit + 1e-9 * Math.max(1, s.rule.limit)) {
-          // The latest reset is the one that decides when this call could go ahead.
-          if (!blocking || s.resetAtMs > blocking.resetAtMs) blocking = s;
-        }
-      }
+      const states = [...this.states(request.providerId, request.rules, now), ...budgets.map((b) => this.budgetStateOf(b, now))];
+      // Checked and held under the file lock in one transaction: no other process can admit a call in between.
+      const blocking = blockingState(states, amounts);
       if (blocking) return { result: { ok: false, blocking, states }, changed: false };
       const id = randomUUID();
-      const ttl = request.ttlMs ?? this.reservationTtlMs;
+      const expires = now + (request.ttlMs ?? this.reservationTtlMs);
       this.db.run('DELETE FROM reservations WHERE expires_ms <= ?', [now]);
       this.db.run('INSERT INTO reservations VALUES (?,?,?,?,?,?,?,?)', [
-        id, request.providerId, amounts.requests ?? 0, amounts.input_chars ?? 0, amounts.tokens ?? 0, amounts.usd ?? 0, now, now + ttl,
+        id, request.providerId, amounts.requests ?? 0, amounts.input_chars ?? 0, amounts.tokens ?? 0, amounts.usd ?? 0, now, expires,
       ]);
-      return { result: { ok: true, reservationId: id, states: this.withHeldAgain(states, request.providerId, now) }, changed: true };
+      // A budget's hold is a row of its own, named after the reservation so settle and release remove it too.
+      for (const b of budgets) this.db.run('INSERT INTO reservations VALUES (?,?,0,0,0,?,?,?)', [`${id}#${b.counter}`, b.counter, amounts.usd ?? 0, now, expires]);
+      const after = [...this.withHeldAgain(states.slice(0, request.rules.length), request.providerId, now), ...budgets.map((b) => this.budgetStateOf(b, now))];
+      return { result: { ok: true, reservationId: id, states: after }, changed: true };
     });
   }
 
@@ -106,15 +108,15 @@ export class SqlJsLedger implements Ledger {
     rules.forEach(checkRule);
     const callId = record.callId ?? reservationId;
     return this.db.mutate((now) => {
-      this.db.run('DELETE FROM reservations WHERE id = ?', [reservationId]);
+      this.deleteReservation(reservationId);
       const releasedReservation = this.db.changes() > 0;
       if (this.db.all('SELECT 1 FROM calls WHERE id = ?', [callId]).length) {
         // Already recorded (a retry after a crash or a lost reply): count it once.
         return { result: { events: [], states: this.states(record.providerId, rules, now) }, changed: releasedReservation, durable: true };
       }
-      this.db.run('INSERT INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?)', [
+      this.db.run(`INSERT INTO calls (${CALL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, [
         callId, now, record.providerId, record.model, record.tier, record.task ?? null, record.actor ?? null, record.ok ? 1 : 0,
-        record.inputTokens, record.outputTokens, record.costUsd, record.baselineUsd,
+        record.inputTokens, record.outputTokens, record.costUsd, record.baselineUsd, record.principal?.id ?? null, record.principal?.team ?? null,
       ]);
       const used = settledAmounts(record);
       const seen = new Set<string>();
@@ -129,6 +131,16 @@ export class SqlJsLedger implements Ledger {
           [record.providerId, rule.metric, win, tz, startMs, used[rule.metric] ?? 0],
         );
       }
+      if (record.costUsd > 0) {
+        const monthStart = windowBounds('month', 'UTC', now).startMs;
+        for (const counter of chargedCounters(record)) {
+          this.db.run(
+            `INSERT INTO usage VALUES (?,'usd','month','UTC',?,?)
+             ON CONFLICT (provider, metric, win, tz, start_ms) DO UPDATE SET used = used + excluded.used`,
+            [counter, monthStart, record.costUsd],
+          );
+        }
+      }
       this.db.run(
         `INSERT INTO spend VALUES (?, 1, ?, ?)
          ON CONFLICT (month) DO UPDATE SET calls = calls + 1, usd = usd + excluded.usd, baseline_usd = baseline_usd + excluded.baseline_usd`,
@@ -137,10 +149,9 @@ export class SqlJsLedger implements Ledger {
       const states = this.states(record.providerId, rules, now);
       const events: ThresholdEvent[] = [];
       for (const s of states) {
-        const fraction = s.rule.limit > 0 ? s.used / s.rule.limit : s.used > 0 ? Infinity : 0;
+        const fraction = usedFraction(s);
         const { win, tz } = this.windowKey(s.rule, now);
-        for (const threshold of this.thresholds) {
-          if (fraction + 1e-12 < threshold) break;
+        for (const threshold of crossedThresholds(s, this.thresholds)) {
           this.db.run('INSERT OR IGNORE INTO thresholds VALUES (?,?,?,?,?,?,?)', [record.providerId, s.rule.metric, win, tz, s.rule.limit, s.windowStartMs, threshold]);
           if (this.db.changes() > 0) events.push({ providerId: record.providerId, rule: s.rule, threshold, fraction });
         }
@@ -155,7 +166,7 @@ export class SqlJsLedger implements Ledger {
     // Usually the reservation exists; when it already expired there is nothing to write.
     if (!(await this.db.read(() => this.db.all('SELECT 1 FROM reservations WHERE id = ?', [reservationId]).length > 0))) return;
     await this.db.mutate(() => {
-      this.db.run('DELETE FROM reservations WHERE id = ?', [reservationId]);
+      this.deleteReservation(reservationId);
       return { result: undefined, changed: this.db.changes() > 0 };
     });
   }
@@ -218,15 +229,7 @@ export class SqlJsLedger implements Ledger {
 
   async reconcile(providerId: string, rules: QuotaRule[], info: RateLimitInfo): Promise<void> {
     rules.forEach(checkRule);
-    const reports: Array<{ metric: QuotaMetric; limit?: number; remaining?: number; resetMs?: number }> = [
-      { metric: 'requests', limit: info.limitRequests, remaining: info.remainingRequests, resetMs: info.resetRequestsMs },
-      { metric: 'tokens', limit: info.limitTokens, remaining: info.remainingTokens, resetMs: info.resetTokensMs },
-    ];
-    const targets = reports.flatMap((r) => {
-      if (r.remaining === undefined || !Number.isFinite(r.remaining)) return [];
-      const rule = ruleForReport(rules.filter((q) => q.metric === r.metric), r.limit, r.resetMs);
-      return rule ? [{ rule, remaining: Math.max(0, r.remaining) }] : [];
-    });
+    const targets = reconcileTargets(rules, info);
     if (!targets.length) return;
     await this.db.mutate((now) => {
       let changed = false;
@@ -262,9 +265,23 @@ export class SqlJsLedger implements Ledger {
 
   // ---- quota arithmetic ----------------------------------------------------------------------------------
 
+  /** A reservation and its budget holds (`<id>#<counter>`: between "<id>#" and "<id>$" in SQLite's byte order). */
+  private deleteReservation(id: string): void {
+    this.db.run('DELETE FROM reservations WHERE id = ? OR (id >= ? AND id < ?)', [id, `${id}#`, `${id}$`]);
+  }
+
+  private budgetStateOf(budget: ResolvedBudget, now: number): QuotaState {
+    const monthStart = windowBounds('month', 'UTC', now).startMs;
+    // The global budget is the month's whole spend, as budget_usd_month always counted it.
+    const used = budget.scope === 'global'
+      ? Number(this.db.all('SELECT usd FROM spend WHERE month = ?', [utcMonth(now)])[0]?.usd ?? 0)
+      : this.usedIn(budget.counter, 'usd', 'month', 'UTC', monthStart);
+    return budgetState(budget, used, Number(this.held(budget.counter, now).usd ?? 0), now);
+  }
+
   private windowKey(rule: QuotaRule, now: number): { win: QuotaWindow; tz: string; startMs: number; resetAtMs: number } {
     // Minutes are the same in every zone: one counter, whatever reset_tz says.
-    const tz = rule.window === 'minute' ? 'UTC' : rule.reset_tz ?? 'UTC';
+    const tz = ruleZone(rule);
     const b = this.windows.bounds(rule.window, tz, now);
     return { win: rule.window, tz, startMs: b.startMs, resetAtMs: b.resetAtMs };
   }

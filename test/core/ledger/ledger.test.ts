@@ -271,8 +271,8 @@ describe('SqlJsLedger', () => {
     await ledger.settle(r.reservationId, rules, call('openai', { tier: 'paid', costUsd: 0.25, baselineUsd: 0.75, task: 'tests', actor: 'cli', callId: 'c1' }));
     // Straight from the file, without the ledger: the call row, the usage aggregate and the schema version.
     assert.deepEqual(await onDisk(home.file, 'SELECT id, provider, tier, task, actor, cost_usd, baseline_usd FROM calls'), [['c1', 'openai', 'paid', 'tests', 'cli', 0.25, 0.75]]);
-    assert.deepEqual(await onDisk(home.file, 'SELECT used FROM usage'), [[0.25]]);
-    assert.deepEqual(await onDisk(home.file, 'PRAGMA user_version'), [[1]]);
+    assert.deepEqual(await onDisk(home.file, "SELECT provider, used FROM usage ORDER BY provider"), [['budget:provider:openai', 0.25], ['openai', 0.25]]);
+    assert.deepEqual(await onDisk(home.file, 'PRAGMA user_version'), [[2]]);
     const { ledger: later } = await ledgerAt(clock);
     assert.equal((await later.quota('openai', rules))[0]!.used, 0.25);
     // No temp files are left behind.
