@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import initSqlJs from 'sql.js';
+import { SCHEMA_V1 } from '../../../src/core/ledger/schema';
 import type { Budget, Ledger, Principal, QuotaRule } from '../../../src/core/ledger/types';
 import { UserError } from '../../../src/core/errors';
 import { LEDGER_BACKENDS, type CommonLedgerOptions } from './backends';
@@ -347,6 +349,23 @@ describe('SqlJsLedger files', () => {
     open.push(ledger);
     return { ledger, warnings };
   }
+
+  it('migrates a schema-1 file on load: its calls stay, new calls record principal and team', async () => {
+    const SQL = await initSqlJs();
+    const v1 = new SQL.Database();
+    v1.exec(SCHEMA_V1);
+    v1.run("INSERT INTO calls VALUES ('old', ?, 'p', 'm', 'free', NULL, NULL, 1, 1, 1, 0, 0)", [at('2026-04-02T09:00:00Z')]);
+    fs.writeFileSync(home.file, v1.export());
+    v1.close();
+    const clock = new ManualClock(at('2026-04-02T10:00:00Z'));
+    const { ledger } = await ledgerAt(clock);
+    const r = await ledger.reserve({ providerId: 'p', rules: [], amounts: {} });
+    assert.ok(r.ok);
+    await ledger.settle(r.reservationId, [], call('p', { callId: 'new', principal: { id: 'alice', team: 'red' } }));
+    await ledger.close();
+    assert.deepEqual(await onDisk(home.file, 'SELECT id, principal, team FROM calls ORDER BY id'), [['new', 'alice', 'red'], ['old', null, null]]);
+    assert.deepEqual(await onDisk(home.file, 'PRAGMA user_version'), [[2]]);
+  });
 
   it('does not rewrite the file for a refused reservation', async () => {
     const clock = new ManualClock(at('2026-04-02T10:00:00Z'));
