@@ -10,6 +10,8 @@ import type {
   ReserveOutcome, ReserveRequest, SpendSummary, ThresholdEvent,
 } from './types';
 import { WindowCache, windowBounds } from './windows';
+import { CALL_FIELDS, HISTORY_FORMAT, aggregateDeltas, callFromRow } from './history-merge';
+import type { ImportSummary, ImportedKind, LedgerHistory, LedgerTransfer } from './transfer';
 import {
   blockingState, budgetState, chargedCounters, checkRule, circuitOf, crossedThresholds, quotaState, reconcileTargets, resolveBudgets,
   ruleZone, settledAmounts, usedFraction, utcMonth, withRequest, type ResolvedBudget,
@@ -49,7 +51,7 @@ const DAY_MS = 86_400_000;
 const CALL_COLUMNS = 'id, ts_ms, provider, model, tier, task, actor, ok, input_tokens, output_tokens, cost_usd, baseline_usd, principal, team';
 const PRUNE_EVERY_MS = 3_600_000;
 
-export class SqlJsLedger implements Ledger {
+export class SqlJsLedger implements Ledger, LedgerTransfer {
   readonly file: string;
   private readonly windows = new WindowCache();
   private readonly thresholds: number[];
@@ -261,6 +263,75 @@ export class SqlJsLedger implements Ledger {
 
   async close(): Promise<void> {
     await this.db.close();
+  }
+
+  // ---- moving history (transfer.ts) ----------------------------------------------------------------------
+
+  async exportHistory(): Promise<LedgerHistory> {
+    const source = await this.ledgerId();
+    return this.db.read((now) => ({
+      format: HISTORY_FORMAT, version: 1, source, exported_at: new Date(now).toISOString(),
+      calls: this.db.all(`SELECT ${CALL_COLUMNS} FROM calls ORDER BY ts_ms, id`, []).map(callFromRow),
+      usage: this.db.all('SELECT provider, metric, win, tz, start_ms, used FROM usage ORDER BY provider, metric, win, tz, start_ms', []).map((r) => ({
+        counter: String(r.provider), metric: String(r.metric) as QuotaMetric, win: String(r.win) as QuotaWindow, tz: String(r.tz), start_ms: Number(r.start_ms), used: Number(r.used),
+      })),
+      spend: this.db.all('SELECT month, calls, usd, baseline_usd FROM spend ORDER BY month', []).map((r) => ({
+        month: String(r.month), calls: Number(r.calls), usd: Number(r.usd), baseline_usd: Number(r.baseline_usd),
+      })),
+      imported: this.db.all("SELECT key, value FROM meta WHERE substr(key, 1, 9) = 'imported|' ORDER BY key", []).flatMap((r) => {
+        // imported|<source>|<kind>|<key…>: sources are ledger ids (no '|'); counter keys may hold '|'.
+        const [, source, kind, ...key] = String(r.key).split('|');
+        return source && kind ? [{ source, kind: kind as ImportedKind, key: key.join('|'), value: Number(r.value) }] : [];
+      }),
+    }));
+  }
+
+  async importHistory(history: LedgerHistory): Promise<ImportSummary> {
+    const own = await this.ledgerId();
+    const summary: ImportSummary = { source: history.source, calls: 0, counters: 0, months: 0, ownHistory: history.source === own };
+    if (summary.ownHistory) return summary;
+    const prefix = `imported|${history.source}|`;
+    return this.db.mutate(() => {
+      const previously = new Map(this.db.all('SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?', [prefix.length, prefix])
+        .map((r) => [String(r.key).slice(prefix.length), Number(r.value)]));
+      for (const c of history.calls) {
+        this.db.run(`INSERT OR IGNORE INTO calls (${CALL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, CALL_FIELDS.map((f) => (f === 'ok' ? (c.ok ? 1 : 0) : c[f])));
+        summary.calls += this.db.changes();
+      }
+      const { usage, spend, remember } = aggregateDeltas(history, previously, own);
+      for (const u of usage) {
+        this.db.run(
+          `INSERT INTO usage VALUES (?,?,?,?,?,?) ON CONFLICT (provider, metric, win, tz, start_ms) DO UPDATE SET used = used + excluded.used`,
+          [u.counter, u.metric, u.win, u.tz, u.start_ms, u.add],
+        );
+      }
+      for (const m of spend) {
+        this.db.run(
+          `INSERT INTO spend VALUES (?,?,?,?) ON CONFLICT (month) DO UPDATE SET
+             calls = calls + excluded.calls, usd = usd + excluded.usd, baseline_usd = baseline_usd + excluded.baseline_usd`,
+          [m.month, m.calls, m.usd, m.baseline_usd],
+        );
+      }
+      for (const r of remember) this.db.run('INSERT OR REPLACE INTO meta VALUES (?, ?)', [`${prefix}${r.kind}|${r.key}`, String(r.value)]);
+      summary.counters = usage.length;
+      summary.months = spend.length;
+      this.capCallRows();
+      return { result: summary, changed: summary.calls > 0 || remember.length > 0, durable: true };
+    });
+  }
+
+  /** This ledger's identity in exports (made on first use). */
+  private async ledgerId(): Promise<string> {
+    const read = () => this.db.all("SELECT value FROM meta WHERE key = 'ledger_id'", [])[0]?.value;
+    const existing = await this.db.read(read);
+    if (existing !== undefined && existing !== null) return String(existing);
+    return this.db.mutate(() => {
+      const again = read();
+      if (again !== undefined && again !== null) return { result: String(again), changed: false };
+      const id = randomUUID();
+      this.db.run("INSERT INTO meta VALUES ('ledger_id', ?)", [id]);
+      return { result: id, changed: true, durable: true };
+    });
   }
 
   // ---- quota arithmetic ----------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import type {
 import { WindowCache, windowBounds } from '../windows';
 import { PgRunner, createPool, describeLedgerUrl, type PgConnectionOptions } from './connection';
 import { migrate } from './migrations';
+import { exportPgHistory, importPgHistory } from './pg-transfer';
+import type { ImportSummary, LedgerHistory, LedgerTransfer } from '../transfer';
 
 /**
  * The quota ledger on PostgreSQL, shared by every sidecar and team-server replica that names the same database
@@ -51,7 +53,7 @@ interface CounterKey {
 
 const keyOf = (k: CounterKey): string => `${k.counter}|${k.metric}|${k.win}|${k.tz}|${k.startMs}`;
 
-export class PgLedger implements Ledger {
+export class PgLedger implements Ledger, LedgerTransfer {
   readonly where: string;
   private readonly db: PgRunner;
   private readonly clock: Clock;
@@ -296,9 +298,12 @@ export class PgLedger implements Ledger {
     return { reservations: gone.length };
   }
 
-  /** The pool and runner, for export/import (pg-transfer.ts). */
-  get runner(): PgRunner {
-    return this.db;
+  async exportHistory(): Promise<LedgerHistory> {
+    return exportPgHistory(this.db, this.clock());
+  }
+
+  async importHistory(history: LedgerHistory): Promise<ImportSummary> {
+    return importPgHistory(this.db, history);
   }
 
   async close(): Promise<void> {
