@@ -53,9 +53,10 @@ export class PostgresServer {
   private dbCounter = 0;
   private running = false;
 
-  private constructor(readonly bin: string, readonly dir: string, readonly port: number) {}
+  private constructor(readonly bin: string, readonly dir: string, readonly port: number, private readonly durable: boolean) {}
 
-  static async start(): Promise<PostgresServer> {
+  /** durable: keep fsync on (benchmarks compare with the fsyncing sql.js ledger); tests leave it off for speed. */
+  static async start(options: { durable?: boolean } = {}): Promise<PostgresServer> {
     const bin = findPostgresBin();
     if (!bin) {
       throw new Error(
@@ -66,7 +67,7 @@ export class PostgresServer {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-pg-'));
     if (isRoot) execFileSync('chown', ['-R', 'postgres:postgres', dir]);
     runAsServerUser(path.join(bin, 'initdb'), ['-D', path.join(dir, 'data'), '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
-    const server = new PostgresServer(bin, dir, await freePort());
+    const server = new PostgresServer(bin, dir, await freePort(), options.durable === true);
     server.startServer();
     return server;
   }
@@ -91,7 +92,8 @@ export class PostgresServer {
   }
 
   startServer(): void {
-    const opts = `-c listen_addresses=127.0.0.1 -p ${this.port} -k ${this.dir} -c fsync=off -c full_page_writes=off -c max_connections=300`;
+    const speed = this.durable ? '' : ' -c fsync=off -c full_page_writes=off';
+    const opts = `-c listen_addresses=127.0.0.1 -p ${this.port} -k ${this.dir}${speed} -c max_connections=300`;
     runAsServerUser(path.join(this.bin, 'pg_ctl'), ['-D', path.join(this.dir, 'data'), '-w', '-t', '120', '-l', path.join(this.dir, 'server.log'), '-o', opts, 'start']);
     this.running = true;
   }
