@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SqlJsLedger } from '../../src/core/ledger/sqljs-ledger';
 import { PgLedger } from '../../src/core/ledger/pg/pg-ledger';
+import { builtInRouterConfig } from '../../src/core/router/config';
 import type { Ledger, Principal, QuotaRule } from '../../src/core/ledger/types';
 import { pgDescribe, usePostgres } from '../support/postgres';
 import { SIDECAR, buildOnce, childEnv, makeScratch, type Scratch } from './helpers';
@@ -116,6 +117,31 @@ pgDescribe('switchboard ledger export / import (sql.js file <-> PostgreSQL)', fu
     const ownAgain = await runCli(scratch, ['ledger', 'import', back]);
     assert.equal(ownAgain.code, 0);
     assert.match(ownAgain.stdout, /^Imported into .*: 0 new call\(s\), 0 usage counter\(s\) and 0 month\(s\)/);
+  });
+
+  it('switchboard quota reads the PostgreSQL ledger when SWITCHBOARD_LEDGER_URL is set (and the file otherwise)', async () => {
+    const gemini = builtInRouterConfig().providers.find((p) => p.id === 'gemini')!;
+    const shared = await PgLedger.open({ url, sweepEveryMs: 0 });
+    try {
+      for (let i = 0; i < 7; i++) {
+        const r = await shared.reserve({ providerId: 'gemini', rules: gemini.quotas, amounts: {} });
+        assert.ok(r.ok);
+        await shared.settle(r.reservationId, gemini.quotas, { providerId: 'gemini', model: 'm', tier: 'free', ok: true, amounts: {}, inputTokens: 1, outputTokens: 1, costUsd: 0, baselineUsd: 0.01 });
+      }
+      for (let i = 0; i < 5; i++) await shared.recordOutcome('huggingface', false);
+    } finally {
+      await shared.close();
+    }
+    const usedOf = (json: { providers: Array<{ id: string; quotas: Array<{ used: number }> }> }) => json.providers.find((p) => p.id === 'gemini')!.quotas[0]!.used;
+    const team = await runCli(scratch, ['quota', '--json', '--workspace', scratch.workspace], { SWITCHBOARD_LEDGER_URL: url });
+    assert.equal(team.code, 0, team.stderr);
+    const teamJson = JSON.parse(team.stdout);
+    assert.equal(usedOf(teamJson), 7);
+    assert.equal(teamJson.month.calls, 7);
+    assert.equal(teamJson.providers.find((p: { id: string }) => p.id === 'huggingface').circuit, 'open', 'circuits are shared through the database');
+    const local = JSON.parse((await runCli(scratch, ['quota', '--json', '--workspace', scratch.workspace])).stdout);
+    assert.equal(usedOf(local), 0);
+    assert.ok(!fs.existsSync(localFile()) || local.month.calls === 0);
   });
 
   it('refuses a hostile or damaged file with one plain line, changing nothing', async () => {
