@@ -53,6 +53,17 @@ interface CounterKey {
 
 const keyOf = (k: CounterKey): string => `${k.counter}|${k.metric}|${k.win}|${k.tz}|${k.startMs}`;
 
+interface UsageRow {
+  counter: string;
+  metric: string;
+  win: string;
+  tz: string;
+  start_ms: string;
+  used: number;
+}
+
+const rowKey = (r: UsageRow): string => `${r.counter}|${r.metric}|${r.win}|${r.tz}|${Number(r.start_ms)}`;
+
 export class PgLedger implements Ledger, LedgerTransfer {
   readonly where: string;
   private readonly db: PgRunner;
@@ -132,7 +143,7 @@ export class PgLedger implements Ledger, LedgerTransfer {
         return { ...quotaState(s.rule, s.used, s.reserved + need, s.windowStartMs, s.resetAtMs), ...(s.budget ? { budget: s.budget } : {}) };
       });
       return { ok: true, reservationId: id, states: after };
-    });
+    }, false);
   }
 
   async settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<{ events: ThresholdEvent[]; states: QuotaState[] }> {
@@ -163,20 +174,25 @@ export class PgLedger implements Ledger, LedgerTransfer {
         }
       }
       const sorted = [...adds.values()].sort((a, b) => compareKeys(a.key, b.key));
+      const used = new Map<string, number>();
       if (sorted.length) {
-        await c.query(
+        const { rows } = await c.query<UsageRow>(
           `INSERT INTO ${T}.usage AS u (counter, metric, win, tz, start_ms, used)
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::float8[])
-           ON CONFLICT (counter, metric, win, tz, start_ms) DO UPDATE SET used = u.used + excluded.used`,
+           ON CONFLICT (counter, metric, win, tz, start_ms) DO UPDATE SET used = u.used + excluded.used
+           RETURNING counter, metric, win, tz, start_ms, used`,
           [...columns(sorted.map(({ key, add }) => [key.counter, key.metric, key.win, key.tz, key.startMs, add]), 6)],
         );
+        for (const r of rows) used.set(rowKey(r), Number(r.used));
       }
       await c.query(
         `INSERT INTO ${T}.spend AS s VALUES ($1, 1, $2, $3)
          ON CONFLICT (month) DO UPDATE SET calls = s.calls + 1, usd = s.usd + excluded.usd, baseline_usd = s.baseline_usd + excluded.baseline_usd`,
         [utcMonth(now), record.costUsd, record.baselineUsd],
       );
-      const states = await this.statesWith(c, record.providerId, rules, ruleKeys, now);
+      // Usage as the upsert left it (this transaction holds those rows), holds as of now.
+      const held = rules.length ? (await heldBy(c, [record.providerId], now)).get(record.providerId) : undefined;
+      const states = rules.map((rule, i) => this.stateOf(rule, ruleKeys[i]!, used, held, now));
       const crossing: unknown[][] = [];
       states.forEach((s, i) => {
         const k = ruleKeys[i]!;
@@ -356,7 +372,7 @@ async function lockCounters(c: PoolClient, keys: CounterKey[]): Promise<Map<stri
   const unique = [...new Map(keys.map((k) => [keyOf(k), k])).values()].sort(compareKeys);
   const used = new Map<string, number>();
   if (!unique.length) return used;
-  const { rows } = await c.query<{ counter: string; metric: string; win: string; tz: string; start_ms: string; used: number }>(
+  const { rows } = await c.query<UsageRow>(
     `INSERT INTO ${T}.usage AS u (counter, metric, win, tz, start_ms, used)
      SELECT k.counter, k.metric, k.win, k.tz, k.start_ms, 0 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS k(counter, metric, win, tz, start_ms, n)
      ORDER BY n
@@ -364,20 +380,20 @@ async function lockCounters(c: PoolClient, keys: CounterKey[]): Promise<Map<stri
      RETURNING counter, metric, win, tz, start_ms, used`,
     columns(unique.map((k) => [k.counter, k.metric, k.win, k.tz, k.startMs]), 5),
   );
-  for (const r of rows) used.set(`${r.counter}|${r.metric}|${r.win}|${r.tz}|${Number(r.start_ms)}`, Number(r.used));
+  for (const r of rows) used.set(rowKey(r), Number(r.used));
   return used;
 }
 
 async function readCounters(c: PoolClient, keys: CounterKey[]): Promise<Map<string, number>> {
   const used = new Map<string, number>();
   if (!keys.length) return used;
-  const { rows } = await c.query<{ counter: string; metric: string; win: string; tz: string; start_ms: string; used: number }>(
+  const { rows } = await c.query<UsageRow>(
     `SELECT u.counter, u.metric, u.win, u.tz, u.start_ms, u.used FROM ${T}.usage u
      JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS k(counter, metric, win, tz, start_ms)
        USING (counter, metric, win, tz, start_ms)`,
     columns(keys.map((k) => [k.counter, k.metric, k.win, k.tz, k.startMs]), 5),
   );
-  for (const r of rows) used.set(`${r.counter}|${r.metric}|${r.win}|${r.tz}|${Number(r.start_ms)}`, Number(r.used));
+  for (const r of rows) used.set(rowKey(r), Number(r.used));
   return used;
 }
 
