@@ -5,3 +5,6 @@ export { windowBounds, startOfLocalDay, assertTimeZone } from './windows';
 export type { WindowBounds } from './windows';
 export { openLedger, ledgerUrl, LEDGER_URL_VARIABLE } from './open';
 export type { OpenLedgerOptions } from './open';
+export { budgetCounter, resolveBudgets } from './rules';
+export type { ResolvedBudget } from './rules';
+export type { LedgerHistory, LedgerTransfer, ImportSummary } from './transfer';
