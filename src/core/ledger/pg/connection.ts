@@ -74,6 +74,11 @@ function isRetryable(err: unknown): boolean {
   return code === '40P01' || code === '40001';
 }
 
+/** Returned by a transaction's body: hand back `value` but roll back (e.g. a refused reservation writes nothing). */
+export class RollBack<T> {
+  constructor(readonly value: T) {}
+}
+
 export class PgRunner {
   constructor(private readonly pool: Pool, private readonly where: string) {}
 
@@ -92,7 +97,7 @@ export class PgRunner {
    * as the sql.js ledger does not fdatasync a reservation — a power cut can lose one, and then it would only
    * have expired. Other processes see it the moment it commits either way.
    */
-  async transaction<T>(fn: (client: PoolClient) => Promise<T>, durable = true): Promise<T> {
+  async transaction<T>(fn: (client: PoolClient) => Promise<T | RollBack<T>>, durable = true): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       let client: PoolClient;
       try {
@@ -107,6 +112,10 @@ export class PgRunner {
       try {
         await client.query(durable ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit TO OFF');
         const out = await fn(client);
+        if (out instanceof RollBack) {
+          await client.query('ROLLBACK');
+          return out.value as T;
+        }
         await client.query('COMMIT');
         return out;
       } catch (err) {

@@ -11,7 +11,7 @@ import type {
   SpendSummary, ThresholdEvent,
 } from '../types';
 import { WindowCache, windowBounds } from '../windows';
-import { PgRunner, createPool, describeLedgerUrl, type PgConnectionOptions } from './connection';
+import { PgRunner, RollBack, createPool, describeLedgerUrl, type PgConnectionOptions } from './connection';
 import { migrate } from './migrations';
 import { exportPgHistory, importPgHistory } from './pg-transfer';
 import type { ImportSummary, LedgerHistory, LedgerTransfer } from '../transfer';
@@ -113,7 +113,7 @@ export class PgLedger implements Ledger, LedgerTransfer {
     const amounts = withRequest(request.amounts);
     const budgets = resolveBudgets(request);
     const now = this.clock();
-    return this.db.transaction(async (c) => {
+    return this.db.transaction<ReserveOutcome>(async (c) => {
       const ruleKeys = request.rules.map((r) => this.ruleKey(request.providerId, r, now));
       const monthStart = windowBounds('month', 'UTC', now).startMs;
       const budgetKeys = budgets.filter((b) => b.scope !== 'global').map((b) => budgetKey(b.counter, monthStart));
@@ -126,7 +126,8 @@ export class PgLedger implements Ledger, LedgerTransfer {
         ...budgets.map((b) => budgetState(b, b.scope === 'global' ? globalUsed : used.get(keyOf(budgetKey(b.counter, monthStart))) ?? 0, held.get(b.counter)?.usd ?? 0, now)),
       ];
       const blocking = blockingState(states, amounts);
-      if (blocking) return { ok: false, blocking, states };
+      // Refused: roll back, so a refusal leaves no trace (not even the counter rows it locked).
+      if (blocking) return new RollBack<ReserveOutcome>({ ok: false, blocking, states });
       const id = randomUUID();
       const expires = now + (request.ttlMs ?? this.reservationTtlMs);
       const rows: unknown[][] = [[id, null, request.providerId, amounts.requests ?? 0, amounts.input_chars ?? 0, amounts.tokens ?? 0, amounts.usd ?? 0]];

@@ -114,6 +114,16 @@ pgDescribe('PgLedger on a real PostgreSQL', function () {
     ]);
   });
 
+  it('writes nothing for a refused reservation', async () => {
+    const url = await server().createDatabase();
+    const ledger = await ledgerOn(url);
+    const none: QuotaRule[] = [{ metric: 'requests', window: 'day', limit: 0 }];
+    const refused = await ledger.reserve({ providerId: 'p', rules: none, amounts: {}, budgets: [{ scope: 'provider', limitUsd: 1, window: 'month' }] });
+    assert.equal(refused.ok, false);
+    const count = async (table: string) => Number((await sql<{ n: string }>(url, `SELECT count(*) AS n FROM switchboard.${table}`))[0]!.n);
+    assert.deepEqual([await count('usage'), await count('reservations')], [0, 0]);
+  });
+
   it('sweeps expired reservations (their holder died) and leaves live ones', async () => {
     const url = await server().createDatabase();
     const clock = new ManualClock(at('2026-04-02T10:00:00Z'));
