@@ -183,12 +183,12 @@ export class SidecarContext {
     return agent;
   }
 
-  /** The shared ledger at $SWITCHBOARD_HOME/ledger.sqlite (of this sidecar's env), alerts from router.yaml. */
+  /** The shared ledger (SWITCHBOARD_LEDGER_URL, else $SWITCHBOARD_HOME/ledger.sqlite of this sidecar's env), alerts from router.yaml. */
   ledger(): Promise<Ledger> {
     if (!this.ledgerPromise) {
       this.ledgerPromise = (async () => {
-        const [{ SqlJsLedger, defaultLedgerPath }, loaded] = await Promise.all([import('../core/ledger'), this.routerConfig()]);
-        return SqlJsLedger.open({ file: defaultLedgerPath(this.env), thresholds: loaded.config.alerts, onWarning: (w) => this.log(w.message) });
+        const [{ openLedger }, loaded] = await Promise.all([import('../core/ledger/open'), this.routerConfig()]);
+        return openLedger(this.env, { thresholds: loaded.config.alerts, onWarning: (w) => this.log(w.message) });
       })();
       this.ledgerPromise.catch(() => (this.ledgerPromise = undefined));
     }

@@ -12,6 +12,7 @@ const commands: Array<{ name: string; load: () => Promise<Command> }> = [
   { name: 'context', load: async () => (await import('./cli/context')).contextCommand },
   { name: 'install', load: async () => (await import('./cli/install')).installCommand },
   { name: 'quota', load: async () => (await import('./cli/quota')).quotaCommand },
+  { name: 'ledger', load: async () => (await import('./cli/ledger')).ledgerCommand },
   { name: 'backups', load: async () => (await import('./cli/backups')).backupsCommand },
   { name: 'delegate', load: async () => (await import('./cli/delegate')).delegateCommand },
   { name: 'registry', load: async () => (await import('./cli/registry')).registryCommand },

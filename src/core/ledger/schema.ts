@@ -5,7 +5,7 @@
  * Usage is aggregated per (provider, metric, window, zone, window start) rather than summed from call rows,
  * so the file stays small however many calls are made; call rows are kept only for a bounded time and count.
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const SCHEMA_V1 = `
 CREATE TABLE usage (
@@ -34,5 +34,17 @@ CREATE TABLE thresholds (
 CREATE TABLE cooldowns (key TEXT PRIMARY KEY, until_ms INTEGER NOT NULL, reason TEXT NOT NULL);
 CREATE TABLE circuits (provider TEXT PRIMARY KEY, failures INTEGER NOT NULL, open_until_ms INTEGER);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-PRAGMA user_version = ${SCHEMA_VERSION};
+PRAGMA user_version = 1;
 `;
+
+/** Each version's change from the one before; a file is brought up to date when it is loaded. */
+export const MIGRATIONS: Record<number, string> = {
+  // Calls record who made them (the team server's principal and team).
+  2: 'ALTER TABLE calls ADD COLUMN principal TEXT; ALTER TABLE calls ADD COLUMN team TEXT; PRAGMA user_version = 2;',
+};
+
+export function migrationsFrom(version: number): string {
+  let sql = '';
+  for (let v = version + 1; v <= SCHEMA_VERSION; v++) sql += MIGRATIONS[v]!;
+  return sql;
+}

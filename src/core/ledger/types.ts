@@ -2,7 +2,8 @@ import type { RateLimitInfo, Tier } from '../providers/types';
 
 /**
  * The quota ledger's contract, shared by the router and everything that shows quota.
- * One implementation (sql.js file at $SWITCHBOARD_HOME/ledger.sqlite) is shared by every process.
+ * Two implementations with the same semantics: the sql.js file at $SWITCHBOARD_HOME/ledger.sqlite shared by the
+ * processes of one machine (default), and PostgreSQL (SWITCHBOARD_LEDGER_URL) shared by a whole team.
  */
 
 export type QuotaMetric = 'requests' | 'input_chars' | 'tokens' | 'usd';
@@ -30,6 +31,8 @@ export interface QuotaState {
   fraction: number;
   windowStartMs: number;
   resetAtMs: number;
+  /** Set when this state is a budget's (rule is then its usd/month counter). */
+  budget?: { scope: BudgetScope; key: string };
 }
 
 /** Who a call is for: a team server's token id or JWT subject, and their team; local sidecars use none. */
@@ -38,11 +41,30 @@ export interface Principal {
   team?: string;
 }
 
+export type BudgetScope = 'principal' | 'team' | 'provider' | 'global';
+
+/**
+ * A spending cap in US dollars per UTC calendar month, enforced by reservation: a call is admitted only if what
+ * was spent in the month plus what open reservations hold plus this call's estimate (`amounts.usd`) stays
+ * within `limitUsd`. Every settled call counts its cost against its provider, its principal and its team
+ * (and the global total), so a budget set later sees the month's spend so far. `routing.budget_usd_month` is
+ * the global one (the router adds it for paid providers).
+ */
+export interface Budget {
+  scope: BudgetScope;
+  /** Principal id, team name or provider id. Default: the request's own; ignored for 'global'. */
+  key?: string;
+  limitUsd: number;
+  window: 'month';
+}
+
 export interface ReserveRequest {
   providerId: string;
   /** Recorded with the reservation and the call; budgets per principal and team apply to it. */
   principal?: Principal;
   rules: QuotaRule[];
+  /** Held by this reservation as well as the quota rules; one that would go over refuses the call. */
+  budgets?: Budget[];
   /** What the call is expected to consume (estimated before the call). */
   amounts: Amounts;
   /** A reservation not settled or released by then is void (its holder died). */

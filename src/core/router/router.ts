@@ -1,7 +1,7 @@
 import { UserError } from '../errors';
 import { redact } from '../redact';
 import { cooldownKey } from './cooldown-key';
-import type { Clock, Ledger, Principal, QuotaRule, QuotaState, SpendSummary, ThresholdEvent } from '../ledger/types';
+import type { Budget, Clock, Ledger, Principal, QuotaRule, QuotaState, ThresholdEvent } from '../ledger/types';
 import {
   DEFAULT_CALL_LIMITS,
   ProviderError,
@@ -17,7 +17,7 @@ import { resolveProviderConfig, resolveProviderKey, type ResolvedProviderConfig 
 import { probeLocalServer } from '../providers/probe';
 import { createProvider } from '../providers/registry';
 import { DEFAULT_CONTEXT_TOKENS, type ProviderSpec, type RouterConfig } from './config';
-import { selectCandidates, type Candidate, type Skip } from './candidates';
+import { selectCandidates, type Skip } from './candidates';
 import { estimateCall, priceUsd, quotaAmounts } from './cost';
 import { countsAgainstCircuit, decide, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry';
 
@@ -46,6 +46,8 @@ export interface RouteRequest {
   actor?: string;
   /** The team server's caller, recorded in the ledger and held to its budgets. */
   principal?: Principal;
+  /** Spending caps this call is held to (per principal, team, provider); budget_usd_month is added for paid providers. */
+  budgets?: Budget[];
   signal?: AbortSignal;
   limits?: Partial<CallLimits>;
 }
@@ -186,7 +188,6 @@ export class Router {
     // Providers out for the rest of this route (recorded once in skipped/attempts); the caller's exclusions are silent.
     const excluded = new Set<string>(request.exclude ?? []);
     let minContext = 0; // after a context_length refusal, only larger models are worth trying
-    let spend: SpendSummary | undefined;
     const limits: CallLimits = { ...this.limits, ...request.limits, signal: request.signal };
 
     for (const candidate of selection.candidates) {
@@ -202,16 +203,19 @@ export class Router {
         excluded.add(spec.id);
         continue;
       }
-      const why = await this.unavailable(spec, apiKey, candidate, async () => (spend ??= await ledger.monthSpend()));
+      const why = await this.unavailable(spec, apiKey);
       if (why) {
         skipped.push({ provider: spec.id, reason: why });
         excluded.add(spec.id);
         continue;
       }
       const estimatedAmounts = quotaAmounts(estimate.inputChars, estimate.inputTokens, estimate.outputTokens, candidate.estimatedUsd);
-      const reservation = await ledger.reserve({ providerId: spec.id, principal: request.principal, rules: spec.quotas, amounts: estimatedAmounts, ttlMs: this.reservationTtl(limits) });
+      const reservation = await ledger.reserve({
+        providerId: spec.id, principal: request.principal, rules: spec.quotas, amounts: estimatedAmounts, ttlMs: this.reservationTtl(limits),
+        budgets: this.budgetsFor(spec, request),
+      });
       if (!reservation.ok) {
-        skipped.push({ provider: spec.id, reason: `quota would be exceeded: ${describeState(reservation.blocking)}` });
+        skipped.push({ provider: spec.id, reason: describeRefusal(reservation.blocking, candidate.estimatedUsd) });
         excluded.add(spec.id);
         continue;
       }
@@ -313,21 +317,26 @@ export class Router {
   }
 
   /** The ledger-held reasons a provider cannot be used right now (shared by every process). */
-  private async unavailable(spec: ProviderSpec, apiKey: string | undefined, candidate: Candidate, monthSpend: () => Promise<SpendSummary>): Promise<string | undefined> {
+  private async unavailable(spec: ProviderSpec, apiKey: string | undefined): Promise<string | undefined> {
     const { ledger } = this.options;
     const now = this.clock();
     const cool = await ledger.cooldown(cooldownKey(spec.id, apiKey));
     if (cool && cool.untilMs > now) return `cooling down until ${new Date(cool.untilMs).toISOString()} (${cool.reason})`;
     const circuit = await ledger.circuit(spec.id);
     if (circuit.state === 'open' && circuit.untilMs > now) return `circuit open after repeated failures, until ${new Date(circuit.untilMs).toISOString()}`;
-    const budget = this.options.config.routing.budget_usd_month;
-    if (spec.tier === 'paid' && budget !== undefined) {
-      const spent = await monthSpend();
-      if (spent.usd + candidate.estimatedUsd > budget) {
-        return `over budget_usd_month: $${spent.usd.toFixed(4)} spent in ${spent.month}, this call ~$${candidate.estimatedUsd.toFixed(4)}, budget $${budget}`;
-      }
-    }
     return undefined;
+  }
+
+  /**
+   * The budgets a call holds by reservation: the caller's, and budget_usd_month (global) for paid providers.
+   * Held with the quota in one step, so concurrent processes cannot overshoot it (reading spend first could,
+   * by about one call each).
+   */
+  private budgetsFor(spec: ProviderSpec, request: RouteRequest): Budget[] {
+    const budgets = [...(request.budgets ?? [])];
+    const monthly = this.options.config.routing.budget_usd_month;
+    if (spec.tier === 'paid' && monthly !== undefined) budgets.push({ scope: 'global', limitUsd: monthly, window: 'month' });
+    return budgets;
   }
 
   /** Key and base URL from the environment and router.yaml; a bad URL becomes a skip reason, not a crash. */
@@ -371,7 +380,15 @@ function toQuotaLeft(s: QuotaState): QuotaLeft {
   return { metric: s.rule.metric, window: s.rule.window, limit: s.rule.limit, used: s.used, left: s.left, resetsAt: new Date(s.resetAtMs).toISOString() };
 }
 
-export function describeState(s: QuotaState): string {
+export function describeRefusal(s: QuotaState, estimatedUsd: number): string {
+  if (!s.budget) return `quota would be exceeded: ${describeState(s)}`;
+  const spent = `$${s.used.toFixed(4)} spent in ${new Date(s.windowStartMs).toISOString().slice(0, 7)}`;
+  const held = s.reserved > 0 ? ` (+$${s.reserved.toFixed(4)} held by calls in flight)` : '';
+  const what = s.budget.scope === 'global' ? 'budget_usd_month' : `the ${s.budget.scope} budget of "${s.budget.key}"`;
+  return `over ${what}: ${spent}${held}, this call ~$${estimatedUsd.toFixed(4)}, budget $${s.rule.limit}`;
+}
+
+function describeState(s: QuotaState): string {
   const fmt = (n: number) => (s.rule.metric === 'usd' ? `$${n.toFixed(4)}` : String(Math.round(n * 100) / 100));
   return `${s.rule.metric}/${s.rule.window} ${fmt(s.used + s.reserved)} of ${fmt(s.rule.limit)} used, resets ${new Date(s.resetAtMs).toISOString()}`;
 }

@@ -236,4 +236,19 @@ describe('SqlJsLedger under contention (real processes)', function () {
     assert.equal(lines.filter((l) => l === 'ok').length, 50);
     assert.equal(Number((await query(home.file, "SELECT SUM(used) FROM usage WHERE provider = 'quota'"))[0]![0]), 50);
   });
+
+  it('never overshoots budget_usd_month when 4 processes race for its last dollars (held by reservation, not read from spend)', async () => {
+    const go = path.join(home.dir, 'go');
+    const logs = Array.from({ length: 4 }, (_, w) => path.join(home.dir, `budget-${w}.log`));
+    const children = logs.map((log, w) => start(['budget', home.file, String(w), '6', log, go]));
+    children.forEach((c) => live.add(c));
+    await Promise.all(children.map((c) => new Promise<void>((resolve) => c.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()))));
+    fs.writeFileSync(go, '');
+    assert.deepEqual(await Promise.all(children.map(exited)), [0, 0, 0, 0]);
+    const lines = logs.flatMap(readLines);
+    assert.equal(lines.length, 24);
+    assert.equal(lines.filter((l) => l === 'ok').length, 10);
+    const spent = Number((await query(home.file, 'SELECT SUM(usd) FROM spend'))[0]![0]);
+    assert.ok(spent <= 1 + 1e-9, `spent $${spent} of a $1 budget`);
+  });
 });

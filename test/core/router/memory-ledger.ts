@@ -28,6 +28,14 @@ export class MemoryLedger implements Ledger {
 
   async reserve(req: ReserveRequest): Promise<ReserveOutcome> {
     const states = req.rules.map((r) => this.state(req.providerId, r));
+    // Only the global budget (budget_usd_month): the month's spend plus what reservations hold.
+    for (const b of req.budgets ?? []) {
+      if (b.scope !== 'global') continue;
+      let held = 0;
+      for (const r of this.reservations.values()) held += r.amounts.usd ?? 0;
+      const rule: QuotaRule = { metric: 'usd', window: 'month', limit: b.limitUsd };
+      states.push({ rule, used: this.spendUsd, reserved: held, left: Math.max(0, b.limitUsd - this.spendUsd - held), fraction: 0, windowStartMs: 0, resetAtMs: 0, budget: { scope: 'global', key: '*' } });
+    }
     const blocking = states.find((s) => (req.amounts[s.rule.metric] ?? 0) > s.left);
     if (blocking) return { ok: false, blocking, states };
     const id = `r${++this.next}`;

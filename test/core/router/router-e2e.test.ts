@@ -248,6 +248,28 @@ describe('Router end to end: real SDKs, fake server, SqlJsLedger', function () {
     assert.ok(Math.abs(r.quotaLeft[0]!.left - (5 - r.costUsd)) < 1e-9);
   });
 
+  it('holds the caller\'s budgets by reservation: a principal over budget is refused, with a reason naming the budget', async () => {
+    const paid: ProviderSpec = { id: 'premium', kind: 'openai', tier: 'paid', apiKeyEnv: ['OPENAI_API_KEY'], disabled: false, source: 'test', quotas: [], models: [{ id: 'gpt-x', input_per_mtok: 1, output_per_mtok: 2, context: 128_000 }] };
+    const { router } = makeRouter('openai', { allow_paid: true, budget_usd_month: 1, chain: ['paid'] }, [paid]);
+    const alice = { id: 'alice', team: 'red' };
+    const served = await router.route(request({ provider: 'premium', principal: alice, budgets: [{ scope: 'principal', limitUsd: 0.01, window: 'month' }] }));
+    assert.equal(served.provider, 'premium');
+    // Her first call's real cost now counts against her: a budget just above it refuses the next call.
+    await assert.rejects(
+      router.route(request({ provider: 'premium', principal: alice, budgets: [{ scope: 'principal', limitUsd: served.costUsd + 1e-7, window: 'month' }] })),
+      (e: unknown) => e instanceof RouteError && /over the principal budget of "alice": \$0\.\d+ spent in \d{4}-\d{2}, this call ~\$/.test(e.message),
+    );
+    // Bob, in the same team, is not held to alice's budget; the team's own budget is shared by both.
+    const bob = await router.route(request({ provider: 'premium', principal: { id: 'bob', team: 'red' }, budgets: [{ scope: 'principal', limitUsd: 0.01, window: 'month' }] }));
+    assert.equal(bob.provider, 'premium');
+    await assert.rejects(
+      router.route(request({ provider: 'premium', principal: { id: 'carol', team: 'red' }, budgets: [{ scope: 'team', limitUsd: served.costUsd + bob.costUsd, window: 'month' }] })),
+      (e: unknown) => e instanceof RouteError && /over the team budget of "red"/.test(e.message),
+    );
+    assert.equal(server.count(), 2, 'refused calls never reach the provider');
+    assert.equal((await ledger.monthSpend()).calls, 2);
+  });
+
   it('a cooldown set by one process is honoured by another (same ledger file)', async () => {
     const { router, env } = makeRouter('together');
     server.enqueue('primary', { kind: 'status', status: 401 });

@@ -1,0 +1,419 @@
+import { randomUUID } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+import type { RateLimitInfo } from '../../providers/types';
+import {
+  blockingState, budgetState, chargedCounters, checkRule, circuitOf, crossedThresholds, quotaState, reconcileTargets, resolveBudgets,
+  ruleZone, settledAmounts, usedFraction, utcMonth, withRequest,
+} from '../rules';
+import { systemClock } from '../types';
+import type {
+  Amounts, CallRecord, CircuitState, Clock, Cooldown, Ledger, QuotaMetric, QuotaRule, QuotaState, ReserveOutcome, ReserveRequest,
+  SpendSummary, ThresholdEvent,
+} from '../types';
+import { WindowCache, windowBounds } from '../windows';
+import { PgRunner, RollBack, createPool, describeLedgerUrl, type PgConnectionOptions } from './connection';
+import { migrate } from './migrations';
+import { exportPgHistory, importPgHistory } from './pg-transfer';
+import type { ImportSummary, LedgerHistory, LedgerTransfer } from '../transfer';
+
+/**
+ * The quota ledger on PostgreSQL, shared by every sidecar and team-server replica that names the same database
+ * (SWITCHBOARD_LEDGER_URL). Same semantics as the sql.js ledger; the concurrency comes from the database:
+ * - reserve is one transaction that first locks the usage rows it will check (an upsert on each counter, in a
+ *   fixed order, so two reservations on one counter queue behind each other and never deadlock), then sums the
+ *   live holds and inserts its own. Two processes can therefore never both take the last unit.
+ * - settle inserts the call under its idempotency key (ON CONFLICT DO NOTHING): a retried settle counts nothing.
+ * - reservations carry an expiry: a killed process's holds stop counting at their TTL, and a sweeper deletes them.
+ */
+
+export interface PgLedgerOptions extends PgConnectionOptions {
+  url: string;
+  clock?: Clock;
+  thresholds?: number[];
+  circuitFailures?: number;
+  circuitOpenMs?: number;
+  reservationTtlMs?: number;
+  callRetentionMs?: number;
+  /** How often expired reservations and old windows are deleted. Default 60 s; 0 turns the sweeper off. */
+  sweepEveryMs?: number;
+}
+
+const T = 'switchboard';
+const DAY_MS = 86_400_000;
+const METRIC_COLUMNS: QuotaMetric[] = ['requests', 'input_chars', 'tokens', 'usd'];
+
+/** One usage counter: a provider's (or budget's) metric in one window. */
+interface CounterKey {
+  counter: string;
+  metric: QuotaMetric;
+  win: string;
+  tz: string;
+  startMs: number;
+}
+
+const keyOf = (k: CounterKey): string => `${k.counter}|${k.metric}|${k.win}|${k.tz}|${k.startMs}`;
+
+interface UsageRow {
+  counter: string;
+  metric: string;
+  win: string;
+  tz: string;
+  start_ms: string;
+  used: number;
+}
+
+const rowKey = (r: UsageRow): string => `${r.counter}|${r.metric}|${r.win}|${r.tz}|${Number(r.start_ms)}`;
+
+export class PgLedger implements Ledger, LedgerTransfer {
+  readonly where: string;
+  private readonly db: PgRunner;
+  private readonly clock: Clock;
+  private readonly windows = new WindowCache();
+  private readonly thresholds: number[];
+  private readonly circuitFailures: number;
+  private readonly circuitOpenMs: number;
+  private readonly reservationTtlMs: number;
+  private readonly callRetentionMs: number;
+  private sweeper: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(private readonly pool: Pool, options: PgLedgerOptions) {
+    this.where = describeLedgerUrl(options.url);
+    this.db = new PgRunner(pool, this.where);
+    this.clock = options.clock ?? systemClock;
+    this.thresholds = [...(options.thresholds ?? [0.8, 0.95, 1])].sort((a, b) => a - b);
+    this.circuitFailures = options.circuitFailures ?? 5;
+    this.circuitOpenMs = options.circuitOpenMs ?? 60_000;
+    this.reservationTtlMs = options.reservationTtlMs ?? 600_000;
+    this.callRetentionMs = options.callRetentionMs ?? 90 * DAY_MS;
+  }
+
+  /** Connects, applies pending migrations under the advisory lock and starts the sweeper. */
+  static async open(options: PgLedgerOptions): Promise<PgLedger> {
+    const pool = await createPool(options.url, options);
+    const ledger = new PgLedger(pool, options);
+    try {
+      await ledger.db.withClient((client) => migrate(client));
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+    const every = options.sweepEveryMs ?? 60_000;
+    if (every > 0) {
+      ledger.sweeper = setInterval(() => void ledger.sweep().catch(() => undefined), every);
+      ledger.sweeper.unref();
+    }
+    return ledger;
+  }
+
+  // ---- Ledger --------------------------------------------------------------------------------------------
+
+  async reserve(request: ReserveRequest): Promise<ReserveOutcome> {
+    request.rules.forEach(checkRule);
+    const amounts = withRequest(request.amounts);
+    const budgets = resolveBudgets(request);
+    const now = this.clock();
+    return this.db.transaction<ReserveOutcome>(async (c) => {
+      const ruleKeys = request.rules.map((r) => this.ruleKey(request.providerId, r, now));
+      const monthStart = windowBounds('month', 'UTC', now).startMs;
+      const budgetKeys = budgets.filter((b) => b.scope !== 'global').map((b) => budgetKey(b.counter, monthStart));
+      // Lock first (and read what is settled), so nothing can change between the check and the insert.
+      const used = await lockCounters(c, [...ruleKeys, ...budgetKeys]);
+      const globalUsed = budgets.some((b) => b.scope === 'global') ? await lockMonthSpend(c, utcMonth(now)) : 0;
+      const held = await heldBy(c, [request.providerId, ...budgets.map((b) => b.counter)], now);
+      const states = [
+        ...request.rules.map((rule, i) => this.stateOf(rule, ruleKeys[i]!, used, held.get(request.providerId), now)),
+        ...budgets.map((b) => budgetState(b, b.scope === 'global' ? globalUsed : used.get(keyOf(budgetKey(b.counter, monthStart))) ?? 0, held.get(b.counter)?.usd ?? 0, now)),
+      ];
+      const blocking = blockingState(states, amounts);
+      // Refused: roll back, so a refusal leaves no trace (not even the counter rows it locked).
+      if (blocking) return new RollBack<ReserveOutcome>({ ok: false, blocking, states });
+      const id = randomUUID();
+      const expires = now + (request.ttlMs ?? this.reservationTtlMs);
+      const rows: unknown[][] = [[id, null, request.providerId, amounts.requests ?? 0, amounts.input_chars ?? 0, amounts.tokens ?? 0, amounts.usd ?? 0]];
+      for (const b of budgets) rows.push([`${id}#${b.counter}`, id, b.counter, 0, 0, 0, amounts.usd ?? 0]);
+      await c.query(
+        `INSERT INTO ${T}.reservations (id, parent, counter, requests, input_chars, tokens, usd, created_ms, expires_ms)
+         SELECT id, parent, counter, requests, input_chars, tokens, usd, $8, $9
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[])
+           AS r(id, parent, counter, requests, input_chars, tokens, usd)`,
+        [...columns(rows, 7), now, expires],
+      );
+      const after = states.map((s) => {
+        const need = s.budget ? amounts.usd ?? 0 : amounts[s.rule.metric] ?? 0;
+        return { ...quotaState(s.rule, s.used, s.reserved + need, s.windowStartMs, s.resetAtMs), ...(s.budget ? { budget: s.budget } : {}) };
+      });
+      return { ok: true, reservationId: id, states: after };
+    }, false);
+  }
+
+  async settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<{ events: ThresholdEvent[]; states: QuotaState[] }> {
+    rules.forEach(checkRule);
+    const callId = record.callId ?? reservationId;
+    const now = this.clock();
+    return this.db.transaction(async (c) => {
+      await c.query(`DELETE FROM ${T}.reservations WHERE id = $1 OR parent = $1`, [reservationId]);
+      const inserted = await c.query(
+        `INSERT INTO ${T}.calls (id, ts_ms, provider, model, tier, task, actor, ok, input_tokens, output_tokens, cost_usd, baseline_usd, principal, team)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) ON CONFLICT (id) DO NOTHING RETURNING id`,
+        [callId, now, record.providerId, record.model, record.tier, record.task ?? null, record.actor ?? null, record.ok,
+          record.inputTokens, record.outputTokens, record.costUsd, record.baselineUsd, record.principal?.id ?? null, record.principal?.team ?? null],
+      );
+      const ruleKeys = rules.map((r) => this.ruleKey(record.providerId, r, now));
+      if (!inserted.rowCount) {
+        // Already recorded (a retry after a crash or a lost reply): count it once.
+        return { events: [], states: await this.statesWith(c, record.providerId, rules, ruleKeys, now) };
+      }
+      const amounts = settledAmounts(record);
+      const adds = new Map<string, { key: CounterKey; add: number }>();
+      for (const key of ruleKeys) adds.set(keyOf(key), { key, add: amounts[key.metric] ?? 0 });
+      if (record.costUsd > 0) {
+        const monthStart = windowBounds('month', 'UTC', now).startMs;
+        for (const counter of chargedCounters(record)) {
+          const key = budgetKey(counter, monthStart);
+          adds.set(keyOf(key), { key, add: record.costUsd });
+        }
+      }
+      const sorted = [...adds.values()].sort((a, b) => compareKeys(a.key, b.key));
+      const used = new Map<string, number>();
+      if (sorted.length) {
+        const { rows } = await c.query<UsageRow>(
+          `INSERT INTO ${T}.usage AS u (counter, metric, win, tz, start_ms, used)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::float8[])
+           ON CONFLICT (counter, metric, win, tz, start_ms) DO UPDATE SET used = u.used + excluded.used
+           RETURNING counter, metric, win, tz, start_ms, used`,
+          [...columns(sorted.map(({ key, add }) => [key.counter, key.metric, key.win, key.tz, key.startMs, add]), 6)],
+        );
+        for (const r of rows) used.set(rowKey(r), Number(r.used));
+      }
+      await c.query(
+        `INSERT INTO ${T}.spend AS s VALUES ($1, 1, $2, $3)
+         ON CONFLICT (month) DO UPDATE SET calls = s.calls + 1, usd = s.usd + excluded.usd, baseline_usd = s.baseline_usd + excluded.baseline_usd`,
+        [utcMonth(now), record.costUsd, record.baselineUsd],
+      );
+      // Usage as the upsert left it (this transaction holds those rows), holds as of now.
+      const held = rules.length ? (await heldBy(c, [record.providerId], now)).get(record.providerId) : undefined;
+      const states = rules.map((rule, i) => this.stateOf(rule, ruleKeys[i]!, used, held, now));
+      const crossing: unknown[][] = [];
+      states.forEach((s, i) => {
+        const k = ruleKeys[i]!;
+        for (const t of crossedThresholds(s, this.thresholds)) crossing.push([k.counter, k.metric, k.win, k.tz, s.rule.limit, k.startMs, t]);
+      });
+      const events: ThresholdEvent[] = [];
+      if (crossing.length) {
+        // Once per window across every process: the row that is inserted is the one that raises the event.
+        const fired = await c.query<{ metric: string; win: string; tz: string; quota_limit: number; threshold: number }>(
+          `INSERT INTO ${T}.thresholds SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bigint[], $7::float8[])
+           ON CONFLICT DO NOTHING RETURNING metric, win, tz, quota_limit, threshold`,
+          columns(crossing, 7),
+        );
+        const firedKeys = new Set(fired.rows.map((r) => `${r.metric}|${r.win}|${r.tz}|${r.quota_limit}|${r.threshold}`));
+        states.forEach((s, i) => {
+          const k = ruleKeys[i]!;
+          for (const threshold of crossedThresholds(s, this.thresholds)) {
+            const id = `${k.metric}|${k.win}|${k.tz}|${s.rule.limit}|${threshold}`;
+            if (!firedKeys.delete(id)) continue; // two equal rules fire once
+            events.push({ providerId: record.providerId, rule: s.rule, threshold, fraction: usedFraction(s) });
+          }
+        });
+      }
+      return { events, states };
+    });
+  }
+
+  async release(reservationId: string): Promise<void> {
+    await this.db.query(`DELETE FROM ${T}.reservations WHERE id = $1 OR parent = $1`, [reservationId]);
+  }
+
+  async quota(providerId: string, rules: QuotaRule[]): Promise<QuotaState[]> {
+    rules.forEach(checkRule);
+    const now = this.clock();
+    if (!rules.length) return [];
+    const keys = rules.map((r) => this.ruleKey(providerId, r, now));
+    return this.db.withClient((c) => this.statesWith(c, providerId, rules, keys, now));
+  }
+
+  async setCooldown(key: string, untilMs: number, reason: string): Promise<void> {
+    if (untilMs <= this.clock()) {
+      await this.db.query(`DELETE FROM ${T}.cooldowns WHERE key = $1`, [key]);
+      return;
+    }
+    // Several processes may cool the same key down; the longest wait wins (e.g. two Retry-After values).
+    await this.db.query(
+      `INSERT INTO ${T}.cooldowns AS c VALUES ($1, $2, $3)
+       ON CONFLICT (key) DO UPDATE SET until_ms = excluded.until_ms, reason = excluded.reason WHERE excluded.until_ms > c.until_ms`,
+      [key, untilMs, reason],
+    );
+  }
+
+  async cooldown(key: string): Promise<Cooldown | undefined> {
+    const rows = await this.db.query<{ until_ms: string; reason: string }>(`SELECT until_ms, reason FROM ${T}.cooldowns WHERE key = $1 AND until_ms > $2`, [key, this.clock()]);
+    return rows[0] ? { key, untilMs: Number(rows[0].until_ms), reason: rows[0].reason } : undefined;
+  }
+
+  async recordOutcome(providerId: string, ok: boolean): Promise<CircuitState> {
+    const now = this.clock();
+    if (ok) {
+      await this.db.query(`DELETE FROM ${T}.circuits WHERE provider = $1`, [providerId]);
+      return { state: 'closed' };
+    }
+    // One statement: concurrent failures from several processes each count, and the circuit opens exactly once.
+    const rows = await this.db.query<{ open_until_ms: string | null }>(
+      `INSERT INTO ${T}.circuits AS c VALUES ($1, 1, CASE WHEN 1 >= $3 THEN $2::bigint + $4 END)
+       ON CONFLICT (provider) DO UPDATE SET failures = c.failures + 1, open_until_ms = CASE
+         WHEN c.open_until_ms IS NOT NULL AND c.open_until_ms <= $2 THEN $2::bigint + $4
+         WHEN c.open_until_ms IS NULL AND c.failures + 1 >= $3 THEN $2::bigint + $4
+         ELSE c.open_until_ms END
+       RETURNING open_until_ms`,
+      [providerId, now, this.circuitFailures, this.circuitOpenMs],
+    );
+    const until = rows[0]?.open_until_ms;
+    return circuitOf(until == null ? null : Number(until), now);
+  }
+
+  async circuit(providerId: string): Promise<CircuitState> {
+    const rows = await this.db.query<{ open_until_ms: string | null }>(`SELECT open_until_ms FROM ${T}.circuits WHERE provider = $1`, [providerId]);
+    const until = rows[0]?.open_until_ms;
+    return circuitOf(until == null ? null : Number(until), this.clock());
+  }
+
+  async reconcile(providerId: string, rules: QuotaRule[], info: RateLimitInfo): Promise<void> {
+    rules.forEach(checkRule);
+    const now = this.clock();
+    const rows = reconcileTargets(rules, info).flatMap(({ rule, remaining }) => {
+      const k = this.ruleKey(providerId, rule, now);
+      // The provider saw fewer left than we count: believe it (never the other way, which could overrun).
+      const floor = rule.limit - remaining;
+      return floor > 1e-9 ? [[k.counter, k.metric, k.win, k.tz, k.startMs, floor]] : [];
+    });
+    if (!rows.length) return;
+    await this.db.query(
+      `INSERT INTO ${T}.usage AS u (counter, metric, win, tz, start_ms, used)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::float8[])
+       ON CONFLICT (counter, metric, win, tz, start_ms) DO UPDATE SET used = excluded.used WHERE excluded.used > u.used + 1e-9`,
+      columns(rows, 6),
+    );
+  }
+
+  async monthSpend(): Promise<SpendSummary> {
+    const month = utcMonth(this.clock());
+    const rows = await this.db.query<{ calls: string; usd: number; baseline_usd: number }>(`SELECT calls, usd, baseline_usd FROM ${T}.spend WHERE month = $1`, [month]);
+    const row = rows[0];
+    return { month, calls: Number(row?.calls ?? 0), usd: Number(row?.usd ?? 0), baselineUsd: Number(row?.baseline_usd ?? 0) };
+  }
+
+  /** Deletes expired reservations, windows long past and call rows past retention (aggregates stay). */
+  async sweep(): Promise<{ reservations: number }> {
+    const now = this.clock();
+    const gone = await this.db.query(`DELETE FROM ${T}.reservations WHERE expires_ms <= $1 RETURNING 1`, [now]);
+    const stale = `(win = 'minute' AND start_ms < $1) OR (win = 'day' AND start_ms < $2) OR (win = 'month' AND start_ms < $3)`;
+    const cutoffs = [now - 2 * 3_600_000, now - 40 * DAY_MS, now - 400 * DAY_MS];
+    await this.db.query(`DELETE FROM ${T}.usage WHERE ${stale}`, cutoffs);
+    await this.db.query(`DELETE FROM ${T}.thresholds WHERE ${stale}`, cutoffs);
+    await this.db.query(`DELETE FROM ${T}.calls WHERE ts_ms < $1`, [now - this.callRetentionMs]);
+    await this.db.query(`DELETE FROM ${T}.cooldowns WHERE until_ms <= $1`, [now]);
+    return { reservations: gone.length };
+  }
+
+  async exportHistory(): Promise<LedgerHistory> {
+    return exportPgHistory(this.db, this.clock());
+  }
+
+  async importHistory(history: LedgerHistory): Promise<ImportSummary> {
+    return importPgHistory(this.db, history);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweeper) clearInterval(this.sweeper);
+    await this.pool.end();
+  }
+
+  // ---- quota arithmetic ----------------------------------------------------------------------------------
+
+  private ruleKey(providerId: string, rule: QuotaRule, now: number): CounterKey {
+    const tz = ruleZone(rule);
+    return { counter: providerId, metric: rule.metric, win: rule.window, tz, startMs: this.windows.bounds(rule.window, tz, now).startMs };
+  }
+
+  private stateOf(rule: QuotaRule, key: CounterKey, used: Map<string, number>, held: Amounts | undefined, now: number): QuotaState {
+    const b = this.windows.bounds(rule.window, key.tz, now);
+    return quotaState(rule, used.get(keyOf(key)) ?? 0, held?.[rule.metric] ?? 0, b.startMs, b.resetAtMs);
+  }
+
+  private async statesWith(c: PoolClient, providerId: string, rules: QuotaRule[], keys: CounterKey[], now: number): Promise<QuotaState[]> {
+    if (!rules.length) return [];
+    const used = await readCounters(c, keys);
+    const held = (await heldBy(c, [providerId], now)).get(providerId);
+    return rules.map((rule, i) => this.stateOf(rule, keys[i]!, used, held, now));
+  }
+}
+
+function budgetKey(counter: string, monthStart: number): CounterKey {
+  return { counter, metric: 'usd', win: 'month', tz: 'UTC', startMs: monthStart };
+}
+
+function compareKeys(a: CounterKey, b: CounterKey): number {
+  const x = keyOf(a);
+  const y = keyOf(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Row-major values → one array per column (for unnest). */
+function columns(rows: unknown[][], width: number): unknown[][] {
+  return Array.from({ length: width }, (_, i) => rows.map((r) => r[i]));
+}
+
+/**
+ * Locks the usage rows of these counters for the rest of the transaction (creating missing ones), always in the
+ * same order so concurrent reservations queue instead of deadlocking. Returns what each has settled.
+ */
+async function lockCounters(c: PoolClient, keys: CounterKey[]): Promise<Map<string, number>> {
+  const unique = [...new Map(keys.map((k) => [keyOf(k), k])).values()].sort(compareKeys);
+  const used = new Map<string, number>();
+  if (!unique.length) return used;
+  const { rows } = await c.query<UsageRow>(
+    `INSERT INTO ${T}.usage AS u (counter, metric, win, tz, start_ms, used)
+     SELECT k.counter, k.metric, k.win, k.tz, k.start_ms, 0 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS k(counter, metric, win, tz, start_ms, n)
+     ORDER BY n
+     ON CONFLICT (counter, metric, win, tz, start_ms) DO UPDATE SET used = u.used
+     RETURNING counter, metric, win, tz, start_ms, used`,
+    columns(unique.map((k) => [k.counter, k.metric, k.win, k.tz, k.startMs]), 5),
+  );
+  for (const r of rows) used.set(rowKey(r), Number(r.used));
+  return used;
+}
+
+async function readCounters(c: PoolClient, keys: CounterKey[]): Promise<Map<string, number>> {
+  const used = new Map<string, number>();
+  if (!keys.length) return used;
+  const { rows } = await c.query<UsageRow>(
+    `SELECT u.counter, u.metric, u.win, u.tz, u.start_ms, u.used FROM ${T}.usage u
+     JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS k(counter, metric, win, tz, start_ms)
+       USING (counter, metric, win, tz, start_ms)`,
+    columns(keys.map((k) => [k.counter, k.metric, k.win, k.tz, k.startMs]), 5),
+  );
+  for (const r of rows) used.set(rowKey(r), Number(r.used));
+  return used;
+}
+
+/** Locks this month's spend row (the global budget's counter) and returns what was spent. */
+async function lockMonthSpend(c: PoolClient, month: string): Promise<number> {
+  const { rows } = await c.query<{ usd: number }>(
+    `INSERT INTO ${T}.spend AS s VALUES ($1, 0, 0, 0) ON CONFLICT (month) DO UPDATE SET calls = s.calls RETURNING usd`,
+    [month],
+  );
+  return Number(rows[0]?.usd ?? 0);
+}
+
+/** What live (unexpired) reservations hold, per counter. */
+async function heldBy(c: PoolClient, counters: string[], now: number): Promise<Map<string, Amounts>> {
+  const { rows } = await c.query<Record<string, number> & { counter: string }>(
+    `SELECT counter, ${METRIC_COLUMNS.map((m) => `COALESCE(SUM(${m}), 0) AS ${m}`).join(', ')}
+     FROM ${T}.reservations WHERE counter = ANY($1::text[]) AND expires_ms > $2 GROUP BY counter`,
+    [counters, now],
+  );
+  return new Map(rows.map((r) => [r.counter, { requests: Number(r.requests), input_chars: Number(r.input_chars), tokens: Number(r.tokens), usd: Number(r.usd) }]));
+}
+
