@@ -37,6 +37,7 @@ export async function runToolFromCli<O extends Shape = Shape>(
     throw new UserError(`${where}${issue.message}`, 'bad_arguments');
   }
   try {
+    await sidecar.ready();
     const result = await tool.run(parsed.data as never, { sidecar, signal, wantsProgress: false, progress: async () => {} });
     return redactDeep(result, sidecar.env) as unknown as ToolResult<O>;
   } catch (err) {
