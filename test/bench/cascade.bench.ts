@@ -59,7 +59,7 @@ interface Generated {
   reloadTarget: string;
 }
 
-function generate(): Generated {
+export function generate(): Generated {
   const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'sb-bench-cascade-')));
   const workspace = path.join(root, 'ws');
   const home = path.join(root, 'home');
