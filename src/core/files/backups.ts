@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fsyncDir, sha256, TEMP_SUFFIX, writeIfAbsent } from './durable';
+import { atomicReplace, createDurable, fsyncDir, sha256, TEMP_SUFFIX } from './durable';
 
 export type Actor = 'claude-code' | 'extension' | 'cli';
 export const ACTORS: readonly Actor[] = ['claude-code', 'extension', 'cli'];
@@ -89,8 +89,27 @@ export class BackupStore {
     return path.join(this.blobs, hash);
   }
 
+  /**
+   * Durable when it resolves, in one disk wait: the blob is created at its own name and its content and folder
+   * entry are synced together (temp-and-rename would be two waits in a row). A crash before both are done can
+   * leave a cut-off blob under its name; nothing refers to it then (the operation it backed up never changed
+   * its file, see WorkspaceFiles.commit), and it is never taken as stored: a blob already present is used only
+   * when its content matches its hash, and replaced otherwise.
+   */
   async putBlob(data: Uint8Array, hash = sha256(data)): Promise<string> {
-    await writeIfAbsent(this.blobPath(hash), data);
+    const file = this.blobPath(hash);
+    if (fs.existsSync(file)) {
+      if (await this.getBlob(hash)) return hash;
+      await atomicReplace(file, data);
+      return hash;
+    }
+    try {
+      await createDurable(file, data, 0o666);
+    } catch (err) {
+      // Created meanwhile (another process under a lock we do not share, e.g. a restore in the editor): check it.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!(await this.getBlob(hash))) await atomicReplace(file, data);
+    }
     return hash;
   }
 
