@@ -1,6 +1,8 @@
 /**
  * Cascade load time on a generated workspace: 1,000 agents (YAML and Markdown across every layer, a third of the
  * ids defined in two layers) + 200 MCP servers. Reference: the same files read and yaml.parse'd, no cascade logic.
+ * Cold: a new WorkspaceCascade (no parse cache). Warm: load() again on the same one, files unchanged (a stat each,
+ * see core/file-stamp.ts). Goals: warm ≤ 0.4× and cold ≤ 1.0× the reference, p50, same run.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -153,6 +155,7 @@ export async function run(): Promise<object> {
     const c = summary(cold);
     const ref = summary(reference);
     const r = summary(reload);
+    const w = summary(warmLoad);
     return {
       workload: { agents_files: AGENTS, agent_ids: check.agents.agents.length, overridden: check.agents.agents.filter((a) => a.hides.length).length, servers: check.servers.servers.length },
       cold_load_agents_and_servers: c,
@@ -161,10 +164,11 @@ export async function run(): Promise<object> {
       first_load_in_process_ms: round(firstMs),
       reference_read_and_yaml_parse: ref,
       cold_vs_reference_p50: ratio(c.p50_ms, ref.p50_ms),
-      warm_load_only_changed_files: summary(warmLoad),
+      warm_load_only_changed_files: w,
+      warm_vs_reference_p50: ratio(w.p50_ms, ref.p50_ms),
       one_file_reload: r,
       one_file_reload_vs_cold_p50: ratio(r.p50_ms, c.p50_ms),
-      goals: { cold_p50_ms: 50, reload_p50_ms: 5, cold_met: c.p50_ms <= 50, reload_met: r.p50_ms <= 5 },
+      goals: { warm_vs_reference: '<= 0.4', cold_vs_reference: '<= 1.0', reload_p50_ms: 5, warm_met: w.p50_ms <= 0.4 * ref.p50_ms, cold_met: c.p50_ms <= ref.p50_ms, reload_met: r.p50_ms <= 5 },
     };
   } finally {
     fs.rmSync(g.root, { recursive: true, force: true });

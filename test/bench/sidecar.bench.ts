@@ -2,7 +2,7 @@
  * The sidecar beside the reference MCP file server (@modelcontextprotocol/server-filesystem, installed by
  * scripts/install-mcp-clients.sh), both driven by the real SDK Client over real stdio, in the same run:
  *  - cold start: spawn → initialize → tools/list (goal ≤ 0.4× the reference);
- *  - read_file p50/p99 on a 20 KB file (goal ≤ the reference's read_text_file);
+ *  - read_file p50/p99 on a 20 KB file (goal ≤ 0.8× the reference's read_text_file);
  *  - write_file, durable with backup (goal ≤ 1.5× the reference's plain write_file);
  *  - 200 concurrent delegate calls against the fake provider: ledger rows lost (goal 0), peak RSS.
  * `npm run bench -- sidecar`.
@@ -85,7 +85,7 @@ export async function run(): Promise<object> {
     out.read_file_20kb = { sidecar: readSidecar };
     if (reference) {
       const readRef = summary(await time(300, () => reference.client.callTool({ name: 'read_text_file', arguments: { path: path.join(refDir, 'twenty.md') } })));
-      out.read_file_20kb = { sidecar: readSidecar, reference: readRef, ratio_p50: ratio(readSidecar.p50_ms, readRef.p50_ms), ratio_p99: ratio(readSidecar.p99_ms, readRef.p99_ms), goal: '<= 1' };
+      out.read_file_20kb = { sidecar: readSidecar, reference: readRef, ratio_p50: ratio(readSidecar.p50_ms, readRef.p50_ms), ratio_p99: ratio(readSidecar.p99_ms, readRef.p99_ms), goal: '<= 0.8' };
     }
 
     // write_file: ours is durable (fsync, rename, fsync dir) and backs up the previous state first.
