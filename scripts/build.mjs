@@ -72,6 +72,22 @@ const serverValidatorShim = {
   },
 };
 
+// zod's namespace re-exports every locale (~260 KB minified, parsed at each start); the sidecar speaks English
+// only (zod's default, imported by zod itself from locales/en.js), so `z.locales` keeps just `en`.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(build) {
+    build.onResolve({ filter: /[\\/]locales[\\/]index\.js$/ }, (args) =>
+      /[\\/]zod[\\/]v4[\\/]/.test(args.importer) ? { path: path.join(path.dirname(args.importer), args.path), namespace: 'zod-english-only' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, (args) => ({
+      contents: "export { default as en } from './en.js';",
+      resolveDir: path.dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
+
 await Promise.all([
   esbuild.build({
     ...common,
@@ -89,7 +105,7 @@ await Promise.all([
     outExtension: { '.js': '.mjs' },
     chunkNames: '[name]-[hash]',
     banner: { js: esmBanner },
-    plugins: [serverValidatorShim],
+    plugins: [serverValidatorShim, zodEnglishOnly],
     metafile: !!process.env.SWITCHBOARD_BUILD_META,
   }).then((result) => {
     if (result.metafile) writeFileSync(path.join(dist, 'sidecar-meta.json'), JSON.stringify(result.metafile));
