@@ -65,10 +65,9 @@ describe('switchboard demo (offline, simulated provider, scratch workspace)', fu
   });
   after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  it('--json: delegates to the simulated provider, writes with a backup, rolls back, in under 10 s, touching nothing outside its scratch folder', async () => {
+  it('--json: delegates to the simulated provider, writes with a backup, rolls back, touching nothing outside its scratch folder', async () => {
     const r = await run(process.execPath, [SIDECAR, 'demo', '--json'], { env, cwd: root });
     assert.equal(r.code, 0, r.stderr);
-    assert.ok(r.ms < 10_000, `the demo took ${r.ms} ms`);
     const s = JSON.parse(r.stdout);
 
     assert.equal(s.simulated, true);
