@@ -5,7 +5,8 @@
  * server stays free of side effects and cold start stays fast.
  */
 import path from 'node:path';
-import { WorkspaceCascade, type Agent, type AgentCascadeResult, type ServerCascadeResult } from '../core/cascade';
+// Type-only as well: the cascade code (yaml, ajv) loads in ready(), after tools/list has been answered.
+import type { WorkspaceCascade, Agent, AgentCascadeResult, ServerCascadeResult } from '../core/cascade';
 import { UserError } from '../core/errors';
 // Type-only: the modules themselves (provider SDKs, sql.js) load on first use, keeping cold start short.
 import type { Actor, WorkspaceFiles } from '../core/files';
@@ -16,6 +17,7 @@ import { isDirectory } from '../core/paths';
 import { redact } from '../core/redact';
 import { decideTrust, isProjectServer, type TrustDecision } from '../core/trust';
 import { diagnostic, type Diagnostic } from '../core/diagnostics';
+import { stampFiles, type FileStamp } from '../core/file-stamp';
 import type { ServerHealth } from './health';
 import { DelegationLimiter } from './limiter';
 import { canonicalDir, narrowToRoots, rootPaths } from './roots';
@@ -54,6 +56,8 @@ export class SidecarContext {
   private ledgerPromise: Promise<Ledger> | undefined;
   private cascadeInstance: WorkspaceCascade | undefined;
   private limiterInstance: DelegationLimiter | undefined;
+  /** The router configuration and the Router built from it, kept while the router.yaml files are unchanged. */
+  private routerCache: { workspace: string; stamp: FileStamp; loaded: LoadedRouterConfig; router?: Router } | undefined;
 
   constructor(private readonly options: SidecarOptions) {
     this.env = options.env ?? process.env;
@@ -122,13 +126,17 @@ export class SidecarContext {
     this.settleRoots();
   }
 
+  /** Awaited before every tool call: the client's roots (briefly) and the code the synchronous accessors use. */
   async ready(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
-    await Promise.race([this.rootsSettled, new Promise<void>((resolve) => (timer = setTimeout(() => {
-      timedOut = true;
-      resolve();
-    }, ROOTS_WAIT_MS)))]);
+    await Promise.all([
+      Promise.race([this.rootsSettled, new Promise<void>((resolve) => (timer = setTimeout(() => {
+        timedOut = true;
+        resolve();
+      }, ROOTS_WAIT_MS)))]),
+      loadCascadeModule(),
+    ]);
     clearTimeout(timer);
     if (timedOut) this.rootsUnanswered();
   }
@@ -159,8 +167,10 @@ export class SidecarContext {
     return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : p;
   }
 
+  /** Synchronous, for the tools: only after ready(). */
   cascade(): WorkspaceCascade {
-    this.cascadeInstance ??= new WorkspaceCascade({ workspace: this.currentWorkspace, env: this.env, bundledAgentsDir: this.options.bundledAgentsDir });
+    if (!cascadeModule) throw new Error('SidecarContext.ready() must be awaited before the cascade is used');
+    this.cascadeInstance ??= new cascadeModule.WorkspaceCascade({ workspace: this.currentWorkspace, env: this.env, bundledAgentsDir: this.options.bundledAgentsDir });
     return this.cascadeInstance;
   }
 
@@ -195,21 +205,36 @@ export class SidecarContext {
     return this.ledgerPromise;
   }
 
-  /** Router configuration, read fresh each time (a few small files) so edits apply without a restart. */
+  /**
+   * Router configuration, loaded again only when a router.yaml file changed (see file-stamp.ts: a stat of two
+   * files per call), so edits apply without a restart.
+   */
   async routerConfig(): Promise<LoadedRouterConfig> {
-    const { loadRouterConfig } = await import('../core/router');
-    return loadRouterConfig({ workspace: this.currentWorkspace, env: this.env });
+    return (await this.routerEntry()).loaded;
   }
 
+  /** One Router per loaded configuration: its provider clients (and their connections) live as long as it does. */
   async router(): Promise<Router> {
-    const { Router } = await import('../core/router');
-    const loaded = await this.routerConfig();
+    const entry = await this.routerEntry();
+    if (!entry.router) {
+      const [{ Router }, ledger] = await Promise.all([import('../core/router'), this.ledger()]);
+      entry.router ??= new Router({ config: entry.loaded.config, ledger, env: this.env });
+    }
+    return entry.router;
+  }
+
+  private async routerEntry(): Promise<NonNullable<SidecarContext['routerCache']>> {
+    const { loadRouterConfig, userRouterFile, projectRouterFile } = await import('../core/router');
+    const workspace = this.currentWorkspace;
+    // Stamped before reading: an edit made while the files are read changes the stamp seen next time.
+    const stamp = stampFiles([userRouterFile(this.env), projectRouterFile(workspace)]);
+    const cached = this.routerCache;
+    if (cached && cached.workspace === workspace && !cached.stamp.racy && cached.stamp.key === stamp.key) return cached;
+    const loaded = loadRouterConfig({ workspace, env: this.env });
     for (const d of loaded.diagnostics) this.log(`${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}`);
-    return new Router({
-      config: loaded.config,
-      ledger: await this.ledger(),
-      env: this.env,
-    });
+    const entry = { workspace, stamp, loaded };
+    this.routerCache = entry;
+    return entry;
   }
 
   /**
@@ -253,7 +278,7 @@ export class SidecarContext {
    * the cache — never spawning anything. Project-defined servers are checked only in a trusted folder.
    */
   async serverHealth(options: { check: boolean; ids?: string[] }): Promise<Record<string, ServerHealth>> {
-    const health = await import('./health');
+    const [health] = await Promise.all([import('./health'), loadCascadeModule()]);
     const servers = this.servers().servers;
     const common = { env: this.env, cwd: this.currentWorkspace, trust: this.trust(), managedKeys: health.managedKeysFor(this.env) };
     if (!options.check) return health.lastKnownHealth(servers, common);
@@ -267,7 +292,7 @@ export class SidecarContext {
    * and only when its content changed.
    */
   async syncContext(options: { write: boolean }): Promise<SyncResult & { quotaProblem?: string }> {
-    const { syncProjectContext } = await import('../core/context');
+    const [{ syncProjectContext }] = await Promise.all([import('../core/context'), loadCascadeModule()]);
     const { agents, servers } = this.cascade().load();
     const serverHealth: Record<string, KnownServerHealth> = {};
     for (const [id, h] of Object.entries(await this.serverHealth({ check: false }))) {
@@ -287,11 +312,13 @@ export class SidecarContext {
   }
 
   async agentSummaries(): Promise<Array<{ id: string; description?: string }>> {
+    await loadCascadeModule();
     return this.agents().agents.map((a) => ({ id: a.id, description: a.description }));
   }
 
   /** An agent as Markdown: its effective settings, where it comes from, and its prompt. */
   async agentDocument(id: string): Promise<string> {
+    await loadCascadeModule();
     const a = this.findAgent(id);
     const lines = [`# ${a.id}`, ''];
     if (a.description) lines.push(a.description, '');
@@ -307,6 +334,7 @@ export class SidecarContext {
     this.filesPromise = undefined;
     this.cascadeInstance = undefined;
     this.limiterInstance = undefined;
+    this.routerCache = undefined;
   }
 
   async close(): Promise<void> {
@@ -314,6 +342,12 @@ export class SidecarContext {
     this.ledgerPromise = undefined;
     if (ledger) await (await ledger.catch(() => undefined))?.close();
   }
+}
+
+let cascadeModule: typeof import('../core/cascade') | undefined;
+
+async function loadCascadeModule(): Promise<void> {
+  cascadeModule ??= await import('../core/cascade');
 }
 
 function positiveInt(value: string | undefined): number | undefined {

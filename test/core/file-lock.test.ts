@@ -13,7 +13,8 @@ function startChild(args: string[]): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
-function waitForLine(child: ChildProcess, line: string, timeoutMs = 15_000): Promise<void> {
+/** A hang guard only: six children starting at once on a machine shared by many can take most of a minute. */
+function waitForLine(child: ChildProcess, line: string, timeoutMs = 90_000): Promise<void> {
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`child did not print "${line}"`)), timeoutMs);
@@ -39,7 +40,7 @@ async function deadPid(): Promise<number> {
 }
 
 describe('FileLock (cross-process)', function () {
-  this.timeout(60_000); // child processes start slowly on a loaded machine
+  this.timeout(240_000); // hang guard: child processes start slowly on a loaded machine
   let home: ReturnType<typeof tempHome>;
   const children: ChildProcess[] = [];
   beforeEach(() => {

@@ -45,4 +45,35 @@ describe('SidecarContext wiring', function () {
       fs.rmSync(root, { recursive: true, force: true });
     }
   });
+
+  it('builds one Router per router configuration and a new one when a router.yaml changes, even to the same size', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-context-router-'));
+    const workspace = path.join(root, 'ws');
+    const routerFile = path.join(workspace, '.mcp', 'router.yaml');
+    fs.mkdirSync(path.dirname(routerFile), { recursive: true });
+    fs.writeFileSync(routerFile, 'routing: {allow_paid: false}\n');
+    const env = { ...process.env, HOME: path.join(root, 'user'), SWITCHBOARD_HOME: path.join(root, 'home') };
+    const sidecar = new SidecarContext({ workspace, workspaceExplicit: true, env, actor: 'cli', log: () => {} });
+    sidecar.setClientRoots(undefined);
+    try {
+      const first = await sidecar.router();
+      assert.equal(first.config.routing.allow_paid, false);
+      // Whether the second call may reuse it depends on how fresh the file is (racy window): poll until it does.
+      let previous = first;
+      let settled = await sidecar.router();
+      for (let i = 0; settled !== previous && i < 400; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        previous = settled;
+        settled = await sidecar.router();
+      }
+      assert.equal(await sidecar.router(), settled, 'unchanged configuration: the same Router');
+      fs.writeFileSync(routerFile, 'routing: {allow_paid: true }\n'.slice(0, 'routing: {allow_paid: false}\n'.length));
+      const changed = await sidecar.router();
+      assert.notEqual(changed, settled);
+      assert.equal(changed.config.routing.allow_paid, true);
+    } finally {
+      await sidecar.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
 });

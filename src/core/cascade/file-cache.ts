@@ -1,13 +1,15 @@
 import fs from 'node:fs';
+import { sameStamp, stampOf, type FileStamp } from '../file-stamp';
 
 interface Entry<R> {
-  mtimeMs: number;
-  size: number;
+  stamp: FileStamp;
   result: R;
 }
 
 /**
- * Parse results keyed by path and validated by mtime + size, so a reload re-parses only files that changed.
+ * Parse results keyed by path and validated by the file's stamp (device, inode, size, mtime and ctime; see
+ * file-stamp.ts), so a reload re-parses only files that changed, and any change is seen: a same-size edit
+ * within one timestamp tick too, since a file stamped while it was that fresh is parsed again next time.
  * Parsing is the expensive part of a load; a stat is cheap.
  */
 export class FileCache<R> {
@@ -15,21 +17,21 @@ export class FileCache<R> {
 
   /** The parse result for `file`, re-parsed only if it changed; undefined when the file does not exist. */
   get(file: string, parse: (file: string, stat: fs.Stats) => R): R | undefined {
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(file);
-    } catch {
+    // The clock is read before the stat: a change after this moment is either in the stat or makes it racy.
+    const readAt = Date.now();
+    const stat = fs.statSync(file, { throwIfNoEntry: false });
+    if (!stat) {
       this.entries.delete(file);
       return undefined;
     }
     const hit = this.entries.get(file);
-    if (hit && hit.mtimeMs === stat.mtimeMs && hit.size === stat.size) return hit.result;
+    if (hit && sameStamp(hit.stamp, stat)) return hit.result;
     const result = parse(file, stat);
-    this.entries.set(file, { mtimeMs: stat.mtimeMs, size: stat.size, result });
+    this.entries.set(file, { stamp: stampOf(stat, readAt), result });
     return result;
   }
 
-  /** Forgets one file so the next get() parses it again even if mtime and size did not change. */
+  /** Forgets one file so the next get() parses it again even if its stamp did not change. */
   forget(file: string): void {
     this.entries.delete(file);
   }

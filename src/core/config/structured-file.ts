@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { LineCounter, parseDocument, isMap, isScalar, isNode, type Document, type Node as YamlNode, type Pair } from 'yaml';
+import { parseDocument, isMap, isScalar, isNode, type Document, type Node as YamlNode, type Pair } from 'yaml';
 import { diagnostic, type Diagnostic } from '../diagnostics';
 
 /** Configuration files are small; anything larger is a mistake, not a config. */
@@ -97,8 +97,9 @@ function parseUnguarded<T>(file: string, input: Buffer | string, options: ParseO
     return { value: undefined, diagnostics: [diagnostic(file, 1, 1, 'file is empty; nothing was loaded', 'warning')], lineOf: () => 1 };
   }
   const source = options.jsonc ? blankJsonComments(text) : text;
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // Positions are worked out from offsets only when a diagnostic or a source line asks (see LinePositions).
+  const lineCounter = new LinePositions(source);
+  const doc = parseDocument(source, { prettyErrors: false, uniqueKeys: true });
   const lineOf = (path: ReadonlyArray<string | number>) => lineOfPath(doc, lineCounter, path);
   const diagnostics: Diagnostic[] = [];
   for (const e of doc.errors) {
@@ -117,7 +118,7 @@ function parseUnguarded<T>(file: string, input: Buffer | string, options: ParseO
   return { value, diagnostics, lineOf, invalidPaths };
 }
 
-function schemaDiagnostics(file: string, doc: Document, lc: LineCounter, value: unknown, schema: object, invalidPaths: Array<Array<string | number>> = []): Diagnostic[] {
+function schemaDiagnostics(file: string, doc: Document, lc: LinePositions, value: unknown, schema: object, invalidPaths: Array<Array<string | number>> = []): Diagnostic[] {
   const out: Diagnostic[] = [];
   const props = (schema as { properties?: Record<string, unknown> }).properties;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -180,7 +181,7 @@ function pointerToPath(pointer: string): Array<string | number> {
   return pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
-function nodePosition(doc: Document, lc: LineCounter, path: ReadonlyArray<string | number>): { line: number; col: number } {
+function nodePosition(doc: Document, lc: LinePositions, path: ReadonlyArray<string | number>): { line: number; col: number } {
   for (let n = path.length; n >= 0; n--) {
     const node = doc.getIn(path.slice(0, n), true);
     if (isNode(node)) return position(lc, node);
@@ -188,7 +189,7 @@ function nodePosition(doc: Document, lc: LineCounter, path: ReadonlyArray<string
   return { line: 1, col: 1 };
 }
 
-function keyPosition(doc: Document, lc: LineCounter, parent: ReadonlyArray<string | number>, key: string): { line: number; col: number } {
+function keyPosition(doc: Document, lc: LinePositions, parent: ReadonlyArray<string | number>, key: string): { line: number; col: number } {
   const map = parent.length ? doc.getIn(parent, true) : doc.contents;
   if (isMap(map)) {
     const pair = map.items.find((p: Pair) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === key);
@@ -197,7 +198,7 @@ function keyPosition(doc: Document, lc: LineCounter, parent: ReadonlyArray<strin
   return nodePosition(doc, lc, parent);
 }
 
-function lineOfPath(doc: Document, lc: LineCounter, path: ReadonlyArray<string | number>): number {
+function lineOfPath(doc: Document, lc: LinePositions, path: ReadonlyArray<string | number>): number {
   if (path.length === 0) return 1;
   const parent = path.slice(0, -1);
   const last = path[path.length - 1];
@@ -205,9 +206,37 @@ function lineOfPath(doc: Document, lc: LineCounter, path: ReadonlyArray<string |
   return nodePosition(doc, lc, path).line;
 }
 
-function position(lc: LineCounter, node: YamlNode): { line: number; col: number } {
+function position(lc: LinePositions, node: YamlNode): { line: number; col: number } {
   const offset = node.range?.[0] ?? 0;
   return lc.linePos(offset);
+}
+
+/**
+ * Offset → 1-based line and column, like yaml's LineCounter, but the line starts are found only on the first
+ * question (one indexOf pass), not recorded for every line while parsing: most files are never asked.
+ */
+export class LinePositions {
+  private starts: number[] | undefined;
+
+  constructor(private readonly text: string) {}
+
+  linePos(offset: number): { line: number; col: number } {
+    const starts = (this.starts ??= lineStarts(this.text));
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, col: offset - starts[lo]! + 1 };
+  }
+}
+
+function lineStarts(text: string): number[] {
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  return starts;
 }
 
 function failed<T>(file: string, message: string): ParsedFile<T> {

@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fsyncDir, sha256, TEMP_SUFFIX, writeIfAbsent } from './durable';
+import { atomicReplace, createDurable, fsyncDir, sha256, TEMP_SUFFIX } from './durable';
 
 export type Actor = 'claude-code' | 'extension' | 'cli';
 export const ACTORS: readonly Actor[] = ['claude-code', 'extension', 'cli'];
@@ -89,9 +89,33 @@ export class BackupStore {
     return path.join(this.blobs, hash);
   }
 
-  /** `mode`: the backed-up file's permission bits; others get no more than they had on the file (a 0600 file's backup is 0600); the owner can always read it. */
+  /**
+   * Durable when it resolves, in one disk wait: the blob is created at its own name and its content and folder
+   * entry are synced together (temp-and-rename would be two waits in a row). A crash before both are done can
+   * leave a cut-off blob under its name; nothing refers to it then (the operation it backed up never changed
+   * its file, see WorkspaceFiles.commit), and it is never taken as stored: a blob already present is used only
+   * when its content matches its hash, and replaced otherwise.
+   *
+   * `mode`: the backed-up file's permission bits; others get no more than they had on the file (a 0600 file's
+   * backup is 0600); the owner can always read it. A blob shared with a more private file is tightened.
+   */
   async putBlob(data: Uint8Array, hash = sha256(data), mode?: number): Promise<string> {
-    await writeIfAbsent(this.blobPath(hash), data, mode === undefined ? undefined : (mode & 0o066) | 0o600);
+    const file = this.blobPath(hash);
+    const blobMode = mode === undefined ? undefined : (mode & 0o066) | 0o600;
+    const replace = () => atomicReplace(file, data, blobMode === undefined ? {} : { mode: blobMode });
+    if (fs.existsSync(file)) {
+      if (await this.getBlob(hash)) tightenTo(file, blobMode);
+      else await replace();
+      return hash;
+    }
+    try {
+      await createDurable(file, data, blobMode ?? 0o666);
+    } catch (err) {
+      // Created meanwhile (another process under a lock we do not share, e.g. a restore in the editor): check it.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (await this.getBlob(hash)) tightenTo(file, blobMode);
+      else await replace();
+    }
     return hash;
   }
 
@@ -281,4 +305,11 @@ export function toInfo(r: BackupRecord): BackupInfo {
     reason: r.reason,
     provider: r.provider,
   };
+}
+
+/** Never more readable than the file it now also backs up (the same bytes may come from a 0600 file). */
+function tightenTo(file: string, mode: number | undefined): void {
+  if (mode === undefined) return;
+  const current = fs.lstatSync(file).mode & 0o7777;
+  if ((current & ~mode) !== 0) fs.chmodSync(file, current & mode);
 }

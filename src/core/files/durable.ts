@@ -87,8 +87,13 @@ export function tempNameFor(target: string, id: string): string {
 export interface ReplaceOptions {
   /** Permission bits to give the new file (the old file's, to keep its mode). */
   mode?: number;
-  /** Name of the temp file in the target's folder. */
+  /** Name of the temp file. */
   tempName?: string;
+  /**
+   * Folder of the temp file: the target's (default) or another on the same file system, which lets the temp be
+   * written before anything names it in the target's folder (rename moves it across folders atomically).
+   */
+  tempDir?: string;
   /** Called after the temp file is durable and before the rename (last moment to re-check the target). */
   beforeRename?: () => Promise<void> | void;
   /** Skip fsync of the folder (internal state whose loss is repaired from the journal). */
@@ -98,7 +103,7 @@ export interface ReplaceOptions {
 /** Atomically replaces `target` with `data`: readers see the old or the new bytes, never a mix. */
 export async function atomicReplace(target: string, data: Uint8Array, options: ReplaceOptions = {}): Promise<void> {
   const dir = path.dirname(target);
-  const temp = path.join(dir, options.tempName ?? tempNameFor(target, crypto.randomBytes(6).toString('hex')));
+  const temp = path.join(options.tempDir ?? dir, options.tempName ?? tempNameFor(target, crypto.randomBytes(6).toString('hex')));
   // O_EXCL|O_NOFOLLOW: never open something an attacker placed at the temp name.
   const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, options.mode ?? 0o666);
   try {
@@ -125,11 +130,13 @@ export async function atomicReplace(target: string, data: Uint8Array, options: R
  * at the same time rather than one after the other. A crash before both are done can leave the file empty or
  * short, so only use it where the reader treats such a file as never written (journal entries).
  */
-export async function createDurable(file: string, data: Uint8Array): Promise<void> {
-  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, 0o600);
+export async function createDurable(file: string, data: Uint8Array, mode = 0o600): Promise<void> {
+  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, mode);
   try {
     try {
-      writeAllSync(fd, data);
+      // Small content inline; megabytes (backup blobs) off the main thread.
+      if (data.length <= INLINE_READ_BYTES) writeAllSync(fd, data);
+      else await writeAll(fd, data);
       await Promise.all([fdatasyncFd(fd), fsyncDir(path.dirname(file))]);
     } finally {
       fs.closeSync(fd);
@@ -142,21 +149,6 @@ export async function createDurable(file: string, data: Uint8Array): Promise<voi
 
 function writeAllSync(fd: number, data: Uint8Array): void {
   for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off, data.length - off);
-}
-
-/** Writes internal state durably, leaving an existing file alone (content-addressed blobs). */
-export async function writeIfAbsent(target: string, data: Uint8Array, mode?: number): Promise<boolean> {
-  // Content-addressed: a blob already there holds these very bytes and was made durable when it was stored.
-  if (fs.existsSync(target)) {
-    // Never more readable than the file it now also backs up (the same bytes may come from a 0600 file).
-    if (mode !== undefined) {
-      const current = fs.lstatSync(target).mode & 0o7777;
-      if ((current & ~mode) !== 0) fs.chmodSync(target, current & mode);
-    }
-    return false;
-  }
-  await atomicReplace(target, data, mode === undefined ? {} : { mode });
-  return true;
 }
 
 /**

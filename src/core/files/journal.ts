@@ -18,8 +18,9 @@ export interface JournalEntry {
   kind: 'replace' | 'unlink';
   /** Canonical target, relative to the workspace (may start with '../' for an allowed folder outside it). */
   target: string;
-  /** Temp file name in the target's folder (replace only). */
+  /** Temp file name (replace only), in the target's folder or, with `tempInState`, in `.switchboard/tmp`. */
   temp?: string;
+  tempInState?: boolean;
   record: BackupRecord;
 }
 

@@ -35,7 +35,7 @@ import { workspaceStateDir } from '../paths';
 import { redact } from '../redact';
 import { appendAudit, auditFile, readAudit, type AuditOp, type AuditRecord } from './audit';
 import { ACTORS, BackupStore, idTime, newBackupId, toInfo, type Actor, type BackupInfo, type BackupRecord, type FileState, type PruneReport } from './backups';
-import { atomicReplace, fsyncDir, openNoFollow, pathOfOpenFile, readCapped, retryBusy, sha256, tempNameFor } from './durable';
+import { atomicReplace, fsyncDir, openNoFollow, pathOfOpenFile, readCapped, retryBusy, sha256, tempNameFor, TEMP_SUFFIX } from './durable';
 import { Journal, type JournalEntry } from './journal';
 import { WorkspaceLock, lockFileFor } from './lock';
 import { checkPath, createPathContext, PathDenied, type CheckedPath, type PathContext, type PathPurpose } from './path-guard';
@@ -117,6 +117,10 @@ export class WorkspaceFiles {
   private readonly store: BackupStore;
   private readonly journal: Journal;
   private readonly lock: WorkspaceLock;
+  /** `.switchboard/tmp`: where a write's new content is prepared while its journal entry is being synced. */
+  private readonly tempDir: string;
+  /** Its device, when it is a plain folder of this workspace's state (else temps go beside their targets). */
+  private tempDev: number | undefined;
 
   private constructor(ctx: PathContext, diagnostics: Diagnostic[], private readonly options: OpenOptions) {
     this.ctx = ctx;
@@ -128,6 +132,7 @@ export class WorkspaceFiles {
     this.store = new BackupStore(this.stateDir);
     this.journal = new Journal(path.join(this.stateDir, 'journal'));
     this.lock = new WorkspaceLock(lockFileFor(this.stateDir));
+    this.tempDir = path.join(this.stateDir, 'tmp');
   }
 
   static async open(workspace: string, options: OpenOptions = {}): Promise<WorkspaceFiles> {
@@ -143,6 +148,7 @@ export class WorkspaceFiles {
     const files = new WorkspaceFiles(createPathContext(ws, loaded.policy, options.volume), loaded.diagnostics, options);
     await files.store.init();
     await files.journal.init();
+    files.initTempDir();
     if (options.maintenance !== false) {
       await files.recover();
       await files.prune();
@@ -263,7 +269,7 @@ export class WorkspaceFiles {
         report.entries.push({ id: entry.id, path: entry.record.path, outcome });
         await appendAudit(this.workspace, { actor: this.options.actor ?? 'extension', op: 'recover', path: entry.record.path, backup_id: entry.id, outcome: 'ok', message: outcome }, { file: this.auditFile });
       }
-      report.sweptTemps = await this.store.sweepTemps();
+      report.sweptTemps = (await this.store.sweepTemps()) + (await this.sweepStateTemps());
       return report;
     });
   }
@@ -308,14 +314,16 @@ export class WorkspaceFiles {
   /**
    * Backup, journal, change, audit, record. The caller holds the lock.
    *
-   * Five to seven fsyncs in three waits, where one step after another took six to eight waits. Each overlap
-   * keeps the order of durability that the guarantees need:
-   *  1. the journal entry (content and folder entry synced together, see journal.ts) and the backup blob when
-   *     it is new;
-   *  2. the temp file, created only once the journal entry naming it is durable (so a crash cannot orphan it),
-   *     and written while the blob may still be syncing; the rename over the target waits for the blob, so the
-   *     backup is durable before the target changes;
-   *  3. the target's folder is synced while the audit line (`auditFor`) is written and synced.
+   * Five to seven fsyncs in two waits. Each overlap keeps the order of durability that the guarantees need:
+   *  1. at once and side by side: the journal entry (content and folder entry synced together, see journal.ts),
+   *     the backup blob when it is new (likewise, see BackupStore.putBlob), and the new content in a temp file
+   *     in `.switchboard/tmp` (written and synced). The temp file is named by nothing in the workspace until the
+   *     rename, so a power cut before the journal entry is durable leaves at worst a temp file there, which
+   *     recovery sweeps. The rename over the target waits for all three: the backup is durable before the
+   *     target changes, and the target goes from old to new content in one step, never torn. Where the state
+   *     folder is on another file system than the target (or is not a plain folder), the temp file goes beside
+   *     the target instead, created only once the journal entry naming it is durable (a crash cannot orphan it);
+   *  2. the target's folder is synced while the audit line (`auditFor`) is written and synced.
    * Then the journal entry is moved into the store as the record, without a sync of its own: a power cut
    * before that rename reaches the disk leaves the entry in the journal, and recovery adopts it, knowing the
    * operation completed from the file's content or, when the file was edited since, from its audit line.
@@ -344,51 +352,54 @@ export class WorkspaceFiles {
       ...(opts.costUsd !== undefined ? { costUsd: opts.costUsd } : {}),
       ...(change.restoredFrom ? { restoredFrom: change.restoredFrom } : {}),
     };
-    const entry: JournalEntry = { id, kind, target: path.relative(this.workspace, c.abs), record, ...(kind === 'replace' ? { temp: tempNameFor(c.abs, id) } : {}) };
-
-    // 1. Settled form, so every exit can wait for the blob without leaving a rejection unhandled.
-    const blob = settled(old && this.policy.backup ? this.store.putBlob(old.data, old.sha256, old.stat.mode & 0o7777) : Promise.resolve());
-    const backedUp = async () => {
-      const outcome = await blob;
-      if ('error' in outcome) throw outcome.error;
+    if (kind === 'replace') await this.makeParents(c);
+    const tempInState = kind === 'replace' && this.tempSharesDevice(c);
+    const entry: JournalEntry = {
+      id, kind, target: path.relative(this.workspace, c.abs), record,
+      ...(kind === 'replace' ? { temp: tempNameFor(c.abs, id), ...(tempInState ? { tempInState: true } : {}) } : {}),
     };
-    try {
-      await this.journal.begin(entry);
-    } catch (err) {
-      await blob;
-      throw err;
-    }
 
-    // 2. The change itself; its folder is synced in step 3.
+    // 1. Settled forms, so every exit can wait for all of them without leaving a rejection unhandled.
+    const blob = settled(old && this.policy.backup ? this.store.putBlob(old.data, old.sha256, old.stat.mode & 0o7777) : Promise.resolve());
+    // begin() writes the entry before its first wait: from here a killed process leaves it for recovery.
+    const journaled = settled(this.journal.begin(entry));
+    const waitFor = async (...steps: Array<Promise<{ ok: true } | { error: unknown }>>) => {
+      for (const outcome of await Promise.all(steps)) if ('error' in outcome) throw outcome.error;
+    };
+
+    // The change itself; its folder is synced in step 2.
     try {
       if (kind === 'replace') {
-        await this.makeParents(c);
-        // Re-checked before the temp file is created in the folder, and again just before the rename.
+        // Beside the target, the temp file may only be created once the journal entry naming it is durable.
+        if (!tempInState) await waitFor(journaled);
+        // Re-checked before the temp file is created, and again just before the rename.
         this.verifyStill(c, old);
         await atomicReplace(c.abs, data!, {
           mode: old ? before.mode : change.mode,
           tempName: entry.temp,
+          ...(tempInState ? { tempDir: this.tempDir } : {}),
           beforeRename: async () => {
-            await backedUp();
+            await waitFor(journaled, blob);
             this.verifyStill(c, old);
           },
           skipDirSync: true,
         });
       } else {
-        await backedUp();
+        await waitFor(journaled, blob);
         this.verifyStill(c, old);
         await retryBusy(() => fs.unlinkSync(c.abs));
       }
     } catch (err) {
+      const journalOutcome = await journaled;
       await blob;
       // The rename/unlink is the last step, so the target is normally untouched: forget the operation. If it
       // did happen, the record is true and is kept.
-      if (matches(await stateOf(c.abs), after)) await this.store.adopt(this.journal.fileOf(id), record);
+      if (!('error' in journalOutcome) && matches(await stateOf(c.abs), after)) await this.store.adopt(this.journal.fileOf(id), record);
       else this.journal.end(id);
       throw err;
     }
 
-    // 3. The change has happened: whatever fails below, the record is true and is kept.
+    // 2. The change has happened: whatever fails below, the record is true and is kept.
     const result: WriteResult = { path: c.rel, backupId: id, bytes: data?.length ?? 0, sha256: after.sha256, previousSha256: before.sha256, created: !old, deleted: kind === 'unlink' };
     try {
       await allOrFirstError([fsyncDir(path.dirname(c.abs)), this.appendOk(change.op, opts, auditFor(result))]);
@@ -397,6 +408,46 @@ export class WorkspaceFiles {
     }
     await this.store.pruneFile(c.rel, this.policy.backupRetention);
     return result;
+  }
+
+  /** `.switchboard/tmp`, used for temp files only when it is a plain folder inside the state folder. */
+  private initTempDir(): void {
+    try {
+      fs.mkdirSync(this.tempDir, { recursive: true });
+      const st = fs.lstatSync(this.tempDir);
+      // A link or a swapped folder (a hostile repository can ship one) would send new content elsewhere.
+      if (st.isDirectory() && fs.realpathSync.native(this.tempDir) === path.join(fs.realpathSync.native(this.stateDir), 'tmp')) this.tempDev = st.dev;
+    } catch {
+      this.tempDev = undefined;
+    }
+  }
+
+  /** Whether the target's folder is on the file system of `.switchboard/tmp` (rename works across them). */
+  private tempSharesDevice(c: CheckedPath): boolean {
+    if (this.tempDev === undefined) return false;
+    try {
+      return fs.statSync(path.dirname(c.abs)).dev === this.tempDev;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Removes temp files in `.switchboard/tmp` (a write cut short before its journal entry was durable). */
+  private async sweepStateTemps(): Promise<number> {
+    if (this.tempDev === undefined) return 0;
+    let n = 0;
+    for (const name of await fs.promises.readdir(this.tempDir).catch(() => [] as string[])) {
+      if (!name.endsWith(TEMP_SUFFIX)) continue;
+      await fs.promises.rm(path.join(this.tempDir, name), { force: true });
+      n++;
+    }
+    return n;
+  }
+
+  /** The operation's backup of the previous state can be restored (or there was nothing to keep). */
+  private async backupIntact(rec: BackupRecord): Promise<boolean> {
+    if (!rec.before.exists || rec.before.stored === false || !rec.before.sha256) return true;
+    return (await this.store.getBlob(rec.before.sha256)) !== undefined;
   }
 
   /** Creates missing folders one at a time, checking each landed where the policy check said it would. */
@@ -431,7 +482,7 @@ export class WorkspaceFiles {
   private async recoverEntry(entry: JournalEntry): Promise<RecoverOutcome> {
     const rec = entry.record;
     const target = path.resolve(this.workspace, entry.target);
-    const temp = entry.temp ? path.join(path.dirname(target), path.basename(entry.temp)) : undefined;
+    const temp = entry.temp ? path.join(entry.tempInState ? this.tempDir : path.dirname(target), path.basename(entry.temp)) : undefined;
     let outcome: RecoverOutcome;
     const current = await stateOf(target);
     // Roll forward only where the path policy still holds (a folder could have been swapped for a link meanwhile).
@@ -447,7 +498,8 @@ export class WorkspaceFiles {
       if (matches(current, rec.after)) outcome = 'completed';
       else if (matches(current, rec.before)) {
         const tempState = temp ? await stateOf(temp) : undefined;
-        if (stillAllowed && tempState && matches(tempState, rec.after)) {
+        // Forward only with the backup intact: the blob may have been cut off by the same crash.
+        if (stillAllowed && tempState && matches(tempState, rec.after) && (await this.backupIntact(rec))) {
           await fs.promises.rename(temp!, target);
           await fsyncDir(path.dirname(target));
           outcome = 'rolled_forward';
@@ -456,7 +508,7 @@ export class WorkspaceFiles {
       if (temp) await fs.promises.rm(temp, { force: true });
     } else {
       if (!current.exists) outcome = 'completed';
-      else if (stillAllowed && matches(current, rec.before)) {
+      else if (stillAllowed && matches(current, rec.before) && (await this.backupIntact(rec))) {
         await fs.promises.unlink(target);
         await fsyncDir(path.dirname(target));
         outcome = 'rolled_forward';

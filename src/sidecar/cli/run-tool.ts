@@ -47,6 +47,7 @@ export async function callTool<I extends Shape, O extends Shape>(
   }
   let result;
   try {
+    await sidecar.ready();
     result = await tool.run(parsed.data, { sidecar, signal, wantsProgress: false, progress: async () => {} });
   } catch (err) {
     if (isUserError(err) || err instanceof ProviderError) {

@@ -91,9 +91,33 @@ describe('files: recovery from power-cut states', function () {
     assert.equal(recordFiles().filter((f) => path.basename(f) === `${id}.json`).length, 1);
   });
 
-  it('the rename lost but the synced temp file there: rolled forward, and the record kept', async () => {
+  /** The journal entry of `id` rewritten by `edit` (as a crash could have left it). */
+  const editEntry = (id: string, edit: (entry: Record<string, unknown>) => void) => {
+    const file = path.join(journalDir(), `${id}.json`);
+    const entry = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    edit(entry);
+    fs.writeFileSync(file, JSON.stringify(entry));
+    return entry;
+  };
+
+  it('the rename lost but the synced temp file in .switchboard/tmp: rolled forward, and the record kept', async () => {
     const { id, files } = await leftoverEntry('move');
     const target = path.join(ws, 'src/a.ts');
+    assert.equal(editEntry(id, () => {}).tempInState, true, 'the write prepared its temp file in the state folder');
+    fs.writeFileSync(path.join(ws, '.switchboard/tmp', tempNameFor(target, id)), 'v2\n');
+    fs.rmSync(target);
+    fs.writeFileSync(target, 'v1\n');
+    const report = await files.recover();
+    assert.deepEqual(report.entries.map((e) => e.outcome), ['rolled_forward']);
+    assert.equal(fs.readFileSync(target, 'utf8'), 'v2\n');
+    assert.deepEqual(fs.readdirSync(path.join(ws, '.switchboard/tmp')), [], 'the temp file is gone');
+    assert.equal((await files.listBackups({ path: 'src/a.ts' }))[0]!.id, id);
+  });
+
+  it('the same with the temp file beside the target (state folder on another file system)', async () => {
+    const { id, files } = await leftoverEntry('move');
+    const target = path.join(ws, 'src/a.ts');
+    editEntry(id, (e) => delete e.tempInState);
     fs.writeFileSync(path.join(ws, 'src', tempNameFor(target, id)), 'v2\n');
     fs.rmSync(target);
     fs.writeFileSync(target, 'v1\n');
@@ -101,7 +125,36 @@ describe('files: recovery from power-cut states', function () {
     assert.deepEqual(report.entries.map((e) => e.outcome), ['rolled_forward']);
     assert.equal(fs.readFileSync(target, 'utf8'), 'v2\n');
     assert.deepEqual(fs.readdirSync(path.join(ws, 'src')), ['a.ts'], 'the temp file is gone');
-    assert.equal((await files.listBackups({ path: 'src/a.ts' }))[0]!.id, id);
+  });
+
+  it('a temp file in .switchboard/tmp whose journal entry never reached the disk: swept, the target untouched', async () => {
+    write(path.join(ws, 'src/a.ts'), 'v1\n');
+    const files = await openQuiet();
+    const orphan = path.join(ws, '.switchboard/tmp', tempNameFor(path.join(ws, 'src/a.ts'), 'lost-entry'));
+    fs.writeFileSync(orphan, 'v2 half');
+    const report = await files.recover();
+    assert.deepEqual(report.entries, []);
+    assert.equal(report.sweptTemps, 1);
+    assert.equal(fs.existsSync(orphan), false);
+    assert.equal(fs.readFileSync(path.join(ws, 'src/a.ts'), 'utf8'), 'v1\n');
+  });
+
+  it('temp file complete but the backup blob cut off by the same power cut: rolled back, never forward without a backup', async () => {
+    const { id, files } = await leftoverEntry('move');
+    const target = path.join(ws, 'src/a.ts');
+    const entry = editEntry(id, () => {}) as { record: { before: { sha256: string } } };
+    fs.writeFileSync(path.join(ws, '.switchboard/tmp', tempNameFor(target, id)), 'v2\n');
+    fs.writeFileSync(target, 'v1\n');
+    fs.writeFileSync(path.join(ws, '.switchboard/backups/blobs', entry.record.before.sha256), 'v'); // cut off
+    const report = await files.recover();
+    assert.deepEqual(report.entries.map((e) => e.outcome), ['rolled_back']);
+    assert.equal(fs.readFileSync(target, 'utf8'), 'v1\n');
+    assert.deepEqual(fs.readdirSync(path.join(ws, '.switchboard/tmp')), []);
+    // A later write backing up the same content replaces the cut-off blob instead of trusting it.
+    const w = await files.write('src/a.ts', 'v3\n', { actor });
+    const restored = await files.restore(w.backupId, { actor });
+    assert.equal(restored.unchanged, false);
+    assert.equal(fs.readFileSync(target, 'utf8'), 'v1\n');
   });
 
   it('the rename and the temp file both lost: rolled back, and no record claims the write', async () => {

@@ -12,7 +12,6 @@ type SdkProviderKind = Exclude<ProviderKind, 'switchboard'>;
 
 const LIMITS: CallLimits = { headersTimeoutMs: 400, idleTimeoutMs: 300, totalDeadlineMs: 1200, maxResponseBytes: 256 * 1024 };
 // Generous slack over the deadline for a loaded CI machine; this only catches a limit that is not enforced.
-const DEADLINE_SLACK_MS = 1500;
 
 const KEYS: Record<SdkProviderKind, string> = {
   openai: 'sk-proj-FAKEKEYFORTESTSabcdefghijklmnop',
@@ -119,7 +118,8 @@ describe('providers: every fault through the real SDKs', function () {
               error = err;
             }
             const elapsed = Date.now() - started;
-            assert.ok(elapsed < LIMITS.totalDeadlineMs + DEADLINE_SLACK_MS, `ended after ${elapsed} ms`);
+            // No upper bound on the clock (a loaded machine stalls): a limit not enforced leaves the call to the
+            // SDK's own timeout (minutes), and this suite's mocha timeout fails it.
             assert.equal(server.completions(kind).length, 1, 'exactly one request: the SDK did not retry');
 
             if ('check' in c.expect) {

@@ -57,11 +57,9 @@ describe('local server probe', function () {
     assert.equal(server.count('err'), 1, 'the negative answer is cached');
 
     server.enqueue('hang', { kind: 'hang_before_headers' });
-    const started = Date.now();
     const hung = await probeLocalServer(server.baseUrl('openai-compatible', 'hang'), { now, timeoutMs: 150 });
     assert.equal(hung.up, false);
-    assert.match(hung.reason!, /did not answer within 150 ms/);
-    assert.ok(Date.now() - started < 3000);
+    assert.match(hung.reason!, /did not answer within 150 ms/, 'ended by its own timeout (the server never answers)');
   });
 
   it('a non-JSON answer is down', async () => {

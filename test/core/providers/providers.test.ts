@@ -107,11 +107,10 @@ describe('providers: real SDKs against the fake server', function () {
     const provider = createProvider({ id: 'openai', kind: 'openai', tier: 'paid', baseUrl: server.baseUrl('openai'), apiKey: KEY });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);
-    const started = Date.now();
     const err = await provider.generate(REQUEST, { ...LIMITS, signal: controller.signal }).catch((e: unknown) => e);
     assert.ok(err instanceof ProviderError);
+    // 'cancelled', not 'timeout': the abort ended it, not the headers timeout (no clock needed to tell).
     assert.equal(err.failure, 'cancelled');
-    assert.ok(Date.now() - started < LIMITS.headersTimeoutMs, 'well before the headers timeout');
   });
 
   // The SDK client is built once per provider; each attempt's guarded transport travels with its request.
