@@ -52,6 +52,6 @@ fi
 CTX="$(mktemp -d)"
 trap 'rm -rf "$CTX" ${WORK:+"$WORK"}' EXIT
 mkdir -p "$CTX/dist"
-cp dist/sidecar.js dist/sql-wasm.wasm "$CTX/dist/"
+cp -R dist/sidecar.js dist/sidecar dist/sql-wasm.wasm "$CTX/dist/"
 podman build --pull=never --network host --format docker -f deploy/Dockerfile -t "$TAG" "$CTX" >&2
 echo "$TAG"
