@@ -1,17 +1,18 @@
 /**
  * The team server's side of the sidecar: no workspace (so no file tools and no workspace resources), one ledger
- * shared by every caller with budget holds per principal and team, a router kept between calls, and the tool
+ * shared by every caller (PostgreSQL when SWITCHBOARD_LEDGER_URL is set, so replicas share quotas and budgets;
+ * budgets per principal and team are held in it by reservation), a router kept between calls, and the tool
  * list built from the sidecar's own tool definitions, filtered and adapted for callers without a workspace.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import type { BudgetedLedger } from '../../core/ledger/principal-budgets';
-import type { Ledger } from '../../core/ledger/types';
+import type { Budget, Ledger, Principal, QuotaState } from '../../core/ledger/types';
 import type { ChatMessage } from '../../core/providers/types';
 import type { Router, RouteResult } from '../../core/router';
 import { UserError } from '../../core/errors';
+import { budgetCounter } from '../../core/ledger/rules';
 import { SidecarContext } from '../context';
 import { DelegationLimiter } from '../limiter';
 import { ALL_TOOLS } from '../tools';
@@ -31,7 +32,7 @@ export class HostedContext extends SidecarContext {
   readonly auth: Authenticator;
   readonly metrics: ServerMetrics;
   private readonly scratch: string;
-  private hostedLedger: Promise<BudgetedLedger> | undefined;
+  private hostedLedger: Promise<Ledger> | undefined;
   private hostedLimiter: DelegationLimiter | undefined;
   private cachedRouter: { key: string; router: Router } | undefined;
 
@@ -48,28 +49,12 @@ export class HostedContext extends SidecarContext {
 
   override setClientRoots(): void {}
 
-  /** Provider ledger plus budget holds; a failed open is retried on the next call (see /readyz). */
+  /** The one ledger (sql.js file, or PostgreSQL shared by replicas); a failed open is retried on the next call (see /readyz). */
   override ledger(): Promise<Ledger> {
-    return this.budgetedLedger();
-  }
-
-  budgetedLedger(): Promise<BudgetedLedger> {
     if (!this.hostedLedger) {
       this.hostedLedger = (async () => {
-        const [{ SqlJsLedger, defaultLedgerPath }, { BudgetedLedger }, loaded] = await Promise.all([import('../../core/ledger'), import('../../core/ledger/principal-budgets'), this.routerConfig()]);
-        const file = defaultLedgerPath(this.env);
-        const inner = await SqlJsLedger.open({ file, thresholds: loaded.config.alerts, onWarning: (w) => this.log(w.message) });
-        let budgets: Ledger;
-        try {
-          budgets = await SqlJsLedger.open({ file: path.join(path.dirname(file), 'budgets.sqlite'), thresholds: loaded.config.alerts, onWarning: (w) => this.log(w.message) });
-        } catch (err) {
-          await inner.close();
-          throw err;
-        }
-        return new BudgetedLedger(inner, budgets, (principal) => ({
-          principalUsdMonth: principal.id === this.anonymousId ? undefined : this.auth.budgetFor(principal.id),
-          teamUsdMonth: this.auth.teamBudget(principal.team),
-        }));
+        const [{ openLedger }, loaded] = await Promise.all([import('../../core/ledger/open'), this.routerConfig()]);
+        return openLedger(this.env, { thresholds: loaded.config.alerts, onWarning: (w) => this.log(w.message) });
       })();
       this.hostedLedger.catch(() => (this.hostedLedger = undefined));
     }
@@ -78,19 +63,36 @@ export class HostedContext extends SidecarContext {
 
   readonly anonymousId = 'anonymous';
 
-  /** Reads through both ledgers; rejects when either cannot be opened or read. */
+  /** The caller's own and team budgets (tokens file), held by reservation on every routed call. */
+  budgetsFor(principal: Principal | undefined): Budget[] {
+    if (!principal) return [];
+    const out: Budget[] = [];
+    const own = principal.id === this.anonymousId ? undefined : this.auth.budgetFor(principal.id);
+    if (own !== undefined) out.push({ scope: 'principal', key: principal.id, limitUsd: own, window: 'month' });
+    const team = this.auth.teamBudget(principal.team);
+    if (team !== undefined && principal.team !== undefined) out.push({ scope: 'team', key: principal.team, limitUsd: team, window: 'month' });
+    return out;
+  }
+
+  /** The caller's budgets as the shared ledger's counters stand (for quota_status). */
+  async budgetStates(principal: Principal): Promise<Array<{ scope: 'principal' | 'team'; id: string; state: QuotaState }>> {
+    const ledger = await this.ledger();
+    const out: Array<{ scope: 'principal' | 'team'; id: string; state: QuotaState }> = [];
+    for (const b of this.budgetsFor(principal)) {
+      const scope = b.scope as 'principal' | 'team';
+      const id = b.key!;
+      const [state] = await ledger.quota(budgetCounter(scope, id), [{ metric: 'usd', window: 'month', limit: b.limitUsd }]);
+      if (state) out.push({ scope, id, state });
+    }
+    return out;
+  }
+
+  /** Reads the ledger; rejects when it cannot be opened or read in time. */
   async checkLedger(timeoutMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the ledger did not answer in time')), timeoutMs)));
     try {
-      await Promise.race([
-        (async () => {
-          const ledger = await this.budgetedLedger();
-          await ledger.inner.monthSpend();
-          await ledger.budgets.monthSpend();
-        })(),
-        deadline,
-      ]);
+      await Promise.race([(async () => void (await (await this.ledger()).monthSpend()))(), deadline]);
     } finally {
       clearTimeout(timer);
     }
@@ -168,12 +170,12 @@ const ADAPT: Record<string, (tool: ToolDefinition) => ToolDefinition> = {
         const router = await ctx.router();
         result = await router.route({
           task: args.task, messages, maxTokens: args.max_tokens, provider: args.provider,
-          actor: 'team-server', principal: run.principal, signal: run.signal, stream: true,
+          actor: 'team-server', principal: run.principal, budgets: ctx.budgetsFor(run.principal), signal: run.signal, stream: true,
         });
       } catch (err) {
         const attempts = (err as { attempts?: Array<{ provider: string; outcome: string; ms: number }> }).attempts;
         if (attempts) ctx.metrics.recordFailedAttempts(attempts);
-        if ((err as UserError).code === 'no_provider' && /usd\/month/.test((err as Error).message)) ctx.metrics.refusals.inc({ reason: 'budget' });
+        if ((err as UserError).code === 'no_provider' && /: over (the (principal|team) budget|budget_usd_month)/.test((err as Error).message)) ctx.metrics.refusals.inc({ reason: 'budget' });
         throw err;
       } finally {
         clearInterval(progress);
@@ -206,7 +208,7 @@ const ADAPT: Record<string, (tool: ToolDefinition) => ToolDefinition> = {
     async run(args, run) {
       const ctx = hostedOf(run);
       const base = await tool.run(args, run);
-      const states = run.principal ? await (await ctx.budgetedLedger()).budgetStates(run.principal) : [];
+      const states = run.principal ? await ctx.budgetStates(run.principal) : [];
       const budgets = states.map(({ scope, id, state }) => ({
         scope, id, limit_usd: state.rule.limit, used_usd: round(state.used + state.reserved), left_usd: round(state.left), resets_at: new Date(state.resetAtMs).toISOString(),
       }));

@@ -121,7 +121,7 @@ describe('team server: serve --http', function () {
     try {
       const r = await client.callTool({ name: 'delegate', arguments: { task: 'docs', prompt: 'document this' } });
       assert.equal(r.isError, true);
-      assert.match(textOf(r), /openai: quota would be exceeded: usd\/month/);
+      assert.match(textOf(r), /openai: over the principal budget of "broke": \$0\.0000 spent in \d{4}-\d\d, this call ~\$[0-9.]+, budget \$0\.000001/);
       assert.equal(fake.requests.length, before, 'no provider call was made');
     } finally {
       await client.close();
@@ -133,7 +133,7 @@ describe('team server: serve --http', function () {
     try {
       const r = await client.callTool({ name: 'delegate', arguments: { task: 'docs', prompt: 'document this' } });
       assert.equal(r.isError, true);
-      assert.match(textOf(r), /usd\/month \$0\.0000 of \$0\.0000/);
+      assert.match(textOf(r), /openai: over the team budget of "frozen": .*budget \$0\b/);
     } finally {
       await client.close();
     }
