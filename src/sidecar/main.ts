@@ -14,6 +14,7 @@ const commands: Array<{ name: string; load: () => Promise<Command> }> = [
   { name: 'quota', load: async () => (await import('./cli/quota')).quotaCommand },
   { name: 'backups', load: async () => (await import('./cli/backups')).backupsCommand },
   { name: 'delegate', load: async () => (await import('./cli/delegate')).delegateCommand },
+  { name: 'report', load: async () => (await import('./cli/report')).reportCommand },
   { name: 'demo', load: async () => (await import('./cli/demo')).demoCommand },
 ];
 

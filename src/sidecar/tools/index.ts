@@ -7,6 +7,7 @@ import { quotaStatusTool } from './quota-status';
 import { readFileTool } from './read-file';
 import { restoreBackupTool } from './restore-backup';
 import type { ToolDefinition } from './tool';
+import { usageReportTool } from './usage-report';
 import { writeFileTool } from './write-file';
 
 /** Every tool the sidecar serves, in the order tools/list shows them. */
@@ -20,4 +21,5 @@ export const ALL_TOOLS: ToolDefinition[] = [
   listAgentsTool,
   listServersTool,
   projectContextTool,
+  usageReportTool,
 ];
