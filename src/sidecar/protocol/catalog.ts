@@ -11,6 +11,7 @@ import { projectContextDescriptor } from './project-context';
 import { quotaStatusDescriptor } from './quota-status';
 import { readFileDescriptor } from './read-file';
 import { restoreBackupDescriptor } from './restore-backup';
+import { usageReportDescriptor } from './usage-report';
 import { writeFileDescriptor } from './write-file';
 
 export const TOOL_DESCRIPTORS = {
@@ -23,6 +24,7 @@ export const TOOL_DESCRIPTORS = {
   list_agents: listAgentsDescriptor,
   list_servers: listServersDescriptor,
   project_context: projectContextDescriptor,
+  usage_report: usageReportDescriptor,
 } as const;
 
 export type ToolDescriptors = typeof TOOL_DESCRIPTORS;

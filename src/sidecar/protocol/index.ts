@@ -10,5 +10,6 @@ export * from './quota-status';
 export * from './list-agents';
 export * from './list-servers';
 export * from './project-context';
+export * from './usage-report';
 export * from './result';
 export * from './catalog';
