@@ -38,6 +38,19 @@ await Promise.all([
     outfile: path.join(dist, 'sidecar.js'),
     banner: { js: '#!/usr/bin/env node\n' + common.banner.js },
   }),
+  // The dashboard webview's page (webview-ui/): a browser bundle, its CSS emitted beside it as dashboard.css.
+  esbuild.build({
+    entryPoints: [path.join(root, 'webview-ui/src/main.ts')],
+    outfile: path.join(dist, 'dashboard.js'),
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    target: 'chrome120',
+    minify: true,
+    sourcemap: production ? false : 'linked',
+    legalComments: 'none',
+    logLevel: 'warning',
+  }),
 ]);
 
 copyFileSync(require.resolve('sql.js/dist/sql-wasm.wasm'), path.join(dist, 'sql-wasm.wasm'));

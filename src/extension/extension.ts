@@ -92,6 +92,7 @@ export function activate(context: vscode.ExtensionContext): SwitchboardApi {
       source: extension.source,
       model: extension.model,
       refresh: () => extension.refresh(),
+      extensionUri: context.extensionUri,
     }),
   );
   const activationMs = performance.now() - started;

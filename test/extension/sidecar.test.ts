@@ -147,9 +147,9 @@ describe('The extension\'s own sidecar', function () {
     assert.ok(path.isAbsolute(location.file) && fs.existsSync(location.file), JSON.stringify(location));
   });
 
-  it('the status bar shows the sidecar state and this month\'s spend vs saved, and opens the Quota view', async () => {
+  it('the status bar shows the sidecar state and this month\'s spend vs saved, and opens the dashboard', async () => {
     const item = api.sidecarFeatures.statusBar.item;
-    assert.equal((item.command as vscode.Command).command, 'switchboard.quota.focus');
+    assert.equal((item.command as vscode.Command).command, 'switchboard.openDashboard');
     // A call recorded in the shared ledger by another process: the ledger watcher refreshes the spend.
     const { SqlJsLedger, defaultLedgerPath } = await import('../../src/core/ledger/index');
     const ledger = await SqlJsLedger.open({ file: defaultLedgerPath(process.env) });
@@ -169,9 +169,10 @@ describe('The extension\'s own sidecar', function () {
     const expected = `$${status.month.usd.toFixed(2)} · saved $${(status.month.baseline_usd - status.month.usd).toFixed(2)}`;
     await waitFor(`status bar text with "${expected}"`, () => item.text.includes(expected) && item.text);
     assert.match(item.text, /^\$\(pass\) Switchboard /);
-    await vscode.commands.executeCommand('workbench.action.closeSidebar');
     await vscode.commands.executeCommand((item.command as vscode.Command).command);
-    await waitFor('the Quota view to be visible', () => api.views.quota.visible);
+    const dashboardTab = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && t.label.startsWith('Switchboard Dashboard'));
+    await waitFor('the dashboard tab', () => dashboardTab());
+    await vscode.window.tabGroups.close(dashboardTab()!);
   });
 
   it('the Quota view shows an open circuit and a 429 cooldown exactly as quota_status reports them', async () => {
