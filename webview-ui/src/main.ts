@@ -145,31 +145,39 @@ function perDay(data: DashboardData): HTMLElement {
     return section;
   }
   const xs = days.map(([day]) => Date.parse(`${day}T00:00:00Z`) / 1000);
-  const fg = themeColor('--vscode-foreground', '#888');
-  const grid = themeColor('--vscode-widget-border', 'rgba(128,128,128,0.25)');
-  const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } };
+  // Colours read now, so a theme change (which re-renders) redraws in the new theme.
+  const fg = themeColor('--vscode-descriptionForeground', '#888');
+  const grid = 'rgba(128,128,128,0.22)';
+  const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+  const dayS = 86_400;
   const opts: uPlot.Options = {
     width: Math.max(320, (app.clientWidth || 600) - 32),
     height: 220,
-    scales: { x: { time: true } },
-    axes: [axis, { ...axis, values: (_u, ticks) => ticks.map((v) => `$${v.toFixed(v < 0.01 && v > 0 ? 4 : 2)}`), size: 70 }],
+    // A day either side, so one or two days of history still read as days, not years.
+    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] } },
+    axes: [
+      { ...axis, space: 60 },
+      { ...axis, size: 70, values: (_u, ticks) => { const step = ticks.length > 1 ? Math.abs(ticks[1]! - ticks[0]!) : 1; const digits = Math.min(6, Math.max(2, Math.ceil(-Math.log10(step || 1)))); return ticks.map((v) => `$${v.toFixed(digits)}`); } },
+    ],
     series: [
       {},
-      { label: 'spent', stroke: themeColor('--vscode-charts-orange', '#d18616'), width: 2, points: { show: true } },
-      { label: 'saved', stroke: themeColor('--vscode-charts-green', '#388a34'), width: 2, points: { show: true } },
+      { label: 'spent', stroke: themeColor('--vscode-charts-orange', '#d18616'), width: 2, points: { show: true, size: 8 }, value: (_u, v) => (v == null ? '—' : usd(v)) },
+      { label: 'saved', stroke: themeColor('--vscode-charts-green', '#388a34'), width: 2, points: { show: true, size: 8 }, value: (_u, v) => (v == null ? '—' : usd(v)) },
     ],
   };
   chart?.destroy();
   // Drawn after the section is in the page, so uPlot measures real sizes.
   queueMicrotask(() => {
     chart = new uPlot(opts, [xs, days.map(([, d]) => d.spend_usd), days.map(([, d]) => d.saved_usd)], holder);
+    // A day either side, so one or two days of history still read as days, not years.
+    chart.setScale('x', { min: xs[0]! - dayS, max: xs[xs.length - 1]! + dayS });
   });
   return section;
 }
 
 function history(data: DashboardData): HTMLElement {
   const columns = ['Time', 'Task', 'Provider / model', 'Tokens', 'Cost', 'Baseline', 'Outcome', 'File', 'Actions'];
-  const table = el('vscode-table', { zebra: '', 'bordered-rows': '', 'aria-label': 'Delegation history, newest first' });
+  const table = el('vscode-table', { zebra: '', 'bordered-rows': '', 'aria-label': 'Delegation history, newest first', columns: JSON.stringify(['11%', '7%', '18%', '9%', '7%', '7%', '6%', '17%', '18%']) });
   const header = el('vscode-table-header', { slot: 'header' });
   for (const c of columns) header.append(el('vscode-table-header-cell', {}, c));
   const body = el('vscode-table-body', { slot: 'body' });
@@ -178,10 +186,10 @@ function history(data: DashboardData): HTMLElement {
     if (h.path) actions.append(button('Open', `Open ${h.path}`, () => vscode.postMessage({ type: 'openFile', path: h.path! })));
     if (h.backup_id && h.path) actions.append(button('Restore', `Restore ${h.path} to before this delegation (backup ${h.backup_id})`, () => vscode.postMessage({ type: 'restore', backupId: h.backup_id!, path: h.path! })));
     const cells = [
-      new Date(h.time).toLocaleString(), h.task, `${h.provider ?? '—'} / ${h.model ?? '—'}`, `${h.input_tokens} + ${h.output_tokens}`,
+      shortTime(h.time), h.task, `${h.provider ?? '—'} / ${h.model ?? '—'}`, `${h.input_tokens} + ${h.output_tokens}`,
       usd(h.cost_usd), usd(h.baseline_usd), h.outcome, h.path ?? '',
     ];
-    const row = el('vscode-table-row', { 'data-task': h.task });
+    const row = el('vscode-table-row', { 'data-task': h.task, title: `${h.time} · ${h.task} · ${h.provider ?? '—'}/${h.model ?? '—'}${h.path ? ` · ${h.path}` : ''}` });
     for (const c of cells) row.append(el('vscode-table-cell', {}, c));
     row.append(el('vscode-table-cell', {}, actions));
     body.append(row);
@@ -192,6 +200,13 @@ function history(data: DashboardData): HTMLElement {
   if (data.report.next_cursor) nav.append(button('Older', 'Show older delegations', () => page(data.report.next_cursor)));
   const content = data.report.history.length ? table : el('p', { class: 'muted' }, 'No delegations recorded in this workspace yet.');
   return el('section', { 'aria-labelledby': 'h-history' }, el('h2', { id: 'h-history' }, 'Delegations'), content, nav);
+}
+
+/** Local time as YYYY-MM-DD HH:MM: short enough for its column; the full ISO time is in the row's title. */
+function shortTime(iso: string): string {
+  const d = new Date(iso);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 function page(cursor: string | undefined): void {
@@ -227,6 +242,9 @@ window.addEventListener('message', (event: MessageEvent<Message<ToWebview>>) => 
   }
   render();
 });
+
+// VS Code switches the body's theme class on a theme change: redraw so the chart's canvas colours follow.
+new MutationObserver(() => render()).observe(document.body, { attributes: true, attributeFilter: ['class'] });
 
 window.addEventListener('resize', () => chart?.setSize({ width: Math.max(320, app.clientWidth - 32), height: 220 }));
 
