@@ -154,7 +154,8 @@ function perDay(data: DashboardData): HTMLElement {
     width: Math.max(320, (app.clientWidth || 600) - 32),
     height: 220,
     // A day either side, so one or two days of history still read as days, not years.
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] } },
+    // A day either side, so one or two days of history still read as days, not years.
+    scales: { x: { time: true, auto: false, range: [xs[0]! - dayS, xs[xs.length - 1]! + dayS] }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] } },
     axes: [
       { ...axis, space: 60 },
       { ...axis, size: 70, values: (_u, ticks) => { const step = ticks.length > 1 ? Math.abs(ticks[1]! - ticks[0]!) : 1; const digits = Math.min(6, Math.max(2, Math.ceil(-Math.log10(step || 1)))); return ticks.map((v) => `$${v.toFixed(digits)}`); } },
@@ -169,8 +170,6 @@ function perDay(data: DashboardData): HTMLElement {
   // Drawn after the section is in the page, so uPlot measures real sizes.
   queueMicrotask(() => {
     chart = new uPlot(opts, [xs, days.map(([, d]) => d.spend_usd), days.map(([, d]) => d.saved_usd)], holder);
-    // A day either side, so one or two days of history still read as days, not years.
-    chart.setScale('x', { min: xs[0]! - dayS, max: xs[xs.length - 1]! + dayS });
   });
   return section;
 }
