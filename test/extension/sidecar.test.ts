@@ -239,7 +239,7 @@ describe('The extension\'s own sidecar', function () {
       assert.match(listed.description, /^not checked/);
       await vscode.commands.executeCommand('switchboard.checkServerHealth', listed.node);
       const checked = await waitFor('local-sidecar checked', async () => (await rows(api.trees.servers)).find((r) => r.label === 'local-sidecar' && !r.description.startsWith('not checked')), 60_000);
-      assert.match(checked.description, /^healthy \d+ ms, 9 tools/);
+      assert.match(checked.description, /^healthy \d+ ms, 10 tools/);
       assert.equal(checked.item.contextValue, 'switchboard.server.healthy');
     } finally {
       fs.rmSync(file, { force: true });
