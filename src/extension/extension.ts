@@ -72,6 +72,7 @@ class SwitchboardExtension extends Disposable {
 let current: SwitchboardExtension | undefined;
 /** Built on the extension's parts, so released before them. */
 let currentFeatures: vscode.Disposable | undefined;
+let currentCommands: vscode.Disposable | undefined;
 
 export function activate(context: vscode.ExtensionContext): SwitchboardApi {
   const started = performance.now();
@@ -81,20 +82,20 @@ export function activate(context: vscode.ExtensionContext): SwitchboardApi {
   const sidecarFeatures = registerSidecarFeatures(extension);
   currentFeatures = sidecarFeatures;
   context.subscriptions.push(sidecarFeatures);
-  context.subscriptions.push(
-    new SwitchboardCommands({
-      log: extension.log,
-      clientFor: (folder) => extension.sidecars.client(folder.uri.fsPath),
-      sidecarPath: extension.sidecars.sidecarPath,
-      isTrusted: () => extension.trust.isTrusted,
-      keys: extension.keys,
-      sidecars: extension.sidecars,
-      source: extension.source,
-      model: extension.model,
-      refresh: () => extension.refresh(),
-      extensionUri: context.extensionUri,
-    }),
-  );
+  const commands = new SwitchboardCommands({
+    log: extension.log,
+    clientFor: (folder) => extension.sidecars.client(folder.uri.fsPath),
+    sidecarPath: extension.sidecars.sidecarPath,
+    isTrusted: () => extension.trust.isTrusted,
+    keys: extension.keys,
+    sidecars: extension.sidecars,
+    source: extension.source,
+    model: extension.model,
+    refresh: () => extension.refresh(),
+    extensionUri: context.extensionUri,
+  });
+  currentCommands = commands;
+  context.subscriptions.push(commands);
   const activationMs = performance.now() - started;
 
   const folders = vscode.workspace.workspaceFolders?.length ?? 0;
@@ -121,6 +122,8 @@ export function activate(context: vscode.ExtensionContext): SwitchboardApi {
 }
 
 export function deactivate(): void {
+  currentCommands?.dispose();
+  currentCommands = undefined;
   currentFeatures?.dispose();
   currentFeatures = undefined;
   current?.dispose();

@@ -140,7 +140,13 @@ describe('The extension\'s own sidecar', function () {
       const row = serverRows.find((r) => r.path[0] === server.layer && r.label === server.id && !r.description.includes('overridden'));
       assert.ok(row, `${server.layer} › ${server.id} is listed`);
       if (server.optional && !server.enabled) assert.match(row.description, /^optional, off/);
+      // What list_servers says a server hides is shown under the hidden layer, "overridden by" the winner.
+      for (const hidden of server.hidden) {
+        assert.ok(serverRows.some((r) => r.path[0] === hidden.layer && r.label === server.id && r.description.includes('overridden by')), `${hidden.layer} › ${server.id} is shown as overridden`);
+      }
+      if (server.duplicate_of) assert.match(row.description, new RegExp(`same as ${server.duplicate_of}`));
     }
+    assert.ok(servers.servers.some((x) => x.hidden.length > 0), 'the sample has a server overriding a lower definition');
     // Rows open their definitions: the sidecar's workspace-relative sources were made absolute.
     const located = serverRows.find((r) => r.item.command);
     const location = located?.item.command?.arguments?.[0] as { file: string; line: number };

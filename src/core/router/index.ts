@@ -4,3 +4,4 @@ export * from './candidates';
 export * from './cost';
 export * from './retry';
 export * from './router';
+

@@ -1,6 +1,6 @@
-import crypto from 'node:crypto';
 import { UserError } from '../errors';
 import { redact } from '../redact';
+import { cooldownKey } from './cooldown-key';
 import type { Clock, Ledger, Principal, QuotaRule, QuotaState, SpendSummary, ThresholdEvent } from '../ledger/types';
 import {
   DEFAULT_CALL_LIMITS,
@@ -20,6 +20,9 @@ import { DEFAULT_CONTEXT_TOKENS, type ProviderSpec, type RouterConfig } from './
 import { selectCandidates, type Candidate, type Skip } from './candidates';
 import { estimateCall, priceUsd, quotaAmounts } from './cost';
 import { countsAgainstCircuit, decide, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry';
+
+// Re-exported: callers have always found it on the router.
+export { cooldownKey };
 
 export interface RouteRequest {
   /** tests | docs | boilerplate | code | review | anything else (routed as auto). */
@@ -116,30 +119,11 @@ export interface RouterOptions {
   reservationTtlMs?: number;
 }
 
-/** Key fingerprints already computed: a process sees a handful of keys, and hashing one per route costs ~10 µs. */
-const fingerprints = new Map<string, string>();
-const MAX_FINGERPRINTS = 64;
-
-function keyFingerprint(apiKey: string): string {
-  let fp = fingerprints.get(apiKey);
-  if (fp === undefined) {
-    fp = crypto.createHash('sha256').update(apiKey).digest('hex').slice(0, 12);
-    if (fingerprints.size >= MAX_FINGERPRINTS) fingerprints.clear();
-    fingerprints.set(apiKey, fp);
-  }
-  return fp;
-}
-
 /** A provider's resolved key and base URL, or why they are unusable. */
 interface Access {
   config?: ResolvedProviderConfig;
   apiKey?: string;
   problem?: string;
-}
-
-export function cooldownKey(providerId: string, apiKey: string | undefined): string {
-  // The key's fingerprint, never the key: a rotated key is not held back by its predecessor's cooldown.
-  return `provider:${providerId}:${apiKey ? keyFingerprint(apiKey) : 'nokey'}`;
 }
 
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {

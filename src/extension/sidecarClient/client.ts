@@ -102,6 +102,13 @@ export class SidecarUnavailableError extends Error {
   }
 }
 
+/** A start that a restart or stop replaced before it finished. */
+class SupersededStartError extends SidecarUnavailableError {
+  constructor() {
+    super('sidecar start superseded');
+  }
+}
+
 const CLIENT_INFO = { name: 'switchboard-vscode', version: '0.1.0' };
 const DEFAULT_START_TIMEOUT_MS = 20_000;
 const DEFAULT_CALL_TIMEOUT_MS = 60_000;
@@ -189,7 +196,7 @@ export class SidecarClient implements vscode.Disposable {
   /** Like callTool, plus the result's readable text (the generated content of `delegate`, for example). */
   async callToolWithText<N extends ToolName>(name: N, args: InputOf<N> = {} as InputOf<N>, options: CallToolOptions = {}): Promise<TypedToolResult<ToolDescriptors[N]>> {
     const descriptor = TOOL_DESCRIPTORS[name];
-    const running = await this.ensureRunning(false);
+    const running = await this.runningForCall();
     options.signal?.throwIfAborted();
     const result = await running.client.callTool({ name, arguments: args as Record<string, unknown> }, undefined, {
       signal: options.signal,
@@ -214,6 +221,20 @@ export class SidecarClient implements vscode.Disposable {
       this.setState('stopped');
       this.emitter.removeAllListeners();
     });
+  }
+
+  /**
+   * A connection for a tool call. A start that a restart replaced (a key changed meanwhile) is not a failure
+   * for the caller: nothing was sent yet, so it waits for the newer start instead.
+   */
+  private async runningForCall(): Promise<Running> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.ensureRunning(false);
+      } catch (error) {
+        if (!(error instanceof SupersededStartError) || this.disposed || attempt >= 3) throw error;
+      }
+    }
   }
 
   /** Waits for a usable connection; `force` also revives a 'failed' or 'stopped' client. */
@@ -286,7 +307,7 @@ export class SidecarClient implements vscode.Disposable {
     if (generation !== this.generation || this.disposed) {
       // Superseded by a restart or dispose while starting: this process is not wanted.
       await transport.close().catch(() => undefined);
-      throw new SidecarUnavailableError('sidecar start superseded');
+      throw new SupersededStartError();
     }
     running.readyAt = Date.now();
     this.lastStartMs = performance.now() - started;

@@ -64,8 +64,8 @@ export async function callTool<I extends Shape, O extends Shape>(
 async function implementationOf<I extends Shape, O extends Shape>(descriptor: ToolDescriptor<I, O>): Promise<ToolDefinition<I, O>> {
   const { ALL_TOOLS } = await import('../tools');
   const tool = ALL_TOOLS.find((t) => t.name === descriptor.name);
-  if (!tool) throw new Error(`no tool implements ${descriptor.name}`);
-  // Same name, same descriptor object spread into it: the shapes are the descriptor's.
+  // Tools spread their descriptor in, so a tool implementing this one holds the very same shape objects.
+  if (!tool || tool.input !== descriptor.input || tool.output !== descriptor.output) throw new Error(`no tool implements the ${descriptor.name} descriptor`);
   return tool as unknown as ToolDefinition<I, O>;
 }
 

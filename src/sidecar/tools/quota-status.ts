@@ -1,4 +1,5 @@
 import { resolveProviderConfig } from '../../core/providers/env';
+import { cooldownKey } from '../../core/router/cooldown-key';
 import { quotaStatusDescriptor, type ProviderStatus } from '../protocol/quota-status';
 import { defineTool } from './tool';
 
@@ -9,8 +10,7 @@ import { defineTool } from './tool';
 export const quotaStatusTool = defineTool({
   ...quotaStatusDescriptor,
   async run(_args, { sidecar }) {
-    // Loaded here, not at the top: the router pulls in every provider SDK, which `serve` must not pay for at startup.
-    const [{ config }, ledger, { cooldownKey }] = await Promise.all([sidecar.routerConfig(), sidecar.ledger(), import('../../core/router')]);
+    const [{ config }, ledger] = await Promise.all([sidecar.routerConfig(), sidecar.ledger()]);
     const now = Date.now();
     const providers: ProviderStatus[] = [];
     for (const p of config.providers.filter((x) => !x.disabled)) {
