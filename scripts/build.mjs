@@ -110,6 +110,19 @@ await Promise.all([
   }).then((result) => {
     if (result.metafile) writeFileSync(path.join(dist, 'sidecar-meta.json'), JSON.stringify(result.metafile));
   }),
+  // The dashboard webview's page (webview-ui/): a browser bundle, its CSS emitted beside it as dashboard.css.
+  esbuild.build({
+    entryPoints: [path.join(root, 'webview-ui/src/main.ts')],
+    outfile: path.join(dist, 'dashboard.js'),
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    target: 'chrome120',
+    minify: true,
+    sourcemap: production ? false : 'linked',
+    legalComments: 'none',
+    logLevel: 'warning',
+  }),
 ]);
 writeFileSync(path.join(dist, 'sidecar.js'), launcher);
 rmSync(path.join(dist, 'sidecar.js.map'), { force: true });

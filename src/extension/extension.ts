@@ -93,6 +93,7 @@ export function activate(context: vscode.ExtensionContext): SwitchboardApi {
     model: extension.model,
     refresh: () => extension.refresh(),
     secrets: context.secrets,
+    extensionUri: context.extensionUri,
   });
   currentCommands = commands;
   context.subscriptions.push(commands);

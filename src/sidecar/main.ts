@@ -16,6 +16,7 @@ const commands: Array<{ name: string; load: () => Promise<Command> }> = [
   { name: 'backups', load: async () => (await import('./cli/backups')).backupsCommand },
   { name: 'delegate', load: async () => (await import('./cli/delegate')).delegateCommand },
   { name: 'registry', load: async () => (await import('./cli/registry')).registryCommand },
+  { name: 'report', load: async () => (await import('./cli/report')).reportCommand },
   { name: 'demo', load: async () => (await import('./cli/demo')).demoCommand },
   { name: 'trust', load: async () => (await import('./cli/trust')).trustCommand },
 ];

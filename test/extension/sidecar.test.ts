@@ -153,9 +153,9 @@ describe('The extension\'s own sidecar', function () {
     assert.ok(path.isAbsolute(location.file) && fs.existsSync(location.file), JSON.stringify(location));
   });
 
-  it('the status bar shows the sidecar state and this month\'s spend vs saved, and opens the Quota view', async () => {
+  it('the status bar shows the sidecar state and this month\'s spend vs saved, and opens the dashboard', async () => {
     const item = api.sidecarFeatures.statusBar.item;
-    assert.equal((item.command as vscode.Command).command, 'switchboard.quota.focus');
+    assert.equal((item.command as vscode.Command).command, 'switchboard.openDashboard');
     // A call recorded in the shared ledger by another process: the ledger watcher refreshes the spend.
     const { SqlJsLedger, defaultLedgerPath } = await import('../../src/core/ledger/index');
     const ledger = await SqlJsLedger.open({ file: defaultLedgerPath(process.env) });
@@ -175,9 +175,10 @@ describe('The extension\'s own sidecar', function () {
     const expected = `$${status.month.usd.toFixed(2)} · saved $${(status.month.baseline_usd - status.month.usd).toFixed(2)}`;
     await waitFor(`status bar text with "${expected}"`, () => item.text.includes(expected) && item.text);
     assert.match(item.text, /^\$\(pass\) Switchboard /);
-    await vscode.commands.executeCommand('workbench.action.closeSidebar');
     await vscode.commands.executeCommand((item.command as vscode.Command).command);
-    await waitFor('the Quota view to be visible', () => api.views.quota.visible);
+    const dashboardTab = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && t.label.startsWith('Switchboard Dashboard'));
+    await waitFor('the dashboard tab', () => dashboardTab());
+    await vscode.window.tabGroups.close(dashboardTab()!);
   });
 
   it('the Quota view shows an open circuit and a 429 cooldown exactly as quota_status reports them', async () => {
@@ -245,7 +246,7 @@ describe('The extension\'s own sidecar', function () {
       assert.match(listed.description, /^not checked/);
       await vscode.commands.executeCommand('switchboard.checkServerHealth', listed.node);
       const checked = await waitFor('local-sidecar checked', async () => (await rows(api.trees.servers)).find((r) => r.label === 'local-sidecar' && !r.description.startsWith('not checked')), 60_000);
-      assert.match(checked.description, /^healthy \d+ ms, 9 tools/);
+      assert.match(checked.description, /^healthy \d+ ms, 11 tools/);
       assert.equal(checked.item.contextValue, 'switchboard.server.healthy');
     } finally {
       fs.rmSync(file, { force: true });

@@ -44,13 +44,13 @@ describe('real MCP clients: MCP Inspector CLI', function () {
     return run(INSPECTOR, args, { cwd: scratch.root, env });
   }
 
-  it('tools/list lists the ten tools', () => {
+  it('tools/list lists the eleven tools', () => {
     const r = inspector('tools/list');
     assert.equal(r.status, 0, r.stderr);
     const { tools } = JSON.parse(r.stdout) as { tools: Array<{ name: string; outputSchema?: unknown }> };
     assert.deepEqual(
       tools.map((t) => t.name).sort(),
-      ['delegate', 'list_agents', 'list_backups', 'list_servers', 'project_context', 'quota_status', 'read_file', 'restore_backup', 'search_registry', 'write_file'],
+      ['delegate', 'list_agents', 'list_backups', 'list_servers', 'project_context', 'quota_status', 'read_file', 'restore_backup', 'search_registry', 'usage_report', 'write_file'],
     );
     assert.ok(tools.every((t) => t.outputSchema));
   });

@@ -24,11 +24,11 @@ describe('sidecar MCP server: tools and resources over stdio', function () {
     scratch?.cleanup();
   });
 
-  it('lists the ten tools, each with an output schema, all within 6,400 characters', async () => {
+  it('lists the eleven tools, each with an output schema, all within 6,400 characters', async () => {
     const { tools } = await s.client.listTools();
     assert.deepEqual(
       tools.map((t) => t.name).sort(),
-      ['delegate', 'list_agents', 'list_backups', 'list_servers', 'project_context', 'quota_status', 'read_file', 'restore_backup', 'search_registry', 'write_file'],
+      ['delegate', 'list_agents', 'list_backups', 'list_servers', 'project_context', 'quota_status', 'read_file', 'restore_backup', 'search_registry', 'usage_report', 'write_file'],
     );
     for (const t of tools) assert.ok(t.outputSchema && t.outputSchema.type === 'object', `${t.name} declares an output schema`);
     const size = JSON.stringify(tools).length;

@@ -71,7 +71,7 @@ describe('Switchboard UI: Set API Key and the status bar (packaged .vsix)', func
     scratch?.remove();
   });
 
-  it('the status bar shows the sidecar ready with this month\'s spend vs saved; clicking it opens the Quota view', async () => {
+  it('the status bar shows the sidecar ready with this month\'s spend vs saved; clicking it opens the dashboard', async () => {
     const item = page.locator('.statusbar-item', { hasText: 'Switchboard' }).first();
     await item.waitFor();
     const text = await poll('the status bar to show the month\'s spend', async () => {
@@ -80,8 +80,10 @@ describe('Switchboard UI: Set API Key and the status bar (packaged .vsix)', func
     });
     assert.match(text, /Switchboard \$0\.00 · saved \$0\.00/);
     await item.click();
-    await page.locator('.sidebar .pane-header', { hasText: 'Quota' }).waitFor();
-    await poll('the Quota view to list gemini', async () => (await viewRows(page, 'Quota')).some((r) => r.label === 'gemini'));
+    const tab = page.locator('.tabs-container .tab', { hasText: 'Switchboard Dashboard' });
+    await tab.waitFor();
+    await page.frameLocator('iframe.webview.ready').frameLocator('#active-frame').locator('[role="progressbar"][aria-label^="gemini"]').first().waitFor();
+    await tab.locator('.codicon-close').click();
   });
 
   it('"Set API Key…" takes the key in a password box; the Quota view then shows the key as set', async () => {

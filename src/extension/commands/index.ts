@@ -23,6 +23,7 @@ import { delegateTask, DELEGATE_TASK_COMMAND } from './delegateTask';
 import { registerDiscardProposal } from './discardProposal';
 import { registerEnableServer } from './enableServer';
 import { registerInstallForClaudeCode } from './installForClaudeCode';
+import { registerOpenDashboard } from './openDashboard';
 import { registerRestartSidecar } from './restartSidecar';
 import { registerRestoreBackup } from './restoreBackup';
 import { registerSearchRegistry } from './searchRegistry';
@@ -46,6 +47,8 @@ export interface CommandDeps {
   model: WorkspaceModel;
   /** Reloads the views. */
   refresh(): void;
+  /** The extension's folder (the dashboard's bundle is in its dist/). */
+  extensionUri: vscode.Uri;
 }
 
 export class SwitchboardCommands extends Disposable {
@@ -75,6 +78,7 @@ export class SwitchboardCommands extends Disposable {
     this._register(registerCancelDelegation(this.delegation));
     this._register(registerRestoreBackup(deps.clientFor, log));
     this._register(registerInstallForClaudeCode(deps.sidecarPath, log));
+    this._register(registerOpenDashboard(deps.extensionUri, deps.clientFor, log));
 
     this._register(registerSetApiKey(deps.keys, log));
     this._register(registerRestartSidecar(deps.sidecars, log));

@@ -9,6 +9,8 @@ import type { TrustState } from '../trust';
 export const STATUS_BAR_ID = 'switchboard.status';
 /** VS Code generates `<viewId>.focus` for every view. */
 export const OPEN_QUOTA_COMMAND = 'switchboard.quota.focus';
+/** The click target: the dashboard (quota bars, spend vs saved, history). Same id as commands/openDashboard.ts. */
+export const OPEN_DASHBOARD_COMMAND = 'switchboard.openDashboard';
 
 const STATE_ICONS: Record<SidecarState, string> = {
   stopped: '$(circle-outline)',
@@ -20,7 +22,7 @@ const STATE_ICONS: Record<SidecarState, string> = {
 
 /**
  * One status bar item: the sidecar's state and this month's spend against what the same calls would have cost on
- * the premium baseline ("saved"). Click opens the Quota view. Spend comes from `quota_status` (the shared ledger).
+ * the premium baseline ("saved"). Click opens the dashboard. Spend comes from `quota_status` (the shared ledger).
  */
 export class SidecarStatusBar extends Disposable {
   readonly item = this._register(vscode.window.createStatusBarItem(STATUS_BAR_ID, vscode.StatusBarAlignment.Left, 50));
@@ -36,7 +38,7 @@ export class SidecarStatusBar extends Disposable {
   ) {
     super();
     this.item.name = 'Switchboard';
-    this.item.command = { command: OPEN_QUOTA_COMMAND, title: 'Open Quota' };
+    this.item.command = { command: OPEN_DASHBOARD_COMMAND, title: 'Open Dashboard' };
     this._register({ dispose: () => clearTimeout(this.spendTimer) });
     this._register(
       sidecars.onDidChangeState((change) => {

@@ -88,6 +88,11 @@ export class QuotaTreeProvider extends Disposable implements vscode.TreeDataProv
         const worst = Math.max(0, ...entry.quotas.map((q) => (q.limit > 0 ? q.used / q.limit : 0)));
         item.iconPath = usable ? new vscode.ThemeIcon('dashboard', quotaColor(worst)) : new vscode.ThemeIcon('key', new vscode.ThemeColor('disabledForeground'));
         item.contextValue = usable ? 'switchboard.provider' : 'switchboard.provider.noKey';
+        // The sidebar cuts the description at its width: everything, in full, on hover.
+        item.tooltip = new vscode.MarkdownString([
+          `**${entry.providerId}** (${entry.tier}) — ${!entry.keyNeeded ? 'no key needed' : entry.keyPresent ? 'API key set' : 'no API key'}`,
+          ...entry.quotas.map((q) => `- ${formatAmount(q.used)} / ${formatAmount(q.limit)} ${q.metric} per ${q.window} (${percent(q)}%), resets in ${formatDuration(q.resetAtMs - this.now())}`),
+        ].join('\n\n'));
         return item;
       }
       case 'quota': {
@@ -98,6 +103,7 @@ export class QuotaTreeProvider extends Disposable implements vscode.TreeDataProv
         item.description = `${formatAmount(line.used)} / ${formatAmount(line.limit)} (${Math.round(fraction * 100)}%) · resets in ${formatDuration(line.resetAtMs - this.now())}`;
         item.iconPath = new vscode.ThemeIcon('circle-filled', quotaColor(fraction));
         item.contextValue = 'switchboard.quota';
+        item.tooltip = `${node.entry.providerId}: ${formatAmount(line.used)} of ${formatAmount(line.limit)} ${line.metric} used this ${line.window} (${percent(line)}%); resets in ${formatDuration(line.resetAtMs - this.now())} (${new Date(line.resetAtMs).toLocaleString()}). Alerts at 80%, 95% and 100%.`;
         return item;
       }
       case 'cooldown': {
@@ -105,6 +111,7 @@ export class QuotaTreeProvider extends Disposable implements vscode.TreeDataProv
         item.id = `${id}|cooldown`;
         item.description = `${node.reason} · ${formatDuration(node.untilMs - this.now())} left`;
         item.iconPath = new vscode.ThemeIcon('watch', new vscode.ThemeColor('charts.orange'));
+        item.tooltip = `${node.entry.providerId} is paused until ${new Date(node.untilMs).toLocaleString()}: ${node.reason}`;
         return item;
       }
       case 'circuit': {
@@ -118,6 +125,10 @@ export class QuotaTreeProvider extends Disposable implements vscode.TreeDataProv
       }
     }
   }
+}
+
+function percent(line: QuotaLine): number {
+  return line.limit > 0 ? Math.round((line.used / line.limit) * 100) : 0;
 }
 
 function formatAmount(n: number): string {

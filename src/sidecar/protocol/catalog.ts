@@ -12,6 +12,7 @@ import { quotaStatusDescriptor } from './quota-status';
 import { readFileDescriptor } from './read-file';
 import { restoreBackupDescriptor } from './restore-backup';
 import { searchRegistryDescriptor } from './search-registry';
+import { usageReportDescriptor } from './usage-report';
 import { writeFileDescriptor } from './write-file';
 
 export const TOOL_DESCRIPTORS = {
@@ -25,6 +26,7 @@ export const TOOL_DESCRIPTORS = {
   list_servers: listServersDescriptor,
   project_context: projectContextDescriptor,
   search_registry: searchRegistryDescriptor,
+  usage_report: usageReportDescriptor,
 } as const;
 
 export type ToolDescriptors = typeof TOOL_DESCRIPTORS;

@@ -11,5 +11,6 @@ export * from './list-agents';
 export * from './list-servers';
 export * from './project-context';
 export * from './search-registry';
+export * from './usage-report';
 export * from './result';
 export * from './catalog';

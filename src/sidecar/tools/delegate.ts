@@ -92,7 +92,7 @@ export const delegateTool = defineTool({
       skipped,
       ...(verification ? { verification } : {}),
     };
-    const auditBase = { op: 'delegate' as const, task: args.task, agent: args.agent, provider: result.provider, model: result.model, cost_usd: result.costUsd, input_tokens: result.inputTokens, output_tokens: result.outputTokens };
+    const auditBase = { op: 'delegate' as const, task: args.task, agent: args.agent, provider: result.provider, model: result.model, cost_usd: result.costUsd, input_tokens: result.inputTokens, output_tokens: result.outputTokens, baseline_usd: result.baselineUsd, call_id: crypto.randomUUID() };
 
     if (!args.output_path || args.propose) {
       const warning = result.complete ? '' : `[incomplete: the answer was cut short (${result.finishReason})]\n`;

@@ -8,6 +8,7 @@ import { readFileTool } from './read-file';
 import { restoreBackupTool } from './restore-backup';
 import { searchRegistryTool } from './search-registry';
 import type { ToolDefinition } from './tool';
+import { usageReportTool } from './usage-report';
 import { writeFileTool } from './write-file';
 
 /** Every tool the sidecar serves, in the order tools/list shows them. */
@@ -22,4 +23,5 @@ export const ALL_TOOLS: ToolDefinition[] = [
   listServersTool,
   projectContextTool,
   searchRegistryTool,
+  usageReportTool,
 ];
