@@ -180,14 +180,19 @@ function compactSchema(schema: unknown): unknown {
 
 /**
  * Output schemas go out as a skeleton: the field names, nested as the result nests them, without types or
- * `required` lists. The server validates every result against the full zod shape before sending it (and our
- * clients check it against the same shape), so the rest would only cost tokens in every Claude session.
+ * `required` lists, and only the result's own fields (what nests below them is in src/sidecar/protocol). The
+ * server validates every result against the full zod shape before sending it (and our clients check it against
+ * the same shape), so the rest would only cost tokens in every Claude session: all of tools/list stays under
+ * 6,000 characters.
  */
-function outputSkeleton(schema: unknown, root = true): unknown {
-  if (!schema || typeof schema !== 'object') return {};
+const SKELETON_DEPTH = 1;
+
+function outputSkeleton(schema: unknown, depth = 0): unknown {
+  if (!schema || typeof schema !== 'object' || depth > SKELETON_DEPTH) return {};
   const node = schema as { properties?: Record<string, unknown>; items?: unknown };
-  const out: Record<string, unknown> = root ? { type: 'object' } : {};
-  if (node.properties) out.properties = Object.fromEntries(Object.entries(node.properties).map(([k, v]) => [k, outputSkeleton(v, false)]));
-  if (node.items && typeof node.items === 'object') out.items = outputSkeleton(node.items, false);
+  const out: Record<string, unknown> = depth === 0 ? { type: 'object' } : {};
+  // An array's items are the same level as the array (`quota_left[].metric` is a second-level name).
+  if (node.items && typeof node.items === 'object') return { ...out, items: outputSkeleton(node.items, depth) };
+  if (node.properties && depth < SKELETON_DEPTH) out.properties = Object.fromEntries(Object.entries(node.properties).map(([k, v]) => [k, outputSkeleton(v, depth + 1)]));
   return out;
 }

@@ -60,7 +60,10 @@ describe('switchboard --version / --help (built CLI)', function () {
   });
 
   it('the bundle carries the version alone, not the whole package.json', () => {
-    const bundle = fs.readFileSync(SIDECAR, 'utf8');
-    assert.ok(!bundle.includes('mcpServerDefinitionProviders'), 'the extension manifest is not in dist/sidecar.js');
+    // The launcher and every chunk it may load (dist/sidecar/*.mjs).
+    const chunks = path.join(path.dirname(SIDECAR), 'sidecar');
+    const files = [SIDECAR, ...fs.readdirSync(chunks).filter((f) => f.endsWith('.mjs')).map((f) => path.join(chunks, f))];
+    assert.ok(files.length > 1, 'the sidecar is a launcher plus chunks');
+    for (const file of files) assert.ok(!fs.readFileSync(file, 'utf8').includes('mcpServerDefinitionProviders'), `the extension manifest is not in ${path.basename(file)}`);
   });
 });

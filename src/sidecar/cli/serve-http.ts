@@ -8,7 +8,7 @@ import { Authenticator, authConfigFromEnv, isLoopbackHost } from '../http/auth';
 import { HostedContext, hostedTools } from '../http/hosted';
 import { ServerMetrics } from '../http/metrics';
 import { startHttpServer } from '../http/server';
-import packageJson from '../../../package.json';
+import { SWITCHBOARD_VERSION } from '../version';
 
 export async function serveHttp(values: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<number> {
   const host = typeof values.host === 'string' ? values.host : env.SWITCHBOARD_HOST ?? '127.0.0.1';
@@ -26,7 +26,7 @@ export async function serveHttp(values: Record<string, unknown>, env: NodeJS.Pro
   const hosted = new HostedContext({ env, auth, metrics, log: (line) => logger.info(line) });
   let running;
   try {
-    running = await startHttpServer({ host, port, noAuth, hosted, auth, metrics, logger, tools: hostedTools(), version: packageJson.version, env });
+    running = await startHttpServer({ host, port, noAuth, hosted, auth, metrics, logger, tools: hostedTools(), version: SWITCHBOARD_VERSION, env });
   } catch (err) {
     await hosted.close();
     const code = (err as NodeJS.ErrnoException).code;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { assertAttackerGotNoSecret, assertRecordNoManagedKey, bothTrusts, call, makeWorld, markerServer, ran, type World } from './helpers';
+import { assertAttackerGotNoSecret, assertRecordNoManagedKey, bothTrusts, call, diagnosticLines, makeWorld, markerServer, ran, type World } from './helpers';
 
 describe('hostile repository: project commands', function () {
   this.timeout(180_000);
@@ -28,7 +28,7 @@ describe('hostile repository: project commands', function () {
     assert.equal(ran(world, 'evil') !== undefined, trusted);
     if (!trusted) {
       assert.match(r.text, /Not checked: the servers this project defines \(this folder is not trusted/);
-      assert.ok((r.structured.diagnostics as string[]).some((d) => /\.mcp\.json:1:1: warning: server "evil" is listed but never started.*switchboard trust/.test(d)));
+      assert.ok(diagnosticLines(r.structured.diagnostics).some((d) => /\.mcp\.json:1:1: warning: server "evil" is listed but never started.*switchboard trust/.test(d)));
       const evil = (r.structured.servers as Array<{ id: string; health?: { status: string; error?: string } }>).find((s) => s.id === 'evil')!;
       assert.equal(evil.health?.status, 'skipped');
       assert.match(evil.health?.error ?? '', /not trusted/);

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BASHRC, assertAttackerGotNoSecret, assertNoSecretIn, bothTrusts, call, makeWorld, type World } from './helpers';
+import { BASHRC, assertAttackerGotNoSecret, assertNoSecretIn, bothTrusts, call, diagnosticLines, makeWorld, type World } from './helpers';
 
 describe('hostile repository: files outside the workspace', function () {
   this.timeout(180_000);
@@ -86,7 +86,7 @@ describe('hostile repository: files outside the workspace', function () {
     await withSidecar(trusted, async (c) => {
       const agents = await call(c, 'list_agents');
       assert.ok(!(agents.structured.agents as Array<{ id: string }>).some((a) => a.id === 'leaky'));
-      assert.ok((agents.structured.diagnostics as string[]).some((d) => /leaky\.md:1:1: error: agent file not loaded: it is a link to a file outside the workspace/.test(d)));
+      assert.ok(diagnosticLines(agents.structured.diagnostics).some((d) => /leaky\.md:1:1: error: agent file not loaded: it is a link to a file outside the workspace/.test(d)));
       const r = await call(c, 'delegate', { task: 'docs', prompt: 'p', agent: 'leaky' });
       assert.equal(r.isError, true);
     });
@@ -99,7 +99,7 @@ describe('hostile repository: files outside the workspace', function () {
     world.write('.mcp/policy.yaml', openPolicy);
     await withSidecar(trusted, async (c) => {
       const agents = await call(c, 'list_agents');
-      assert.equal((agents.structured.diagnostics as string[]).filter((d) => /inside the workspace only/.test(d)).length, 2);
+      assert.equal(diagnosticLines(agents.structured.diagnostics).filter((d) => /inside the workspace only/.test(d)).length, 2);
       const r = await call(c, 'delegate', { task: 'docs', prompt: 'Document add().', agent: 'helper', files: ['index.ts'] });
       assert.equal(r.isError, false, r.text);
     });

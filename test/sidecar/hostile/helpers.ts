@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { formatDiagnostic, type Diagnostic } from '../../../src/core/diagnostics';
 import { startFakeProviderServer, type FakeProviderServer } from '../../fakes/provider-server';
 import { SIDECAR, buildOnce, childEnv, connectSidecar, makeScratch, textOf, type Connected, type Scratch } from '../helpers';
 
@@ -172,4 +173,9 @@ async function connectNeverAnsweringRoots(scratch: Scratch, env: Record<string, 
 /** Runs `fn` untrusted and trusted, naming each run. */
 export function bothTrusts(title: string, fn: (trusted: boolean) => Promise<void>): void {
   for (const trusted of [false, true]) it(`${title} [${trusted ? 'trusted' : 'untrusted'}]`, () => fn(trusted));
+}
+
+/** A tool's structured diagnostics (objects, as the protocol sends them) as "file:line:column: severity: message" lines. */
+export function diagnosticLines(value: unknown): string[] {
+  return ((value as Diagnostic[] | undefined) ?? []).map(formatDiagnostic);
 }

@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { startFakeProviderServer, type FakeProviderServer } from '../../fakes/provider-server';
 import { LineTransport } from '../../../src/sidecar/stdio';
+import { formatDiagnostic, type Diagnostic } from '../../../src/core/diagnostics';
 import { SIDECAR, buildOnce, childEnv, connectSidecar, makeScratch, textOf, type Connected, type Scratch } from '../helpers';
 
 const run = promisify(execFile);
@@ -375,7 +376,8 @@ describe('hostile hygiene: fidelity, bounded work, config bombs (real sidecar ov
     it('alias bombs and deep nesting in discovery config and agent files: list_agents lists the rest with one diagnostic each', async () => {
       const r = await s.client.callTool({ name: 'list_agents', arguments: {} });
       assert.equal(r.isError, undefined, textOf(r));
-      const { agents, diagnostics } = r.structuredContent as { agents: Array<{ id: string }>; diagnostics: string[] };
+      const { agents, diagnostics: structuredDiagnostics } = r.structuredContent as { agents: Array<{ id: string }>; diagnostics: Diagnostic[] };
+      const diagnostics = structuredDiagnostics.map(formatDiagnostic);
       assert.ok(agents.some((a) => a.id === 'journey-orchestrator'), 'the other agents are still listed');
       assert.ok(diagnostics.some((d) => /discovery-config\.yaml.*alias/.test(d)), diagnostics.join('\n'));
       assert.ok(diagnostics.some((d) => /bomb\.yaml.*alias/.test(d)), diagnostics.join('\n'));
@@ -385,7 +387,8 @@ describe('hostile hygiene: fidelity, bounded work, config bombs (real sidecar ov
     it('server JSON files: an alias bomb, deep nesting and an oversized file are diagnostics; the other servers are listed', async () => {
       const r = await s.client.callTool({ name: 'list_servers', arguments: {} });
       assert.equal(r.isError, undefined, textOf(r));
-      const { servers, diagnostics } = r.structuredContent as { servers: Array<{ id: string }>; diagnostics: string[] };
+      const { servers, diagnostics: structuredDiagnostics } = r.structuredContent as { servers: Array<{ id: string }>; diagnostics: Diagnostic[] };
+      const diagnostics = structuredDiagnostics.map(formatDiagnostic);
       assert.ok(servers.some((x) => x.id === 'zen'), 'servers from the intact files are listed');
       assert.ok(diagnostics.some((d) => /\.mcp\.json.*alias/.test(d)), diagnostics.join('\n'));
       assert.ok(diagnostics.some((d) => /deep\.json.*nested more than 64 levels/.test(d)), diagnostics.join('\n'));

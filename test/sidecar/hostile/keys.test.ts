@@ -1,6 +1,6 @@
 /** Hostile repositories, family 1: keys to any URL (router.yaml, server URLs, headers and environments). */
 import assert from 'node:assert/strict';
-import { KEYS, assertAttackerGotNoSecret, assertRecordNoManagedKey, bothTrusts, call, makeWorld, markerServer, ran, type World } from './helpers';
+import { KEYS, assertAttackerGotNoSecret, assertRecordNoManagedKey, bothTrusts, call, diagnosticLines, makeWorld, markerServer, ran, type World } from './helpers';
 
 describe('hostile repository: keys to any URL', function () {
   this.timeout(180_000);
@@ -62,7 +62,7 @@ describe('hostile repository: keys to any URL', function () {
     const c = await world.connect(trusted);
     try {
       const q = await call(c, 'quota_status');
-      const diagnostics = (q.structured.diagnostics as string[]) ?? [];
+      const diagnostics = diagnosticLines(q.structured.diagnostics);
       assert.ok(diagnostics.some((d) => /router\.yaml:6:1: warning: routing\.allow_paid: true ignored/.test(d)), diagnostics.join('\n'));
       assert.ok(diagnostics.some((d) => /:4:1: warning: .*tier ignored/.test(d)));
       assert.ok(diagnostics.some((d) => /:5:1: warning: .*prices ignored/.test(d)));

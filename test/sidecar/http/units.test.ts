@@ -81,7 +81,9 @@ describe('router.yaml: kind switchboard', () => {
       assert.deepEqual(team.models.map((m) => m.id), ['auto'], 'the team server chooses the model');
       assert.deepEqual(team.apiKeyEnv, ['TEAM_TOKEN']);
       assert.equal(loaded.config.providers.some((p) => p.id === 'evil'), false);
-      assert.equal(loaded.diagnostics.filter((d) => /only be defined in the user's router\.yaml/.test(d.message)).length, 2);
+      // The trust model's narrowing drops both, one warning each: a project may only narrow the user's settings.
+      assert.ok(loaded.diagnostics.some((d) => d.line === 3 && /provider "team": baseUrl ignored: a project's router\.yaml may only narrow/.test(d.message)));
+      assert.ok(loaded.diagnostics.some((d) => d.line === 4 && /provider "evil" ignored: .*a project cannot define a provider/.test(d.message)));
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
