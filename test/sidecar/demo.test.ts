@@ -77,7 +77,7 @@ describe('switchboard demo (offline, simulated provider, scratch workspace)', fu
     assert.match(s.delegate.verification.command, /^node --import file:\S+\/tsx\/dist\/loader\.mjs --test test\/slugify\.test\.ts$/);
     assert.deepEqual(s.delegate.verification.attempts.map((a: { provider: string; passed: boolean; repair: boolean }) => [a.provider, a.passed, a.repair]), [['gemini', false, false], ['gemini', true, true]]);
     assert.match(s.delegate.verification.attempts[0].summary, /^exit 1: 1 failed, 6 passed: not ok \d+ - removes accents/);
-    assert.equal(s.sidecar_tools.length, 9);
+    assert.equal(s.sidecar_tools.length, 11);
 
     assert.equal(s.delegate.provider, 'gemini');
     assert.equal(s.delegate.tier, 'free');
