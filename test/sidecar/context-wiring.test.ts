@@ -51,13 +51,14 @@ describe('SidecarContext wiring', function () {
     const workspace = path.join(root, 'ws');
     const routerFile = path.join(workspace, '.mcp', 'router.yaml');
     fs.mkdirSync(path.dirname(routerFile), { recursive: true });
-    fs.writeFileSync(routerFile, 'routing: {allow_paid: false}\n');
+    // Alerts: a setting a project may change (the trust model ignores a project's allow_paid, budget raises…).
+    fs.writeFileSync(routerFile, 'alerts: [0.5]\n');
     const env = { ...process.env, HOME: path.join(root, 'user'), SWITCHBOARD_HOME: path.join(root, 'home') };
     const sidecar = new SidecarContext({ workspace, workspaceExplicit: true, env, actor: 'cli', log: () => {} });
     sidecar.setClientRoots(undefined);
     try {
       const first = await sidecar.router();
-      assert.equal(first.config.routing.allow_paid, false);
+      assert.deepEqual(first.config.alerts, [0.5]);
       // Whether the second call may reuse it depends on how fresh the file is (racy window): poll until it does.
       let previous = first;
       let settled = await sidecar.router();
@@ -67,10 +68,10 @@ describe('SidecarContext wiring', function () {
         settled = await sidecar.router();
       }
       assert.equal(await sidecar.router(), settled, 'unchanged configuration: the same Router');
-      fs.writeFileSync(routerFile, 'routing: {allow_paid: true }\n'.slice(0, 'routing: {allow_paid: false}\n'.length));
+      fs.writeFileSync(routerFile, 'alerts: [0.7]\n'); // the same size as before
       const changed = await sidecar.router();
       assert.notEqual(changed, settled);
-      assert.equal(changed.config.routing.allow_paid, true);
+      assert.deepEqual(changed.config.alerts, [0.7]);
     } finally {
       await sidecar.close();
       fs.rmSync(root, { recursive: true, force: true });

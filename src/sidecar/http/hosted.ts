@@ -138,7 +138,8 @@ function hostedOf(run: ToolRunContext): HostedContext {
 }
 
 /** Tools a team server serves: no file tools, nothing that needs a workspace. */
-const HOSTED_TOOL_NAMES = new Set(['delegate', 'quota_status', 'usage_report']);
+// usage_report reads a workspace's audit log, and a team server has none: a per-principal report is not built yet.
+const HOSTED_TOOL_NAMES = new Set(['delegate', 'quota_status']);
 
 export function hostedTools(): ToolDefinition[] {
   return ALL_TOOLS.filter((t) => HOSTED_TOOL_NAMES.has(t.name)).map((t) => instrument(ADAPT[t.name]?.(t) ?? t));
