@@ -40,7 +40,8 @@ export async function run(): Promise<object> {
     fs.writeFileSync(fixture, fixtureSource());
     fs.writeFileSync(path.join(workspace, '.mcp.json'), JSON.stringify({ mcpServers: { fixture: { command: process.execPath, args: [fixture] } } }));
     fs.mkdirSync(path.join(root, 'home'));
-    const env = { PATH: process.env.PATH, HOME: path.join(root, 'home'), SWITCHBOARD_HOME: path.join(root, 'sb') };
+    // The fixture server is project-defined: checked only in a trusted folder (here, trusted as the editor would).
+    const env = { PATH: process.env.PATH, HOME: path.join(root, 'home'), SWITCHBOARD_HOME: path.join(root, 'sb'), SWITCHBOARD_TRUSTED_FOLDERS: workspace };
     const server = new ServerCascade({ workspace, env }).load().servers.find((s) => s.id === 'fixture')!;
 
     const n = 15;

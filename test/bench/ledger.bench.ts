@@ -99,7 +99,8 @@ export async function run(): Promise<object> {
     const healthyOutcomeMs = await time(N, () => ledger.recordOutcome('gemini', true));
 
     // A compaction alone, under the lock as the ledger does it.
-    const internals = ledger as unknown as LedgerInternals;
+    // The shared snapshot + log file lives in the ledger's store (sqljs-store.ts).
+    const internals = (ledger as unknown as { db: LedgerInternals }).db;
     const compactionMs: number[] = [];
     for (let i = 0; i < 30; i++) {
       for (let k = 0; k < 5; k++) {

@@ -10,7 +10,8 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { ServerCascade, type McpServer } from '../../src/core/cascade';
 import { checkServers, lastKnownHealth, ServerLock, serverLockFile, type ServerHealth } from '../../src/sidecar/health';
 import { processAlive } from '../../src/core/process-alive';
-import { decideTrust, grantTrust, projectCommands } from '../../src/core/trust';
+import { decideTrust, grantTrust } from '../../src/core/trust';
+import { projectCommands } from '../../src/core/trust/commands';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const SIDECAR = path.join(REPO, 'dist', 'sidecar.js');

@@ -11,13 +11,7 @@
 import { ServerCascade, type McpServer } from '../cascade';
 import { loadRouterConfig } from '../router/config';
 import type { ProjectCommand } from './index';
-
-/** Server layers whose definitions come from the workspace (the project layer of SPEC "Trust"). */
-export const PROJECT_SERVER_LAYERS: ReadonlySet<string> = new Set(['project', 'docker', 'npx']);
-
-export function isProjectServer(server: Pick<McpServer, 'layer'>): boolean {
-  return PROJECT_SERVER_LAYERS.has(server.layer);
-}
+import { isProjectServer } from './layers';
 
 /** A server as a pinned command: the command line (or URL) shown, everything that decides what runs hashed. */
 export function serverCommand(server: McpServer): ProjectCommand {

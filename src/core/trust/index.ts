@@ -221,5 +221,7 @@ export async function checkPinnedCommand(decision: TrustDecision, command: Proje
   return pinned?.sha256 === sha ? { ok: true } : { ok: false, reason: `the command for ${command.slot} was pinned to a different text by another process` };
 }
 
-export { projectCommands, serverCommand, isProjectServer, PROJECT_SERVER_LAYERS } from './commands';
+// commands.ts (projectCommands, serverCommand) loads the cascades and router.yaml: import it directly where
+// needed, so deciding trust stays cheap on the serve path.
+export { isProjectServer, PROJECT_SERVER_LAYERS } from './layers';
 export { allowListedEnv } from './child-env';

@@ -11,7 +11,8 @@ import type { Actor, WorkspaceFiles, WriteResult } from '../files';
 import { stripFence } from '../generated-text';
 import { redact } from '../redact';
 import type { ChatMessage } from '../providers/types';
-import { RouteError, type RouteResult } from '../router/router';
+// Type-only: the router module pulls in every provider SDK, which the serve path must not load up front.
+import type { RouteResult } from '../router/router';
 import { buildInvocation } from './command';
 import { checkEnvironment, runCheck, type CheckLimits } from './run-check';
 import { failureExcerpt, summarizeCheck } from './summary';
@@ -160,7 +161,7 @@ export async function runVerifiedDelegation(o: VerifiedLoopOptions): Promise<Ver
         result = await o.route({ messages: o.messages, exclude: [...excluded], provider: o.explicitProvider });
       } catch (err) {
         // Nobody left to ask (or the provider refused): stop with what the checks said so far.
-        if (err instanceof RouteError && err.code === 'no_provider' && attempts.length > 0) break;
+        if (err instanceof UserError && err.code === 'no_provider' && attempts.length > 0) break;
         throw err;
       }
       let check = await tryCandidate(result, false);
@@ -173,7 +174,7 @@ export async function runVerifiedDelegation(o: VerifiedLoopOptions): Promise<Ver
         try {
           repaired = await o.route({ messages: conversation, exclude: [], provider: result.provider, onlyModel: result.model });
         } catch (err) {
-          if (err instanceof RouteError && err.code === 'cancelled') throw err;
+          if (err instanceof UserError && err.code === 'cancelled') throw err;
           break; // that provider cannot take more now: the next one may
         }
         check = await tryCandidate(repaired, true);

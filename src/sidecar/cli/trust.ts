@@ -5,7 +5,8 @@
  */
 import { UserError } from '../../core/errors';
 import { redact } from '../../core/redact';
-import { decideTrust, grantTrust, listTrust, projectCommands, revokeTrust } from '../../core/trust';
+import { decideTrust, grantTrust, listTrust, revokeTrust } from '../../core/trust';
+import { projectCommands } from '../../core/trust/commands';
 import { checkWorkspace, formatTable } from './format';
 import { parseCommandArgs } from './args';
 import { printJson, type Command } from './commands';

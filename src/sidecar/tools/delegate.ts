@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Agent } from '../../core/cascade';
 import { UserError } from '../../core/errors';
-import { formatBytes } from '../../core/config/structured-file';
+import { formatBytes } from '../../core/format-bytes';
 import { maskKnownSecrets, redact } from '../../core/redact';
 import type { WorkspaceFiles } from '../../core/files';
 import type { CheckedPath } from '../../core/files/path-guard';

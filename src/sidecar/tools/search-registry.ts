@@ -1,4 +1,3 @@
-import { describeAge, searchRegistry } from '../../core/registry/service';
 import { searchRegistryDescriptor } from '../protocol/search-registry';
 import { defineTool } from './tool';
 
@@ -6,6 +5,8 @@ import { defineTool } from './tool';
 export const searchRegistryTool = defineTool({
   ...searchRegistryDescriptor,
   async run(args, { sidecar }) {
+    // Loaded on first use: the index (sql.js) is not needed to answer tools/list.
+    const { describeAge, searchRegistry } = await import('../../core/registry/service');
     const { hits, cache } = await searchRegistry(
       { text: args.query, types: args.type ? [args.type] : undefined, transports: args.transport ? [args.transport] : undefined, limit: 10 },
       sidecar.env,

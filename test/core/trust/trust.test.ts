@@ -4,8 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  EDITOR_TRUST_ENV, allowListedEnv, checkPinnedCommand, decideTrust, grantTrust, listTrust, projectCommands, revokeTrust, trustFilePath,
+  EDITOR_TRUST_ENV, allowListedEnv, checkPinnedCommand, decideTrust, grantTrust, listTrust, revokeTrust, trustFilePath,
 } from '../../../src/core/trust';
+import { projectCommands } from '../../../src/core/trust/commands';
 import { managedKeyVars } from '../../../src/core/providers/env';
 
 describe('core/trust', () => {
