@@ -77,21 +77,9 @@ export const delegateTool = defineTool({
       throw err;
     }
 
-    const quotaLeft = result.quotaLeft.map((q) => ({ metric: q.metric, window: q.window, left: q.left, limit: q.limit }));
     const skipped = result.skipped.map((s) => `${s.provider}${s.model ? `/${s.model}` : ''}: ${s.reason}`);
-    const routeText = `${result.provider}/${result.model} (${result.tier}), ${result.inputTokens}+${result.outputTokens} tokens, $${result.costUsd.toFixed(6)}`;
-    const structured = {
-      provider: result.provider,
-      model: result.model,
-      tier: result.tier,
-      input_tokens: result.inputTokens,
-      output_tokens: result.outputTokens,
-      cost_usd: result.costUsd,
-      quota_left: quotaLeft,
-      complete: result.complete,
-      skipped,
-      ...(verification ? { verification } : {}),
-    };
+    const routeText = describeRouted(result);
+    const structured = { ...routedFields(result), skipped, ...(verification ? { verification } : {}) };
     const auditBase = { op: 'delegate' as const, task: args.task, agent: args.agent, provider: result.provider, model: result.model, cost_usd: result.costUsd, input_tokens: result.inputTokens, output_tokens: result.outputTokens, baseline_usd: result.baselineUsd, call_id: crypto.randomUUID() };
 
     if (!args.output_path || args.propose) {
@@ -282,16 +270,9 @@ async function audit(sidecar: SidecarContext, record: Record<string, unknown> & 
 function verifiedResult(sidecar: SidecarContext, task: string, outcome: VerifiedOutcome): ToolResult<typeof delegateDescriptor.output> {
   const result = outcome.result!;
   const v = outcome.verification;
-  const route = `${result.provider}/${result.model} (${result.tier}), ${result.inputTokens}+${result.outputTokens} tokens, $${result.costUsd.toFixed(6)}`;
+  const route = describeRouted(result);
   const structured = {
-    provider: result.provider,
-    model: result.model,
-    tier: result.tier,
-    input_tokens: result.inputTokens,
-    output_tokens: result.outputTokens,
-    cost_usd: result.costUsd,
-    quota_left: result.quotaLeft.map((q) => ({ metric: q.metric, window: q.window, left: q.left, limit: q.limit })),
-    complete: result.complete,
+    ...routedFields(result),
     skipped: outcome.skipped,
     verification: { ...v, attempts: v.attempts.map((a) => ({ provider: a.provider, model: a.model, passed: a.passed, summary: a.summary, repair: a.repair, cost_usd: a.cost_usd })) },
     total_cost_usd: outcome.totalCostUsd,
@@ -329,4 +310,23 @@ function headOf(text: string, max: number): string {
   if (text.length <= max) return text;
   const cut = text.lastIndexOf('\n', max);
   return text.slice(0, cut > max / 2 ? cut : max);
+}
+
+/** "gemini/gemini-2.5-flash (free), 120+340 tokens, $0.000000": how a generation was routed, for notes and texts. */
+function describeRouted(result: RouteResult): string {
+  return `${result.provider}/${result.model} (${result.tier}), ${result.inputTokens}+${result.outputTokens} tokens, $${result.costUsd.toFixed(6)}`;
+}
+
+/** The fields of delegate's structured result that come from the routed generation itself. */
+function routedFields(result: RouteResult) {
+  return {
+    provider: result.provider,
+    model: result.model,
+    tier: result.tier,
+    input_tokens: result.inputTokens,
+    output_tokens: result.outputTokens,
+    cost_usd: result.costUsd,
+    quota_left: result.quotaLeft.map((q) => ({ metric: q.metric, window: q.window, left: q.left, limit: q.limit })),
+    complete: result.complete,
+  };
 }
