@@ -80,7 +80,7 @@ export function makeScratch(prefix: string): Scratch {
     extensionsDir: path.join(root, 'extensions'),
     home: path.join(root, 'home'),
     switchboardHome: path.join(root, 'home', '.switchboard'),
-    remove: () => fs.rmSync(root, { recursive: true, force: true }),
+    remove: () => { if (!process.env.SWITCHBOARD_KEEP_SCRATCH) fs.rmSync(root, { recursive: true, force: true }); },
   };
   for (const dir of [scratch.userDataDir, scratch.extensionsDir, scratch.home]) fs.mkdirSync(dir, { recursive: true });
   fs.mkdirSync(path.join(scratch.userDataDir, 'User'), { recursive: true });

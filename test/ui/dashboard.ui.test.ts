@@ -11,13 +11,14 @@ import path from 'node:path';
 import { startFakeProviderServer, type FakeProviderServer } from '../fakes/provider-server';
 import { fakeProviderEnv } from '../extension/fakeProviders';
 import { closeBrowser, copyWorkspace, launchChromium, makeScratch, REPO_ROOT, startCodeServer, workbenchUrl, type Browser, type CodeServer, type Page, type Scratch } from '../extension/harness';
-import { installVsix, screenshot, waitForWorkbench } from './workbench';
+import { explainFailure, installVsix, screenshot, waitForWorkbench } from './workbench';
 
 const VIEWPORT = { width: 1400, height: 1000 };
 const KEY = 'ui-test-dummy-key-0000';
 
 describe('Switchboard UI: the dashboard (packaged .vsix)', function () {
   this.timeout(180_000);
+  const ORIGINAL_DOCS = '# Answer\n\nWritten by hand before any delegation.\n';
   let scratch: Scratch | undefined;
   let fake: FakeProviderServer | undefined;
   let server: CodeServer | undefined;
@@ -55,6 +56,9 @@ describe('Switchboard UI: the dashboard (packaged .vsix)', function () {
     const settings = path.join(scratch.userDataDir, 'User', 'settings.json');
     fs.writeFileSync(settings, JSON.stringify({ ...JSON.parse(fs.readFileSync(settings, 'utf8')), 'workbench.colorTheme': 'Default Light Modern' }, null, 2));
     fake = await startFakeProviderServer({ reply: { text: 'export const answer = 42;\n', usage: { inputTokens: 1200, outputTokens: 300 } } });
+    // docs/answer.md exists before its delegation overwrites it, so Restore has a version to bring back.
+    fs.mkdirSync(path.join(workspace, 'docs'), { recursive: true });
+    fs.writeFileSync(path.join(workspace, 'docs', 'answer.md'), ORIGINAL_DOCS);
     await cli(['delegate', 'code', '--prompt', 'answer', '--out', 'src/answer.ts']);
     await cli(['delegate', 'docs', '--prompt', 'explain', '--out', 'docs/answer.md']);
     server = await startCodeServer({ scratch, env: { ...fakeProviderEnv(fake), GEMINI_API_KEY: KEY } });
@@ -66,7 +70,10 @@ describe('Switchboard UI: the dashboard (packaged .vsix)', function () {
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && page) await screenshot(page, `ui-dashboard-failed-${this.currentTest.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 50)}.png`);
+    if (this.currentTest?.state !== 'failed' || !page) return;
+    await screenshot(page, `ui-dashboard-failed-${this.currentTest.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 50)}.png`);
+    // CI keeps only this output: say what the user saw and what Switchboard logged.
+    if (scratch) console.error(`      ${(await explainFailure(page, scratch)).replace(/\n/g, '\n      ')}`);
   });
 
   after(async () => {
@@ -81,7 +88,8 @@ describe('Switchboard UI: the dashboard (packaged .vsix)', function () {
     const input = page.locator('.quick-input-widget input.input');
     await input.waitFor();
     await input.fill(`>${title}`);
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().waitFor();
+    // Enter runs the focused row: wait until the filter has put the command there.
+    await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first().waitFor();
     await page.keyboard.press('Enter');
   }
 
@@ -118,5 +126,21 @@ describe('Switchboard UI: the dashboard (packaged .vsix)', function () {
     await page.locator('.monaco-workbench.vs-dark').waitFor();
     await page.waitForTimeout(1000);
     await screenshot(page, 'ui-dashboard-dark.png');
+  });
+
+  it('Restore on a history row brings the file back as it was before that delegation (CAS restore in the sidecar)', async () => {
+    const file = path.join(workspace, 'docs', 'answer.md');
+    assert.notEqual(fs.readFileSync(file, 'utf8'), ORIGINAL_DOCS, 'the delegation overwrote docs/answer.md');
+    const row = frame().locator('vscode-table-row', { hasText: 'docs/answer.md' });
+    await row.locator('vscode-button', { hasText: 'Restore' }).click();
+    await frame().locator('#status', { hasText: 'Restored docs/answer.md' }).waitFor({ timeout: 60_000 });
+    assert.equal(fs.readFileSync(file, 'utf8'), ORIGINAL_DOCS, 'the file holds its content from before the delegation');
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: /docs\/answer\.md restored; undo with backup / });
+    await toast.waitFor();
+    // Restoring again is a no-op: the file is already in that state, nothing else changes.
+    await row.locator('vscode-button', { hasText: 'Restore' }).click();
+    await page.locator('.notifications-toasts .notification-toast', { hasText: 'docs/answer.md was already in that state' }).waitFor({ timeout: 60_000 });
+    await frame().locator('#status', { hasText: 'docs/answer.md was already as it was before that delegation' }).waitFor();
+    assert.equal(fs.readFileSync(file, 'utf8'), ORIGINAL_DOCS);
   });
 });

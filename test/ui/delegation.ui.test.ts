@@ -21,7 +21,7 @@ import {
   type Page,
   type Scratch,
 } from '../extension/harness';
-import { installVsix, screenshot, waitForWorkbench } from './workbench';
+import { explainFailure, installVsix, screenshot, waitForWorkbench } from './workbench';
 
 const VIEWPORT = { width: 1400, height: 900 };
 const GENERATED = [
@@ -44,8 +44,21 @@ async function runFromPalette(page: Page, title: string): Promise<void> {
   const input = page.locator('.quick-input-widget input.input');
   await input.waitFor();
   await input.fill(`>${title}`);
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().waitFor();
+  // Enter runs the focused row: wait until the filter has put the command there, not merely somewhere in the list.
+  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first().waitFor();
   await page.keyboard.press('Enter');
+}
+
+/**
+ * Waits for the delegation's proposal tab; a Switchboard warning or error toast (a failed delegation, no file)
+ * ends the wait at once with its text, the other toasts and the log, instead of a bare timeout.
+ */
+async function waitForProposal(page: Page, tab: ReturnType<Page['locator']>, scratch: Scratch): Promise<void> {
+  const problem = page.locator('.notifications-toasts .notification-toast', { hasText: 'Switchboard', has: page.locator('.codicon-warning, .codicon-error') });
+  await tab.or(problem).first().waitFor({ timeout: 150_000 }).catch(async (error: unknown) => {
+    throw new Error(`no proposal within 150 s (${String(error).split('\n')[0]})\n${await explainFailure(page, scratch)}`);
+  });
+  if (!(await tab.isVisible())) throw new Error(`the delegation did not propose anything\n${await explainFailure(page, scratch)}`);
 }
 
 /** Monaco renders spaces as no-break spaces; compare text with ordinary spaces. */
@@ -54,7 +67,8 @@ async function editorText(editor: ReturnType<Page['locator']>): Promise<string> 
 }
 
 describe('Switchboard UI: delegation with diff preview (packaged .vsix)', function () {
-  this.timeout(120_000);
+  // A first delegation starts the sidecar and loads the provider SDK: on a busy machine that takes a while.
+  this.timeout(240_000);
   let scratch: Scratch | undefined;
   let fake: FakeProviderServer | undefined;
   let server: CodeServer | undefined;
@@ -78,7 +92,10 @@ describe('Switchboard UI: delegation with diff preview (packaged .vsix)', functi
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && page) await screenshot(page, `ui-delegation-failed-${this.currentTest.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 50)}.png`);
+    if (this.currentTest?.state !== 'failed' || !page) return;
+    await screenshot(page, `ui-delegation-failed-${this.currentTest.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 50)}.png`);
+    // CI keeps only this output: say what the user saw and what Switchboard logged.
+    if (scratch) console.error(`      ${(await explainFailure(page, scratch)).replace(/\n/g, '\n      ')}`);
   });
 
   after(async () => {
@@ -97,11 +114,13 @@ describe('Switchboard UI: delegation with diff preview (packaged .vsix)', functi
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'slugify.ts' }).first().waitFor();
     await page.keyboard.press('Enter');
     await page.locator('.tabs-container .tab.active', { hasText: 'slugify.ts' }).waitFor();
+    // The status-bar item is the extension's first visible sign of life.
+    await page.locator('.statusbar-item', { hasText: 'Switchboard' }).first().waitFor();
 
     await runFromPalette(page, 'Switchboard: Delegate Tests to Gemini');
 
     const diffTab = page.locator('.tabs-container .tab.active', { hasText: 'gemini proposal' });
-    await diffTab.waitFor({ timeout: 60_000 });
+    await waitForProposal(page, diffTab, scratch!);
     assert.match((await diffTab.textContent()) ?? '', /slugify\.test\.ts \(new file\) ↔ gemini proposal/);
     const diff = page.locator('.monaco-diff-editor').first();
     await diff.waitFor();
@@ -166,7 +185,7 @@ describe('Switchboard UI: delegation with diff preview (packaged .vsix)', functi
     assert.equal(await target.inputValue(), 'docs/slugify.md', 'docs default to docs/<name>.md');
     await page.keyboard.press('Enter');
 
-    await page.locator('.tabs-container .tab.active', { hasText: 'slugify.md (new file) ↔ gemini proposal' }).waitFor({ timeout: 60_000 });
+    await waitForProposal(page, page.locator('.tabs-container .tab.active', { hasText: 'slugify.md (new file) ↔ gemini proposal' }), scratch!);
     await page.locator('.editor-actions .action-item a[aria-label^="Discard Proposal"]').first().click();
     await page.locator('.tabs-container .tab', { hasText: 'gemini proposal' }).waitFor({ state: 'detached' });
     assert.equal(fs.existsSync(path.join(workspace, 'docs', 'slugify.md')), false, 'Discard wrote nothing');

@@ -19,7 +19,7 @@ import {
   type Page,
   type Scratch,
 } from '../extension/harness';
-import { installVsix, openSwitchboardContainer, screenshot, viewRows, waitForWorkbench } from './workbench';
+import { explainFailure, installVsix, openSwitchboardContainer, screenshot, viewRows, waitForWorkbench } from './workbench';
 
 const VIEWPORT = { width: 1400, height: 900 };
 const GEMINI_KEY = 'AIzaSyUI_keysTest_0123456789abcdefghijklmn';
@@ -62,7 +62,10 @@ describe('Switchboard UI: Set API Key and the status bar (packaged .vsix)', func
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && page) await screenshot(page, `ui-keys-failed-${this.currentTest.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 50)}.png`);
+    if (this.currentTest?.state !== 'failed' || !page) return;
+    await screenshot(page, `ui-keys-failed-${this.currentTest.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 50)}.png`);
+    // CI keeps only this output: say what the user saw and what Switchboard logged.
+    if (scratch) console.error(`      ${(await explainFailure(page, scratch)).replace(/\n/g, '\n      ')}`);
   });
 
   after(async () => {

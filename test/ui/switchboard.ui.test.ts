@@ -18,7 +18,7 @@ import {
   type Page,
   type Scratch,
 } from '../extension/harness';
-import { installVsix, openSwitchboardContainer, packageVsix, paneTitles, RESULTS_DIR, screenshot, viewRows, viewText, waitForRows, waitForWorkbench } from './workbench';
+import { explainFailure, installVsix, openSwitchboardContainer, packageVsix, paneTitles, RESULTS_DIR, screenshot, viewRows, viewText, waitForRows, waitForWorkbench } from './workbench';
 
 const VSIX_GOAL_BYTES = 3 * 1024 * 1024;
 const VIEWPORT = { width: 1400, height: 1100 };
@@ -107,7 +107,9 @@ describe('Switchboard UI (packaged .vsix in code-server + Chromium)', function (
     });
 
     afterEach(async function () {
-      if (this.currentTest?.state === 'failed' && session) await screenshot(session.page, `ui-failed-${slug(this.currentTest.title)}.png`);
+      if (this.currentTest?.state !== 'failed' || !session) return;
+      await screenshot(session.page, `ui-failed-${slug(this.currentTest.title)}.png`);
+      console.error(`      ${(await explainFailure(session.page, session.scratch)).replace(/\n/g, '\n      ')}`);
     });
     after(async () => closeSession(session));
 
@@ -145,8 +147,8 @@ describe('Switchboard UI (packaged .vsix in code-server + Chromium)', function (
 
       const quota = await waitForRows(page, 'Quota', 3);
       const quotaLabels = quota.map((r) => r.label);
-      for (const expected of ['gemini', 'together', 'requests / day']) assert.ok(quotaLabels.includes(expected), `Quota shows ${expected}: ${JSON.stringify(quotaLabels)}`);
-      assert.match(quota.find((r) => r.label === 'requests / day')!.description, /^0 \/ 1,500 \(0%\) · resets in /);
+      for (const expected of ['gemini', 'together', '0 / 1,500 requests/day']) assert.ok(quotaLabels.includes(expected), `Quota shows ${expected}: ${JSON.stringify(quotaLabels)}`);
+      assert.match(quota.find((r) => r.label === '0 / 1,500 requests/day')!.description, /^0% · resets in /);
       await settle(page);
       const file = await screenshot(page, 'ui-02-switchboard-views.png');
       console.log(`      screenshot: ${path.relative(REPO_ROOT, file)}`);
@@ -181,7 +183,9 @@ describe('Switchboard UI (packaged .vsix in code-server + Chromium)', function (
     });
 
     afterEach(async function () {
-      if (this.currentTest?.state === 'failed' && session) await screenshot(session.page, `ui-failed-${slug(this.currentTest.title)}.png`);
+      if (this.currentTest?.state !== 'failed' || !session) return;
+      await screenshot(session.page, `ui-failed-${slug(this.currentTest.title)}.png`);
+      console.error(`      ${(await explainFailure(session.page, session.scratch)).replace(/\n/g, '\n      ')}`);
     });
     after(async () => closeSession(session));
 

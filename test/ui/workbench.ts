@@ -93,3 +93,28 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file });
   return file;
 }
+
+/** Every Switchboard output-channel log the scratch code-server wrote (newest session last). */
+export function switchboardLogs(scratch: Scratch): string {
+  const found: string[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name === 'Switchboard.log') found.push(full);
+    }
+  };
+  const logs = path.join(scratch.userDataDir, 'logs');
+  if (fs.existsSync(logs)) walk(logs);
+  return found.sort().map((file) => `--- ${path.relative(scratch.root, file)}\n${fs.readFileSync(file, 'utf8')}`).join('\n') || '(no Switchboard.log written)';
+}
+
+/** What a user would see when a step fails: the notification toasts, then the Switchboard log. */
+export async function explainFailure(page: Page, scratch: Scratch): Promise<string> {
+  const toasts = await page
+    .locator('.notifications-toasts .notification-toast, .notifications-center .notification-list-item')
+    .allInnerTexts()
+    .catch((error: unknown) => [`(could not read notifications: ${String(error)})`]);
+  const shown = toasts.map((t) => `  • ${t.replace(/\s+/g, ' ').trim()}`).join('\n') || '  (none)';
+  return `notifications on screen:\n${shown}\nSwitchboard log:\n${switchboardLogs(scratch)}`;
+}

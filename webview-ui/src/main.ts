@@ -62,7 +62,10 @@ export function duration(ms: number): string {
 function button(label: string, aria: string, onClick: () => void, secondary = true): HTMLElement {
   const b = el('vscode-button', { 'aria-label': aria, title: aria }, label);
   if (secondary) b.setAttribute('secondary', '');
-  b.addEventListener('click', onClick);
+  b.addEventListener('click', () => {
+    status = '';
+    onClick();
+  });
   return b;
 }
 
@@ -176,7 +179,7 @@ function perDay(data: DashboardData): HTMLElement {
 
 function history(data: DashboardData): HTMLElement {
   const columns = ['Time', 'Task', 'Provider / model', 'Tokens', 'Cost', 'Baseline', 'Outcome', 'File', 'Actions'];
-  const table = el('vscode-table', { zebra: '', 'bordered-rows': '', 'aria-label': 'Delegation history, newest first', columns: JSON.stringify(['11%', '7%', '18%', '9%', '7%', '7%', '6%', '17%', '18%']) });
+  const table = el('vscode-table', { zebra: '', 'bordered-rows': '', 'aria-label': 'Delegation history, newest first', columns: JSON.stringify(['12%', '6%', '17%', '9%', '7%', '9%', '9%', '15%', '16%']) });
   const header = el('vscode-table-header', { slot: 'header' });
   for (const c of columns) header.append(el('vscode-table-header-cell', {}, c));
   const body = el('vscode-table-body', { slot: 'body' });
@@ -201,11 +204,12 @@ function history(data: DashboardData): HTMLElement {
   return el('section', { 'aria-labelledby': 'h-history' }, el('h2', { id: 'h-history' }, 'Delegations'), content, nav);
 }
 
-/** Local time as YYYY-MM-DD HH:MM: short enough for its column; the full ISO time is in the row's title. */
+/** Local time as MM-DD HH:MM (YYYY-MM-DD for other years): fits its column; the full ISO time is in the row's title. */
 function shortTime(iso: string): string {
   const d = new Date(iso);
   const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (d.getFullYear() !== new Date().getFullYear()) return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 function page(cursor: string | undefined): void {
@@ -234,7 +238,7 @@ window.addEventListener('message', (event: MessageEvent<Message<ToWebview>>) => 
   const m = event.data;
   if (m.type === 'data') {
     state = { ...state, data: m.data };
-    status = '';
+    // A notice ("Restored …") outlives the refresh its own action triggers; the user's next action clears it.
     vscode.setState(state);
   } else {
     status = m.message;

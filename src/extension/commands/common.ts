@@ -6,7 +6,9 @@ import * as vscode from 'vscode';
  */
 export function sourceFileFrom(arg: unknown): vscode.Uri | undefined {
   if (arg instanceof vscode.Uri) return arg.scheme === 'file' ? arg : undefined;
-  const active = vscode.window.activeTextEditor?.document.uri;
+  // The active tab covers a text file whose editor has not reported focus yet (just opened, or focus elsewhere).
+  const tab = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  const active = vscode.window.activeTextEditor?.document.uri ?? (tab instanceof vscode.TabInputText ? tab.uri : undefined);
   return active?.scheme === 'file' ? active : undefined;
 }
 

@@ -115,7 +115,11 @@ export class DashboardPanel extends Disposable {
       case 'restore': {
         // The command asks before forcing over a file edited since, and reports the outcome itself.
         const outcome = await vscode.commands.executeCommand<RestoreOutcome | undefined>(RESTORE_BACKUP_COMMAND, { folder: this.folder, backupId: message.backupId });
-        if (outcome?.status === 'restored') this.post({ type: 'notice', message: `Restored ${message.path} (backup ${message.backupId}).` });
+        if (outcome?.status === 'restored') {
+          const { result } = outcome;
+          const what = result.unchanged ? `${message.path} was already as it was before that delegation` : result.deleted ? `Deleted ${message.path} (it did not exist before that delegation)` : `Restored ${message.path}`;
+          this.post({ type: 'notice', message: `${what} (backup ${message.backupId}).` });
+        }
         return this.refresh();
       }
       case 'openFile':

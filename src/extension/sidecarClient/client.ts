@@ -110,7 +110,8 @@ class SupersededStartError extends SidecarUnavailableError {
 }
 
 const CLIENT_INFO = { name: 'switchboard-vscode', version: '0.1.0' };
-const DEFAULT_START_TIMEOUT_MS = 20_000;
+/** Generous: a first start on a busy machine (cold disk cache, an editor and a browser competing) can take many seconds. */
+const DEFAULT_START_TIMEOUT_MS = 45_000;
 const DEFAULT_CALL_TIMEOUT_MS = 60_000;
 const MAX_BACKOFF_MS = 30_000;
 const MAX_CONSECUTIVE_CRASHES = 8;

@@ -97,7 +97,7 @@ export class SidecarStatusBar extends Disposable {
       tooltip.appendMarkdown(`${this.month.month}: ${this.month.calls} call${this.month.calls === 1 ? '' : 's'}, spent $${this.month.usd.toFixed(4)}; the premium baseline would have cost $${this.month.baseline_usd.toFixed(4)}\n\n`);
     }
     if (state === 'failed' && client?.lastError) tooltip.appendText(`Last error: ${client.lastError}\n\n`);
-    tooltip.appendMarkdown('Click to open the Quota view.');
+    tooltip.appendMarkdown('Click to open the dashboard.');
     item.tooltip = tooltip;
     item.backgroundColor = state === 'failed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
   }

@@ -98,9 +98,10 @@ export class QuotaTreeProvider extends Disposable implements vscode.TreeDataProv
       case 'quota': {
         const { line } = node;
         const fraction = line.limit > 0 ? line.used / line.limit : 0;
-        const item = new vscode.TreeItem(`${line.metric} / ${line.window}`, vscode.TreeItemCollapsibleState.None);
+        // The figure that matters leads the label, so a narrow sidebar cuts the reset time, not the usage.
+        const item = new vscode.TreeItem(`${formatAmount(line.used)} / ${formatAmount(line.limit)} ${line.metric}/${line.window}`, vscode.TreeItemCollapsibleState.None);
         item.id = `${id}|${line.metric}|${line.window}`;
-        item.description = `${formatAmount(line.used)} / ${formatAmount(line.limit)} (${Math.round(fraction * 100)}%) · resets in ${formatDuration(line.resetAtMs - this.now())}`;
+        item.description = `${Math.round(fraction * 100)}% · resets in ${formatDuration(line.resetAtMs - this.now())}`;
         item.iconPath = new vscode.ThemeIcon('circle-filled', quotaColor(fraction));
         item.contextValue = 'switchboard.quota';
         item.tooltip = `${node.entry.providerId}: ${formatAmount(line.used)} of ${formatAmount(line.limit)} ${line.metric} used this ${line.window} (${percent(line)}%); resets in ${formatDuration(line.resetAtMs - this.now())} (${new Date(line.resetAtMs).toLocaleString()}). Alerts at 80%, 95% and 100%.`;
