@@ -99,7 +99,8 @@ export class QuotaTreeProvider extends Disposable implements vscode.TreeDataProv
         const { line } = node;
         const fraction = line.limit > 0 ? line.used / line.limit : 0;
         // The figure that matters leads the label, so a narrow sidebar cuts the reset time, not the usage.
-        const item = new vscode.TreeItem(`${formatAmount(line.used)} / ${formatAmount(line.limit)} ${line.metric}/${line.window}`, vscode.TreeItemCollapsibleState.None);
+        const usage = line.metric === 'usd' ? `$${line.used.toFixed(2)} / $${line.limit.toFixed(2)} per ${line.window}` : `${formatAmount(line.used)} / ${formatAmount(line.limit)} ${line.metric}/${line.window}`;
+        const item = new vscode.TreeItem(usage, vscode.TreeItemCollapsibleState.None);
         item.id = `${id}|${line.metric}|${line.window}`;
         item.description = `${Math.round(fraction * 100)}% · resets in ${formatDuration(line.resetAtMs - this.now())}`;
         item.iconPath = new vscode.ThemeIcon('circle-filled', quotaColor(fraction));
