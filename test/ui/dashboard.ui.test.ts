@@ -143,4 +143,11 @@ describe('Switchboard UI: the dashboard (packaged .vsix)', function () {
     await frame().locator('#status', { hasText: 'docs/answer.md was already as it was before that delegation' }).waitFor();
     assert.equal(fs.readFileSync(file, 'utf8'), ORIGINAL_DOCS);
   });
+
+  it('Open on a history row opens the written file in an editor', async () => {
+    await frame().locator('vscode-table-row', { hasText: 'src/answer.ts' }).locator('vscode-button', { hasText: 'Open' }).click();
+    await page.locator('.tabs-container .tab.active[aria-label^="answer.ts"]').waitFor();
+    const shown = page.locator('.editor-group-container.active .monaco-editor .view-lines', { hasText: /answer\s=\s42/ });
+    await shown.waitFor();
+  });
 });
