@@ -55,6 +55,7 @@ export class DelegationLog {
   private triedIndex = false;
   /** The offset the index on disk covers, as far as this reader knows. */
   private indexedOffset = 0;
+  private adopted = 0;
   private readonly indexFile: string;
   private readonly indexAfterBytes: number;
 
@@ -89,6 +90,11 @@ export class DelegationLog {
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /** Bytes of the log this reader took from the report index instead of parsing them (0: none). */
+  get bytesFromIndex(): number {
+    return this.adopted;
   }
 
   /** The report; a page (or a mid-day `since`) older than the rows held parses the whole log once. */
@@ -162,6 +168,7 @@ export class DelegationLog {
     this.hash = hash;
     this.sample = sample;
     this.indexedOffset = index.offset;
+    this.adopted = index.offset;
   }
 
   private saveIndex(): void {
