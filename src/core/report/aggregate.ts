@@ -89,14 +89,15 @@ export function storeBuckets(buckets: DayBuckets): StoredBuckets {
   return [...buckets].map(([day, providers]) => [day, [...providers].map(([id, s]) => [id, s.rows, s.calls, s.spendUsd, s.baselineUsd])]);
 }
 
-const DAY = /^\d{4}-\d{2}-\d{2}$/;
+/** The first 10 characters of an ISO time (an extended year like +010000 included). */
+const DAY = /^[-+\d]{4,7}-[-\d]{2,5}$/;
 
 /** Back from the index, every value checked; undefined when anything is off (the index is then not used). */
 export function loadBuckets(value: unknown): DayBuckets | undefined {
   if (!Array.isArray(value)) return undefined;
   const buckets: DayBuckets = new Map();
   for (const entry of value) {
-    if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string' || !DAY.test(entry[0]) || buckets.has(entry[0]) || !Array.isArray(entry[1])) return undefined;
+    if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string' || entry[0].length !== 10 || !DAY.test(entry[0]) || buckets.has(entry[0]) || !Array.isArray(entry[1])) return undefined;
     const providers = new Map<string, Sums>();
     for (const p of entry[1] as unknown[]) {
       if (!Array.isArray(p) || p.length !== 5 || typeof p[0] !== 'string' || p[0].length > 512 || providers.has(p[0])) return undefined;

@@ -91,7 +91,7 @@ describe('core/report: the report index (reuse, invalidation, forged and concurr
   });
 
   it('gives the same answer wherever reads stopped: long lines, multi-byte text, an index written mid-line', () => {
-    const pieces = [lines(0, 10), '{"op":"delegate","task":"' + 'é'.repeat(20_000), '"}\n', delegation(10, { task: '√'.repeat(400) }), lines(11, 30), 'x'.repeat(60_000), '\n', lines(30, 40)];
+    const pieces = [lines(0, 10), '{"op":"delegate","task":"' + 'é'.repeat(20_000), '"}\n', delegation(10, { task: '√'.repeat(400) }), lines(11, 29), delegation(29, { time: '+010000-01-01T00:00:00Z' }), 'x'.repeat(60_000), '\n', lines(30, 40)];
     fs.writeFileSync(file, '');
     for (const piece of pieces) {
       // Appended in small writes, an index written after each: offsets land inside long lines and characters.
@@ -221,6 +221,7 @@ describe('core/report: the report index (reuse, invalidation, forged and concurr
     const last = new DelegationLog(file, { home });
     assert.deepEqual(last.report({ limit: 500 }), fullParse({ limit: 500 }));
     assert.equal(last.report().totals.calls, 150 + 120);
+    assert.ok(last.bytesFromIndex > 0, 'the surviving index is one of the writers\' and is used');
     assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('tmp')), []);
   });
 });
