@@ -92,7 +92,7 @@ export class DelegationLog {
     }
   }
 
-  /** Bytes of the log this reader took from the report index instead of parsing them (0: none). */
+  /** Bytes of the log the current state took from the report index instead of parsing them (0: none). */
   get bytesFromIndex(): number {
     return this.adopted;
   }
@@ -131,6 +131,7 @@ export class DelegationLog {
     this.rows = [];
     this.hash = crypto.createHash('sha256');
     this.sample = EMPTY;
+    this.adopted = 0;
   }
 
   private sampleStillThere(fd: number): boolean {

@@ -151,6 +151,8 @@ function checkState(value: unknown): IndexState | undefined {
 /** Writes the index atomically; best effort (a read-only workspace just means full parses). */
 export function saveIndex(file: string, key: Buffer, state: IndexState): boolean {
   const body = JSON.stringify({ v: INDEX_VERSION, offset: state.offset, skipping: state.skipping, sha256: state.sha256, count: state.count, buckets: storeBuckets(state.buckets), rows: state.rows });
+  // A log with countless providers or days (a hostile one) would give an index no reader accepts: not written.
+  if (Buffer.byteLength(body) > MAX_INDEX_BYTES - 100) return false;
   const temp = path.join(path.dirname(file), tempNameFor(file, crypto.randomBytes(6).toString('hex')));
   try {
     // O_EXCL|O_NOFOLLOW: never write through something planted at the temp name; rename replaces a planted link itself.
