@@ -5,6 +5,7 @@
  *    writes the index;
  *  - `cold_with_index`: the index covers all but the last 100 delegations — a fresh reader checks the index
  *    (HMAC, SHA-256 of the covered bytes), parses the tail, builds the report.
+ * `cold_with_index_older_page`: the same, asking for a page older than the index's 501 rows (read backwards).
  * `warm`: one delegation appended, only it is parsed, then the report (every later report in a process).
  * References, same run: reading the same file into memory (`readFileSync`) — the floor for any cold parse — and
  * reading and hashing it (SHA-256) — the floor for checking an index against the log.
@@ -56,6 +57,10 @@ export async function run(): Promise<object> {
     // The tail the index does not cover: fewer bytes than a reader waits for before rewriting the index.
     for (let i = 0; i < 100; i++) fs.appendFileSync(file, delegationLine(n++, start));
     const withIndex = await time(8, () => new DelegationLog(file, { home }).report({ limit: 50 }), 2);
+    // A page older than the index's rows (the 13th of 50): read backwards from the oldest row held.
+    const deepCursor = String(n - 600);
+    const deepPage = await time(8, () => new DelegationLog(file, { home }).report({ limit: 50, cursor: deepCursor }), 2);
+    assert.deepEqual(new DelegationLog(file, { home }).report({ limit: 50, cursor: deepCursor }), new DelegationLog(file).report({ limit: 50, cursor: deepCursor }));
     // Same figures as a full parse (a reader with no index), exactly.
     const fromIndex = new DelegationLog(file, { home });
     assert.deepEqual(fromIndex.report({ limit: 50 }), new DelegationLog(file).report({ limit: 50 }));
@@ -70,6 +75,7 @@ export async function run(): Promise<object> {
     if (check.totals.calls !== n) throw new Error(`report counted ${check.totals.calls} delegations, expected ${n}`);
     const first = summary(firstEver);
     const c = summary(withIndex);
+    const d = summary(deepPage);
     const w = summary(warm);
     const r = summary(readOnly);
     const h = summary(readAndHash);
@@ -79,6 +85,7 @@ export async function run(): Promise<object> {
       index_kb: Math.round(fs.statSync(index).size / 1024),
       report_cold_first_ever: first,
       report_cold_with_index: c,
+      report_cold_with_index_older_page: d,
       report_warm: w,
       reference_read_file: r,
       reference_read_and_sha256: h,

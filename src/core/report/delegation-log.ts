@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { addRow, type DayBuckets } from './aggregate';
 import { rowFromAudit, type DelegationRow } from './delegation-row';
 import { indexFileFor, indexKey, loadIndex, saveIndex } from './report-index';
-import { MAX_PAGE, reportFrom, type ReportOptions, type UsageReport } from './report';
+import { MAX_PAGE, parseSince, reportFrom, type ReportOptions, type UsageReport } from './report';
 
 export type { DelegationRow } from './delegation-row';
 
@@ -26,6 +26,10 @@ const CHUNK_BYTES = 4 * 1024 * 1024;
 /** The last covered bytes, re-read on each refresh: an in-place rewrite of the log is noticed. */
 const SAMPLE_BYTES = 4096;
 const DELEGATE_MARK = '"op":"delegate"';
+/** Rows read at a time, backwards, when a page is older than the rows held. */
+const OLDER_ROWS = 1000;
+/** Reads backwards are smaller: each read's lines are all parsed, and a page needs a few hundred rows. */
+const BACKWARD_CHUNK_BYTES = 256 * 1024;
 /** Rows the index keeps: any first page, and the one after it that tells whether there are more. */
 const INDEX_ROWS = MAX_PAGE + 1;
 const EMPTY = Buffer.alloc(0);
@@ -38,6 +42,8 @@ export interface DelegationLogOptions {
   home?: string;
   /** Write the index once this many bytes were parsed past what it covers (default 64 KiB). */
   indexAfterBytes?: number;
+  /** Bytes per read (default 4 MiB); tests make it small so lines straddle reads. */
+  chunkBytes?: number;
 }
 
 export class DelegationLog {
@@ -58,10 +64,14 @@ export class DelegationLog {
   private adopted = 0;
   private readonly indexFile: string;
   private readonly indexAfterBytes: number;
+  private readonly chunkBytes: number;
+  /** Where the line of the oldest row held starts, once known (reading backwards finds it). */
+  private heldStart: number | undefined;
 
   constructor(readonly file: string, private readonly options: DelegationLogOptions = {}) {
     this.indexFile = indexFileFor(file);
     this.indexAfterBytes = options.indexAfterBytes ?? 64 * 1024;
+    this.chunkBytes = Math.max(1, options.chunkBytes ?? CHUNK_BYTES);
   }
 
   /** Reads what was appended since the last call (or, the first time, what the index does not cover). */
@@ -97,13 +107,22 @@ export class DelegationLog {
     return this.adopted;
   }
 
-  /** The report; a page (or a mid-day `since`) older than the rows held parses the whole log once. */
+  /**
+   * The report. A page older than the rows held reads older rows backwards from the oldest held, as many as it
+   * needs; a mid-day `since` (or a log that changed meanwhile) parses the whole log once.
+   */
   report(options: ReportOptions = {}): UsageReport {
     this.refresh();
-    const fromHeld = reportFrom(this.source(), options);
-    if (fromHeld) return fromHeld;
-    this.parseAll();
-    return reportFrom(this.source(), options)!;
+    for (;;) {
+      const report = reportFrom(this.source(), options);
+      if (report) return report;
+      // Sums per day cannot be split by the hour: a report from mid-day needs that day's rows, wherever they are.
+      const midDay = options.since !== undefined && !parseSince(options.since).endsWith('T00:00:00.000Z');
+      if (midDay || !this.readOlder()) {
+        this.parseAll();
+        return reportFrom(this.source(), options)!;
+      }
+    }
   }
 
   /** Every delegation, oldest first. */
@@ -132,6 +151,60 @@ export class DelegationLog {
     this.hash = crypto.createHash('sha256');
     this.sample = EMPTY;
     this.adopted = 0;
+    this.heldStart = undefined;
+  }
+
+  /**
+   * Reads the log backwards from the oldest row held and puts up to OLDER_ROWS older delegations in front.
+   * The same line rules as forwards (a line is what lies between newlines; the unfinished last one is not read),
+   * so the rows and seqs are the ones a full parse gives. False when the log is not the one the rows came from.
+   */
+  private readOlder(): boolean {
+    if (this.rows.length === this.count || this.rows.length === 0) return false;
+    let fd: number;
+    try {
+      fd = fs.openSync(this.file, 'r');
+    } catch {
+      return false;
+    }
+    try {
+      const stat = fs.fstatSync(fd);
+      if (`${stat.dev}:${stat.ino}` !== this.identity || stat.size < this.offset || !this.sampleStillThere(fd)) return false;
+      const older = new BackwardLines(fd, this.heldStart ?? this.offset, this.heldStart === undefined, Math.min(this.chunkBytes, BACKWARD_CHUNK_BYTES));
+      // Until the oldest held row's line is known, the held rows are found again first and passed over.
+      let passOver = this.heldStart === undefined ? this.rows.length : 0;
+      let seq = this.rows[0]!.seq - 1;
+      const found: DelegationRow[] = [];
+      let exhausted = false;
+      while (found.length < OLDER_ROWS) {
+        const batch = older.next();
+        if (!batch) {
+          exhausted = true;
+          break;
+        }
+        for (const text of batch) {
+          const value = parseDelegationLine(text);
+          if (value === undefined) continue;
+          if (passOver > 0) {
+            if (rowFromAudit(value, 0)) passOver--;
+            continue;
+          }
+          const row = rowFromAudit(value, seq);
+          if (!row) continue;
+          if (seq < 0) return false;
+          found.push(row);
+          seq--;
+        }
+      }
+      if (passOver > 0 || (exhausted && seq !== -1)) return false;
+      this.rows = found.reverse().concat(this.rows);
+      this.heldStart = older.start;
+      return true;
+    } catch {
+      return false; // a read came up short: the file changed under us
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   private sampleStillThere(fd: number): boolean {
@@ -152,7 +225,7 @@ export class DelegationLog {
     if (!index || index.offset > size || index.offset === 0) return;
     const hash = crypto.createHash('sha256');
     let sample: Buffer = EMPTY;
-    const chunk = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, index.offset));
+    const chunk = Buffer.allocUnsafe(Math.min(this.chunkBytes, index.offset));
     for (let position = 0; position < index.offset; ) {
       const got = fs.readSync(fd, chunk, 0, Math.min(chunk.length, index.offset - position), position);
       if (got <= 0) return;
@@ -184,7 +257,7 @@ export class DelegationLog {
     let carry: Buffer = EMPTY;
     let position = this.offset;
     while (position < size) {
-      const want = Math.min(CHUNK_BYTES, size - position);
+      const want = Math.min(this.chunkBytes, size - position);
       const chunk = Buffer.allocUnsafe(want);
       const got = fs.readSync(fd, chunk, 0, want, position);
       if (got <= 0) break;
@@ -227,19 +300,80 @@ export class DelegationLog {
 
   private parseLines(text: string): void {
     for (const line of text.split('\n')) {
-      if (line.length > MAX_LINE_CHARS || !line.includes(DELEGATE_MARK)) continue;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        continue;
-      }
+      const value = parseDelegationLine(line);
+      if (value === undefined) continue;
       const row = rowFromAudit(value, this.count);
       if (!row) continue;
       this.count++;
       this.rows.push(row);
       addRow(this.buckets, row);
     }
+  }
+}
+
+/** The line's JSON when it may be a delegation: short enough, marked, parseable. */
+function parseDelegationLine(line: string): unknown {
+  if (line.length > MAX_LINE_CHARS || !line.includes(DELEGATE_MARK)) return undefined;
+  try {
+    return JSON.parse(line) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The finished lines before byte `end` of a log, newest first, a read at a time. `start` is where the oldest line
+ * returned so far begins. A line longer than any the forward reader would parse is passed over unread.
+ */
+class BackwardLines {
+  /** The end of a line whose beginning is in an earlier read. */
+  private pending: Buffer = EMPTY;
+  /** The line being passed over is too long to matter: its beginning is dropped too. */
+  private tooLong = false;
+  private position: number;
+  start: number;
+
+  /** `unfinished`: the bytes after the last newline before `end` are a line not finished (or being skipped). */
+  constructor(private readonly fd: number, end: number, private unfinished: boolean, private readonly chunkBytes: number) {
+    this.position = end;
+    this.start = end;
+  }
+
+  /** The next read's finished lines, newest first; undefined at the start of the log. */
+  next(): string[] | undefined {
+    while (this.position > 0) {
+      const size = Math.min(this.chunkBytes, this.position);
+      const buf = Buffer.allocUnsafe(size);
+      const got = fs.readSync(this.fd, buf, 0, size, this.position - size);
+      if (got !== size) throw new Error('short read');
+      this.position -= size;
+      let data = this.pending.length ? Buffer.concat([buf, this.pending]) : buf;
+      this.pending = EMPTY;
+      if (this.unfinished || this.tooLong) {
+        // Drop the end (unfinished line) or the beginning (too-long line) part after the last newline.
+        const last = data.lastIndexOf(10);
+        if (last < 0) continue;
+        data = data.subarray(0, last + 1);
+        this.unfinished = this.tooLong = false;
+      }
+      const first = this.position === 0 ? -1 : data.indexOf(10);
+      if (this.position > 0 && first < 0) {
+        this.keepPending(data);
+        continue;
+      }
+      this.keepPending(data.subarray(0, first + 1));
+      this.start = this.position + first + 1;
+      const whole = data.subarray(first + 1);
+      return whole.length ? whole.toString('utf8', 0, whole.length - 1).split('\n').reverse() : [];
+    }
+    return undefined;
+  }
+
+  private keepPending(bytes: Buffer): void {
+    if (bytes.length > MAX_CARRY_BYTES) {
+      this.tooLong = true;
+      this.pending = EMPTY;
+    } else this.pending = Buffer.from(bytes);
   }
 }
 

@@ -88,6 +88,37 @@ describe('core/report: the report index (reuse, invalidation, forged and concurr
       cursor = page.nextCursor;
     } while (cursor);
     assert.equal(seen.length, 961);
+    assert.ok(fresh.bytesFromIndex > 0, 'older pages were read backwards, not by a full parse');
+  });
+
+  it('pages older than the indexed rows are read backwards: the same rows and seqs as a full parse, across long lines and reads', () => {
+    const text = lines(0, 150) + '{"op":"delegate","time":"2026-01-03T00:00:00Z","task":"' + 'é'.repeat(20_000) + '"}\n' + lines(150, 300)
+      + 'x'.repeat(60_000) + '\n' + delegation(300, { task: '√'.repeat(400) }) + lines(301, 800);
+    // The log ends inside a line too long to be ours: the index covers it half-way, skipping.
+    fs.writeFileSync(file, text + 'y'.repeat(60_000));
+    withIndex().report();
+    assert.deepEqual(new DelegationLog(file, { chunkBytes: 997 }).report({ limit: 500 }), fullParse({ limit: 500 }), 'small reads parse the same');
+    for (const chunkBytes of [997, 64 * 1024]) {
+      const reader = new DelegationLog(file, { home, chunkBytes });
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = reader.report({ limit: 37, cursor });
+        assert.deepEqual(page, fullParse({ limit: 37, cursor }), `page ${pages}, reads of ${chunkBytes}`);
+        cursor = page.nextCursor;
+        pages++;
+      } while (cursor);
+      assert.equal(pages, Math.ceil(800 / 37));
+      assert.ok(reader.bytesFromIndex > 0, 'no full parse');
+      const since = new DelegationLog(file, { home, chunkBytes });
+      const first = since.report({ since: '2026-01-02', limit: 400 });
+      assert.deepEqual(first, fullParse({ since: '2026-01-02', limit: 400 }));
+      const second = since.report({ since: '2026-01-02', limit: 400, cursor: first.nextCursor });
+      assert.deepEqual(second, fullParse({ since: '2026-01-02', limit: 400, cursor: first.nextCursor }));
+      assert.ok(second.history.length > 300 && second.history.at(-1)!.time >= '2026-01-02');
+      assert.ok(since.bytesFromIndex > 0);
+      assert.deepEqual(new DelegationLog(file, { home, chunkBytes }).report({ since: '2026-01-02T05:00:00Z', limit: 500 }), fullParse({ since: '2026-01-02T05:00:00Z', limit: 500 }));
+    }
   });
 
   it('gives the same answer wherever reads stopped: long lines, multi-byte text, an index written mid-line', () => {
