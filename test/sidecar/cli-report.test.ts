@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startFakeProviderServer, type FakeProviderServer } from '../fakes/provider-server';
@@ -96,5 +97,30 @@ describe('CLI: report (dist/sidecar.js after real delegations)', function () {
       assert.match(bad.stderr.trim(), pattern);
       assert.doesNotMatch(bad.stderr, /\n\s+at /);
     }
+  });
+
+  it('a signed report index is kept beside the log, its key in SWITCHBOARD_HOME; a forged one shipped with the repository changes nothing', async () => {
+    const log = path.join(scratch.workspace, '.switchboard', 'audit.jsonl');
+    const index = path.join(scratch.workspace, '.switchboard', 'report-index');
+    // Enough history (> 64 KiB) for a report to index it.
+    let more = '';
+    for (let i = 0; i < 300; i++) more += JSON.stringify({ time: new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString(), op: 'delegate', task: 'tests', provider: 'groq', model: 'm', cost_usd: 0.001, baseline_usd: 0.01, outcome: 'ok', path: 'x'.repeat(150) }) + '\n';
+    fs.appendFileSync(log, more);
+    const honest = JSON.parse((await runCli(scratch, ['report', '--json', ...ws()], env)).stdout);
+    assert.ok(fs.statSync(index).isFile(), 'the report wrote its index');
+    assert.equal(fs.statSync(path.join(scratch.switchboardHome, 'report-index.key')).mode & 0o777, 0o600);
+    assert.equal(fs.existsSync(path.join(scratch.workspace, '.switchboard', 'report-index.key')), false, 'the key never sits in the workspace');
+    assert.deepEqual(JSON.parse((await runCli(scratch, ['report', '--json', ...ws()], env)).stdout), honest, 'the index gives the same report');
+
+    // The attacker knows the log (they ship it) and hashes it right, but cannot sign with this user's key.
+    const bytes = fs.readFileSync(log);
+    const body = JSON.stringify({
+      v: 1, offset: bytes.length, skipping: false, sha256: crypto.createHash('sha256').update(bytes).digest('hex'), count: 302,
+      buckets: [[new Date().toISOString().slice(0, 10), [['gemini', 302, 302, 0, 1e6]]]], rows: [],
+    });
+    fs.writeFileSync(index, crypto.createHmac('sha256', crypto.randomBytes(32)).update(body).digest('hex') + '\n' + body);
+    const forged = await runCli(scratch, ['report', '--json', ...ws()], env);
+    assert.equal(forged.code, 0, forged.stderr);
+    assert.deepEqual(JSON.parse(forged.stdout), honest, 'the figures still come from the log');
   });
 });

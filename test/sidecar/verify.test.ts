@@ -181,6 +181,12 @@ describe('verified delegation (real checks, real SDKs, fake provider server)', f
     const quota = JSON.parse(report.stdout) as { providers: Array<{ id: string; quotas: Array<{ used: number }> }> };
     assert.equal(quota.providers.find((p) => p.id === 'gemini')!.quotas[0]!.used, 2, 'both gemini generations are counted');
     assert.equal(quota.providers.find((p) => p.id === 'together')!.quotas[0]!.used, 1);
+    // The usage report carries each attempt's check, newest first.
+    const usage = await cli(['report', '--json', '--workspace', e.workspace], childEnv(e, fake), e.root);
+    assert.equal(usage.code, 0, usage.stderr);
+    const history = (JSON.parse(usage.stdout) as { history: Array<{ provider: string; verified?: string; check?: string }> }).history;
+    assert.deepEqual(history.map((h) => [h.provider, h.verified]), [['together', 'passed'], ['gemini', 'failed'], ['gemini', 'failed']]);
+    assert.match(history[1]!.check!, /^exit 1: /);
   });
 
   it('all attempts fail: exit 1 with the last summary, an existing target byte-identical, a new one absent', async () => {
@@ -219,6 +225,10 @@ describe('verified delegation (real checks, real SDKs, fake provider server)', f
     assert.equal(out.verification.status, 'skipped');
     assert.match(out.verification.reason, /turned off/);
     assert.equal(fs.readFileSync(path.join(e.workspace, e.project.target), 'utf8'), answerFor(e.project, 'wrong'));
+    const usage = await cli(['report', '--json', '--workspace', e.workspace], childEnv(e, fake), e.root);
+    const [row] = (JSON.parse(usage.stdout) as { history: Array<{ verified?: string; check?: string }> }).history;
+    assert.equal(row!.verified, 'not_run', usage.stderr);
+    assert.match(row!.check!, /turned off/);
   });
 
   it('an untrusted folder never runs a configured command: the write happens, verification skipped with how to trust', async () => {

@@ -189,9 +189,10 @@ function history(data: DashboardData): HTMLElement {
     if (h.backup_id && h.path) actions.append(button('Restore', `Restore ${h.path} to before this delegation (backup ${h.backup_id})`, () => vscode.postMessage({ type: 'restore', backupId: h.backup_id!, path: h.path! })));
     const cells = [
       shortTime(h.time), h.task, `${h.provider ?? '—'} / ${h.model ?? '—'}`, `${h.input_tokens} + ${h.output_tokens}`,
-      usd(h.cost_usd), usd(h.baseline_usd), h.outcome, h.path ?? '',
+      usd(h.cost_usd), usd(h.baseline_usd), h.verified ? `${h.outcome}, check ${h.verified.replace('_', ' ')}` : h.outcome, h.path ?? '',
     ];
-    const row = el('vscode-table-row', { 'data-task': h.task, title: `${h.time} · ${h.task} · ${h.provider ?? '—'}/${h.model ?? '—'}${h.path ? ` · ${h.path}` : ''}` });
+    const check = h.verified ? ` · check ${h.verified.replace('_', ' ')}${h.check ? `: ${h.check}` : ''}` : '';
+    const row = el('vscode-table-row', { 'data-task': h.task, title: `${h.time} · ${h.task} · ${h.provider ?? '—'}/${h.model ?? '—'}${h.path ? ` · ${h.path}` : ''}${check}` });
     for (const c of cells) row.append(el('vscode-table-cell', {}, c));
     row.append(el('vscode-table-cell', {}, actions));
     body.append(row);

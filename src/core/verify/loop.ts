@@ -139,7 +139,7 @@ export async function runVerifiedDelegation(o: VerifiedLoopOptions): Promise<Ver
     const summary = summarizeCheck(run, o.timeoutMs);
     lastSummary = summary;
     attempts.push({ ...base, passed: run.passed, summary });
-    await o.audit?.({ op: 'delegate', task: o.task, path: written.path, provider: result.provider, model: result.model, cost_usd: result.costUsd, verification: { attempt: attempts.length, repair, passed: run.passed, command: invocation.display, summary, exit_code: run.exitCode, timed_out: run.timedOut }, outcome: run.passed ? 'ok' : 'error' });
+    await o.audit?.({ op: 'delegate', task: o.task, path: written.path, provider: result.provider, model: result.model, cost_usd: result.costUsd, verified: run.passed ? 'passed' : 'failed', verification: { attempt: attempts.length, repair, passed: run.passed, command: invocation.display, summary, exit_code: run.exitCode, timed_out: run.timedOut }, outcome: run.passed ? 'ok' : 'error' });
     await o.onProgress?.(`attempt ${attempts.length} (${result.provider}${repair ? ', repair' : ''}): ${run.passed ? 'check passed' : `check failed: ${summary}`}`);
     // The excerpt goes to a provider: whatever key-like text a check printed is masked first.
     return { passed: run.passed, excerpt: run.passed ? undefined : redact(failureExcerpt(run, summary), o.env) };

@@ -24,9 +24,9 @@ export function reportText(report: UsageReportOutput, month: QuotaStatusOutput['
   if (report.history.length) {
     const rows = report.history.map((h) => [
       h.time.replace('T', ' ').slice(0, 19), h.task.slice(0, 24), `${h.provider ?? '-'}/${h.model ?? '-'}`, `${h.input_tokens}+${h.output_tokens}`,
-      `$${h.cost_usd.toFixed(6)}`, `$${h.baseline_usd.toFixed(6)}`, h.outcome, h.path ?? '', h.backup_id ?? '',
+      `$${h.cost_usd.toFixed(6)}`, `$${h.baseline_usd.toFixed(6)}`, h.outcome, h.verified ?? '', h.path ?? '', h.backup_id ?? '',
     ]);
-    out.push('', formatTable([['TIME (UTC)', 'TASK', 'PROVIDER/MODEL', 'TOKENS', 'COST', 'BASELINE', 'OUTCOME', 'PATH', 'BACKUP'], ...rows]));
+    out.push('', formatTable([['TIME (UTC)', 'TASK', 'PROVIDER/MODEL', 'TOKENS', 'COST', 'BASELINE', 'OUTCOME', 'CHECK', 'PATH', 'BACKUP'], ...rows]));
   } else {
     out.push('', 'No delegations recorded in this workspace yet.');
   }

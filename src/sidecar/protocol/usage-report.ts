@@ -23,6 +23,9 @@ export const usageReportDescriptor = describeTool({
       cost_usd: z.number(),
       baseline_usd: z.number(),
       outcome: z.enum(['ok', 'denied', 'error']),
+      /** The project's check on the answer (verified delegation); `check` is its summary or why it did not run. */
+      verified: z.enum(['passed', 'failed', 'not_run']).optional(),
+      check: z.string().optional(),
       path: z.string().optional(),
       backup_id: z.string().optional(),
     })),

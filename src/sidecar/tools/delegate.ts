@@ -80,7 +80,9 @@ export const delegateTool = defineTool({
     const skipped = result.skipped.map((s) => `${s.provider}${s.model ? `/${s.model}` : ''}: ${s.reason}`);
     const routeText = describeRouted(result);
     const structured = { ...routedFields(result), skipped, ...(verification ? { verification } : {}) };
-    const auditBase = { op: 'delegate' as const, task: args.task, agent: args.agent, provider: result.provider, model: result.model, cost_usd: result.costUsd, input_tokens: result.inputTokens, output_tokens: result.outputTokens, baseline_usd: result.baselineUsd, call_id: crypto.randomUUID() };
+    const auditBase = { op: 'delegate' as const, task: args.task, agent: args.agent, provider: result.provider, model: result.model, cost_usd: result.costUsd, input_tokens: result.inputTokens, output_tokens: result.outputTokens, baseline_usd: result.baselineUsd, call_id: crypto.randomUUID(),
+      // An output path whose check did not run (none found, or verify: false): the report says so, and why.
+      ...(verification ? { verified: 'not_run', verification: { reason: verification.reason } } : {}) };
 
     if (!args.output_path || args.propose) {
       const warning = result.complete ? '' : `[incomplete: the answer was cut short (${result.finishReason})]\n`;

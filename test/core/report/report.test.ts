@@ -20,12 +20,12 @@ describe('core/report: the audit log read incrementally, and the usage report', 
   it('keeps delegations only, parses appended lines on refresh, and waits for a line to be finished', () => {
     fs.writeFileSync(file, line({}) + JSON.stringify({ time: '2026-11-01T10:00:01.000Z', op: 'write', path: 'a.ts' }) + '\n');
     const log = new DelegationLog(file);
-    assert.equal(log.refresh().length, 1);
+    assert.equal(log.allRows().length, 1);
     const half = line({ time: '2026-11-02T10:00:00.000Z', cost_usd: 0.002 });
     fs.appendFileSync(file, half.slice(0, 30));
-    assert.equal(log.refresh().length, 1, 'a partial line is not parsed');
+    assert.equal(log.allRows().length, 1, 'a partial line is not parsed');
     fs.appendFileSync(file, half.slice(30));
-    const rows = log.refresh();
+    const rows = log.allRows();
     assert.equal(rows.length, 2);
     assert.equal(rows[1]!.costUsd, 0.002);
     assert.deepEqual(rows.map((r) => r.seq), [0, 1]);
@@ -34,9 +34,9 @@ describe('core/report: the audit log read incrementally, and the usage report', 
   it('starts over when the file is replaced by a shorter one', () => {
     fs.writeFileSync(file, line({}) + line({}) + line({}));
     const log = new DelegationLog(file);
-    assert.equal(log.refresh().length, 3);
+    assert.equal(log.allRows().length, 3);
     fs.writeFileSync(file, line({ task: 'docs' }));
-    const rows = log.refresh();
+    const rows = log.allRows();
     assert.equal(rows.length, 1);
     assert.equal(rows[0]!.task, 'docs');
   });
@@ -51,7 +51,7 @@ describe('core/report: the audit log read incrementally, and the usage report', 
       'null',
     ].join('\n') + '\n';
     fs.writeFileSync(file, hostile);
-    const rows = new DelegationLog(file).refresh();
+    const rows = new DelegationLog(file).allRows();
     assert.equal(rows.length, 1);
     assert.equal(rows[0]!.costUsd, 0);
     assert.equal(rows[0]!.baselineUsd, 0, 'a missing baseline counts as the cost: no invented savings');
@@ -61,7 +61,7 @@ describe('core/report: the audit log read incrementally, and the usage report', 
   });
 
   it('a missing file is an empty history', () => {
-    assert.deepEqual(new DelegationLog(path.join(dir, 'none.jsonl')).refresh(), []);
+    assert.deepEqual(new DelegationLog(path.join(dir, 'none.jsonl')).allRows(), []);
   });
 
   it('totals spend, baseline and savings overall, per provider and per day; history newest first, paged by cursor', () => {
@@ -72,7 +72,7 @@ describe('core/report: the audit log read incrementally, and the usage report', 
       line({ time: '2026-11-02T09:30:00.000Z', provider: undefined, model: undefined, cost_usd: undefined, outcome: 'error' }),
       line({ time: '2026-11-03T09:00:00.000Z', provider: 'groq', cost_usd: 0.002, baseline_usd: 0.03, path: 'a.test.ts', backup_id: 'b1' }),
     ].join(''));
-    const rows = new DelegationLog(file).refresh();
+    const rows = new DelegationLog(file).allRows();
     const first = buildReport(rows, { limit: 2 });
     assert.deepEqual(first.history.map((r) => r.time.slice(0, 13)), ['2026-11-03T09', '2026-11-02T09']);
     assert.equal(first.history[1]!.outcome, 'error');
@@ -91,13 +91,13 @@ describe('core/report: the audit log read incrementally, and the usage report', 
     assert.equal(third.nextCursor, undefined);
     // A cursor stays valid after new delegations are appended.
     fs.appendFileSync(file, line({ time: '2026-11-04T00:00:00.000Z' }));
-    const grown = new DelegationLog(file).refresh();
+    const grown = new DelegationLog(file).allRows();
     assert.deepEqual(buildReport(grown, { limit: 2, cursor: first.nextCursor }).history.map((r) => r.seq), [2, 1]);
   });
 
   it('--since keeps later delegations only; bad dates and cursors are a clear error', () => {
     fs.writeFileSync(file, line({ time: '2026-10-31T23:59:59.000Z' }) + line({ time: '2026-11-01T00:00:00.000Z' }));
-    const report = buildReport(new DelegationLog(file).refresh(), { since: '2026-11-01' });
+    const report = buildReport(new DelegationLog(file).allRows(), { since: '2026-11-01' });
     assert.equal(report.totals.calls, 1);
     assert.equal(report.history.length, 1);
     assert.equal(parseSince('2026-11-01T12:00:00+01:00'), '2026-11-01T11:00:00.000Z');
