@@ -189,7 +189,7 @@ function history(data: DashboardData): HTMLElement {
     if (h.backup_id && h.path) actions.append(button('Restore', `Restore ${h.path} to before this delegation (backup ${h.backup_id})`, () => vscode.postMessage({ type: 'restore', backupId: h.backup_id!, path: h.path! })));
     const cells = [
       shortTime(h.time), h.task, `${h.provider ?? '—'} / ${h.model ?? '—'}`, `${h.input_tokens} + ${h.output_tokens}`,
-      usd(h.cost_usd), usd(h.baseline_usd), h.verified ? `${h.outcome}, check ${h.verified.replace('_', ' ')}` : h.outcome, h.path ?? '',
+      usd(h.cost_usd), usd(h.baseline_usd), outcomeCell(h.outcome, h.verified), h.path ?? '',
     ];
     const check = h.verified ? ` · check ${h.verified.replace('_', ' ')}${h.check ? `: ${h.check}` : ''}` : '';
     const row = el('vscode-table-row', { 'data-task': h.task, title: `${h.time} · ${h.task} · ${h.provider ?? '—'}/${h.model ?? '—'}${h.path ? ` · ${h.path}` : ''}${check}` });
@@ -203,6 +203,12 @@ function history(data: DashboardData): HTMLElement {
   if (data.report.next_cursor) nav.append(button('Older', 'Show older delegations', () => page(data.report.next_cursor)));
   const content = data.report.history.length ? table : el('p', { class: 'muted' }, 'No delegations recorded in this workspace yet.');
   return el('section', { 'aria-labelledby': 'h-history' }, el('h2', { id: 'h-history' }, 'Delegations'), content, nav);
+}
+
+/** Short enough for its column: the check's summary is in the row's title. */
+function outcomeCell(outcome: string, verified: string | undefined): string {
+  if (outcome !== 'ok') return outcome;
+  return verified === 'passed' ? 'verified' : verified === 'failed' ? 'check failed' : outcome;
 }
 
 /** Local time as MM-DD HH:MM (YYYY-MM-DD for other years): fits its column; the full ISO time is in the row's title. */
