@@ -316,14 +316,16 @@ export class WorkspaceFiles {
    *
    * Five to seven fsyncs in two waits. Each overlap keeps the order of durability that the guarantees need:
    *  1. at once and side by side: the journal entry (content and folder entry synced together, see journal.ts),
-   *     the backup blob when it is new (likewise, see BackupStore.putBlob), and the new content in a temp file
-   *     in `.switchboard/tmp` (written and synced). The temp file is named by nothing in the workspace until the
+   *     the backup blob (likewise when it is new, see BackupStore.prepareBlob; synced again when it was already
+   *     stored), and the new content in a temp file in `.switchboard/tmp`. All three files are created and
+   *     written before the first sync starts: on ext4 a file created while a sync's journal commit is running
+   *     waits for that commit, which had turned these overlapping waits into consecutive ones. The temp file is named by nothing in the workspace until the
    *     rename, so a power cut before the journal entry is durable leaves at worst a temp file there, which
    *     recovery sweeps. The rename over the target waits for all three: the backup is durable before the
    *     target changes, and the target goes from old to new content in one step, never torn. Where the state
    *     folder is on another file system than the target (or is not a plain folder), the temp file goes beside
    *     the target instead, created only once the journal entry naming it is durable (a crash cannot orphan it);
-   *  2. the target's folder is synced while the audit line (`auditFor`) is written and synced.
+   *  2. the audit line (`auditFor`) is written, then it and the target's folder are synced side by side.
    * Then the journal entry is moved into the store as the record, without a sync of its own: a power cut
    * before that rename reaches the disk leaves the entry in the journal, and recovery adopts it, knowing the
    * operation completed from the file's content or, when the file was edited since, from its audit line.
