@@ -89,8 +89,12 @@ function knownSecrets(env: NodeJS.ProcessEnv): string[] {
  */
 export function maskKnownSecrets(text: string, env: NodeJS.ProcessEnv = process.env): string {
   if (!text) return text;
+  return maskValues(text, knownSecrets(env));
+}
+
+function maskValues(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const secret of knownSecrets(env)) if (out.includes(secret)) out = out.split(secret).join(MASK);
+  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join(MASK);
   return out;
 }
 
@@ -134,7 +138,13 @@ export function maskCommandArgs(args: readonly string[], env: NodeJS.ProcessEnv 
  */
 export function redact(text: string, env: NodeJS.ProcessEnv = process.env): string {
   if (!text) return text;
-  let out = maskKnownSecrets(text, env);
+  return redactWith(text, knownSecrets(env));
+}
+
+/** `redact` with the user's key values already looked up (reading them from the environment costs more than a short string's scan). */
+function redactWith(text: string, secrets: readonly string[]): string {
+  if (!text) return text;
+  let out = maskValues(text, secrets);
   const lower = out.toLowerCase();
   const hasAssignment = lower.includes('=') || lower.includes(':');
   if (lower.includes('=') && (lower.includes('?') || lower.includes('&'))) out = out.replace(QUERY_SECRET, `$1${MASK}`);
@@ -153,24 +163,27 @@ export function redact(text: string, env: NodeJS.ProcessEnv = process.env): stri
  * `{ name, message, code? }`, Headers and Maps plain objects; cycles are cut.
  */
 export function redactDeep<T>(value: T, env: NodeJS.ProcessEnv = process.env, known?: ReadonlyMap<string, string>): T {
-  return walk(value, env, new WeakSet(), known) as T;
+  // The key values are looked up once per call, not once per string (an audit record has a dozen strings).
+  let secrets: readonly string[] | undefined;
+  const redactString = (text: string): string => (text ? redactWith(text, (secrets ??= knownSecrets(env))) : text);
+  return walk(value, redactString, new WeakSet(), known) as T;
 }
 
 /**
  * A tool result repeats its text in its structured content (read_file: the whole file); `known` maps strings
  * already redacted to their redacted form so large ones are scanned once.
  */
-function walk(value: unknown, env: NodeJS.ProcessEnv, seen: WeakSet<object>, known?: ReadonlyMap<string, string>): unknown {
-  if (typeof value === 'string') return known?.get(value) ?? redact(value, env);
+function walk(value: unknown, redactString: (text: string) => string, seen: WeakSet<object>, known?: ReadonlyMap<string, string>): unknown {
+  if (typeof value === 'string') return known?.get(value) ?? redactString(value);
   if (!value || typeof value !== 'object') return value;
   if (seen.has(value)) return '[Circular]';
   seen.add(value);
-  if (Array.isArray(value)) return value.map((v) => walk(v, env, seen, known));
+  if (Array.isArray(value)) return value.map((v) => walk(v, redactString, seen, known));
   if (value instanceof Date) return value;
   if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return value;
   if (value instanceof Error) {
     const code = (value as NodeJS.ErrnoException).code;
-    return { name: value.name, message: redact(value.message, env), ...(code ? { code } : {}) };
+    return { name: value.name, message: redactString(value.message), ...(code ? { code } : {}) };
   }
   let entries: Array<[string, unknown]>;
   if (value instanceof Map) entries = [...value.entries()].map(([k, v]) => [String(k), v]);
@@ -179,7 +192,7 @@ function walk(value: unknown, env: NodeJS.ProcessEnv, seen: WeakSet<object>, kno
   } else entries = Object.entries(value as Record<string, unknown>);
   const out: Record<string, unknown> = {};
   for (const [k, v] of entries) {
-    out[k] = typeof v === 'string' && v && SECRET_KEY_NAME.test(k) ? MASK : walk(v, env, seen, known);
+    out[k] = typeof v === 'string' && v && SECRET_KEY_NAME.test(k) ? MASK : walk(v, redactString, seen, known);
   }
   return out;
 }

@@ -49,6 +49,8 @@ export class SidecarContext {
   private currentWorkspace: string;
   private allowed: string[] | undefined;
   private rootsSettled!: Promise<void>;
+  /** rootsSettled has resolved (ready() then has nothing to wait for). */
+  private rootsAreSettled = false;
   /** The client advertised roots but did not answer roots/list (in time): only the workspace is reachable. */
   private rootsFallback = false;
   private settleRoots!: () => void;
@@ -82,10 +84,12 @@ export class SidecarContext {
   expectRoots(): void {
     let settled = false;
     const previous = this.settleRoots;
+    this.rootsAreSettled = false;
     this.rootsSettled = new Promise<void>((resolve) => {
       this.settleRoots = () => {
         if (!settled) {
           settled = true;
+          this.rootsAreSettled = true;
           resolve();
         }
       };
@@ -128,6 +132,8 @@ export class SidecarContext {
 
   /** Awaited before every tool call: the client's roots (briefly) and the code the synchronous accessors use. */
   async ready(): Promise<void> {
+    // The usual case once a session is under way: nothing to wait for, and no timer to arm per call.
+    if (this.rootsAreSettled && cascadeModule) return;
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
     await Promise.all([

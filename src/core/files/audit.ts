@@ -61,15 +61,19 @@ export interface AppendAuditOptions {
 /** Appends one record, durably unless told otherwise. Long text fields are shortened so the line stays atomic. */
 export async function appendAudit(workspace: string, record: AuditRecord, options: AppendAuditOptions = {}): Promise<void> {
   const line = formatAuditLine(record);
-  const fd = fs.openSync(options.file ?? auditFile(workspace), 'a+', 0o600);
+  const file = options.file ?? auditFile(workspace);
+  const open = openAudit(file);
   try {
     // Everything up to the sync is a few small system calls on one file, done inline: cheaper than thread-pool
     // round trips, and a line is written as one unit with nothing else of this process in between.
-    fs.writeSync(fd, startsFresh(fd) ? line : '\n' + line);
+    const fresh = open.fresh ?? startsFresh(open.fd);
+    const text = fresh ? line : '\n' + line;
+    const written = fs.writeSync(open.fd, text);
+    open.done(written, written === Buffer.byteLength(text));
     // fdatasync: the appended bytes and the new length, without an extra inode-times flush.
-    if (options.durable !== false) await fdatasyncFd(fd);
+    if (options.durable !== false) await fdatasyncFd(open.fd);
   } finally {
-    fs.closeSync(fd);
+    open.release();
   }
 }
 
@@ -80,6 +84,66 @@ function startsFresh(fd: number): boolean {
   const last = Buffer.alloc(1);
   fs.readSync(fd, last, 0, 1, size - 1);
   return last[0] === 10;
+}
+
+/**
+ * The audit file of the last append stays open (one per process: a session writes to one workspace), so an
+ * append costs a stat of the name and a write instead of open, fstat, read and close. The stat proves the name
+ * still leads to the open file (a deleted or replaced log is opened afresh), and when the file's size is where
+ * our last line ended, the file ends with that line's newline and needs no look at its last byte.
+ */
+interface OpenAudit {
+  fd: number;
+  /** Known to end with a newline (undefined: look). */
+  fresh: boolean | undefined;
+  /** After the write: bytes written, and whether that was the whole line (the file then ends with its newline). */
+  done(written: number, whole: boolean): void;
+  release(): void;
+}
+
+let kept: { file: string; fd: number; dev: number; ino: number; end: number; busy: number } | undefined;
+
+function openAudit(file: string): OpenAudit {
+  if (process.platform === 'win32') {
+    // An open file there cannot be deleted or renamed by others: open and close per line, as always.
+    const fd = fs.openSync(file, 'a+', 0o600);
+    return { fd, fresh: undefined, done: () => undefined, release: () => fs.closeSync(fd) };
+  }
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (!kept || kept.file !== file || !st || st.dev !== kept.dev || st.ino !== kept.ino) {
+    const fd = fs.openSync(file, 'a+', 0o600);
+    const own = fs.fstatSync(fd);
+    dropKept();
+    kept = { file, fd, dev: own.dev, ino: own.ino, end: -1, busy: 0 };
+    return use(kept, own.size);
+  }
+  return use(kept, st.size);
+}
+
+function use(entry: NonNullable<typeof kept>, size: number): OpenAudit {
+  entry.busy++;
+  let released = false;
+  return {
+    fd: entry.fd,
+    fresh: size === 0 || size === entry.end ? true : undefined,
+    // Where our line ends if nobody appended between the stat and the write; if someone did, the next size
+    // differs and the last byte is looked at, as without this shortcut.
+    done: (written, whole) => {
+      entry.end = whole ? size + written : -1;
+    },
+    release: () => {
+      if (released) return;
+      released = true;
+      entry.busy--;
+      // Replaced while a sync was running: close it now that nothing uses it.
+      if (entry !== kept && entry.busy === 0) fs.closeSync(entry.fd);
+    },
+  };
+}
+
+function dropKept(): void {
+  if (kept && kept.busy === 0) fs.closeSync(kept.fd);
+  kept = undefined;
 }
 
 export function formatAuditLine(record: AuditRecord): string {

@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { atomicReplace, createDurable, fsyncDir, sha256, TEMP_SUFFIX } from './durable';
+import { atomicReplace, createDurable, createUnsynced, fdatasyncFd, fsyncDir, INLINE_READ_BYTES, sha256, TEMP_SUFFIX, type PreparedWrite } from './durable';
 
 export type Actor = 'claude-code' | 'extension' | 'cli';
 export const ACTORS: readonly Actor[] = ['claude-code', 'extension', 'cli'];
@@ -117,6 +117,44 @@ export class BackupStore {
       else await replace();
     }
     return hash;
+  }
+
+  /**
+   * putBlob in two halves: a new blob is created and written now and synced by `finish` (see prepareReplace);
+   * a blob already stored intact costs a read and nothing to sync.
+   */
+  async prepareBlob(data: Uint8Array, hash = sha256(data), mode?: number): Promise<PreparedWrite> {
+    const file = this.blobPath(hash);
+    const blobMode = mode === undefined ? undefined : (mode & 0o066) | 0o600;
+    const nothing: PreparedWrite = { finish: async () => undefined, abandon: async () => undefined };
+    const stored = (): PreparedWrite => {
+      if (this.verifiedSmallBlob(file, hash)) {
+        tightenTo(file, blobMode);
+        // Synced again alongside the other files: the writer that created it may have been killed before its
+        // own sync, and a backup this write relies on must be on the disk before the target changes.
+        return { finish: () => syncFile(file), abandon: nothing.abandon };
+      }
+      // Missing, damaged, or too large to check inline: the full path (rare).
+      return { finish: () => this.putBlob(data, hash, mode).then(() => undefined), abandon: nothing.abandon };
+    };
+    if (fs.existsSync(file)) return stored();
+    try {
+      return await createUnsynced(file, data, blobMode ?? 0o666);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      return stored();
+    }
+  }
+
+  /** A small stored blob read inline and checked against its address (a thread-pool read would queue behind syncs). */
+  private verifiedSmallBlob(file: string, hash: string): boolean {
+    try {
+      const st = fs.statSync(file);
+      if (!st.isFile() || st.size > INLINE_READ_BYTES) return false;
+      return sha256(fs.readFileSync(file)) === hash;
+    } catch {
+      return false;
+    }
   }
 
   /** The blob's bytes, verified against its address; undefined when missing or damaged. */
@@ -308,6 +346,15 @@ export function toInfo(r: BackupRecord): BackupInfo {
 }
 
 /** Never more readable than the file it now also backs up (the same bytes may come from a 0600 file). */
+async function syncFile(file: string): Promise<void> {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY);
+  try {
+    await fdatasyncFd(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function tightenTo(file: string, mode: number | undefined): void {
   if (mode === undefined) return;
   const current = fs.lstatSync(file).mode & 0o7777;

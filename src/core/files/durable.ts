@@ -102,27 +102,66 @@ export interface ReplaceOptions {
 
 /** Atomically replaces `target` with `data`: readers see the old or the new bytes, never a mix. */
 export async function atomicReplace(target: string, data: Uint8Array, options: ReplaceOptions = {}): Promise<void> {
+  const prepared = await prepareReplace(target, data, options);
+  await prepared.finish();
+}
+
+/** A file created and written but not yet synced (see `prepareReplace` and `createUnsynced`). */
+export interface PreparedWrite {
+  /** Syncs (and, for a replace, renames); the file is closed whatever happens. */
+  finish(): Promise<void>;
+  /** Gives up: closes and removes the file (after a failure elsewhere, before finish). */
+  abandon(): Promise<void>;
+}
+
+/**
+ * The first half of atomicReplace: the temp file is created and written, nothing synced yet. A caller that
+ * needs several files synced creates them all first and then syncs them together: on ext4 a file created (or
+ * grown) while a sync's journal commit is under way waits for that commit, so creating one file after
+ * another's sync has started turns two disk waits that could overlap into two in a row.
+ */
+export async function prepareReplace(target: string, data: Uint8Array, options: ReplaceOptions = {}): Promise<PreparedWrite> {
   const dir = path.dirname(target);
   const temp = path.join(options.tempDir ?? dir, options.tempName ?? tempNameFor(target, crypto.randomBytes(6).toString('hex')));
   // O_EXCL|O_NOFOLLOW: never open something an attacker placed at the temp name.
   const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, options.mode ?? 0o666);
-  try {
-    try {
-      // The content can be megabytes: written off the main thread.
-      await writeAll(fd, data);
-      if (options.mode !== undefined) fs.fchmodSync(fd, options.mode);
-      await fsyncFd(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    await options.beforeRename?.();
-    // Metadata only: inline rather than queued behind the fsyncs that may fill the thread pool.
-    await retryBusy(() => fs.renameSync(temp, target));
-  } catch (err) {
+  let open = true;
+  const close = (): void => {
+    if (open) fs.closeSync(fd);
+    open = false;
+  };
+  const remove = async (): Promise<void> => {
+    close();
     await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+  };
+  try {
+    // Small content inline (microseconds); megabytes off the main thread.
+    if (data.length <= INLINE_READ_BYTES) writeAllSync(fd, data);
+    else await writeAll(fd, data);
+    if (options.mode !== undefined) fs.fchmodSync(fd, options.mode);
+  } catch (err) {
+    await remove();
     throw err;
   }
-  if (!options.skipDirSync) await fsyncDir(dir);
+  return {
+    abandon: remove,
+    finish: async () => {
+      try {
+        try {
+          await fsyncFd(fd);
+        } finally {
+          close();
+        }
+        await options.beforeRename?.();
+        // Metadata only: inline rather than queued behind the fsyncs that may fill the thread pool.
+        await retryBusy(() => fs.renameSync(temp, target));
+      } catch (err) {
+        await remove();
+        throw err;
+      }
+      if (!options.skipDirSync) await fsyncDir(dir);
+    },
+  };
 }
 
 /**
@@ -131,20 +170,39 @@ export async function atomicReplace(target: string, data: Uint8Array, options: R
  * short, so only use it where the reader treats such a file as never written (journal entries).
  */
 export async function createDurable(file: string, data: Uint8Array, mode = 0o600): Promise<void> {
+  await (await createUnsynced(file, data, mode)).finish();
+}
+
+/** The first half of createDurable: created and written; `finish` syncs content and folder entry together. */
+export async function createUnsynced(file: string, data: Uint8Array, mode = 0o600): Promise<PreparedWrite> {
   const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, mode);
-  try {
-    try {
-      // Small content inline; megabytes (backup blobs) off the main thread.
-      if (data.length <= INLINE_READ_BYTES) writeAllSync(fd, data);
-      else await writeAll(fd, data);
-      await Promise.all([fdatasyncFd(fd), fsyncDir(path.dirname(file))]);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch (err) {
+  let open = true;
+  const remove = async (): Promise<void> => {
+    if (open) fs.closeSync(fd);
+    open = false;
     fs.rmSync(file, { force: true });
+  };
+  try {
+    // Small content inline; megabytes (backup blobs) off the main thread.
+    if (data.length <= INLINE_READ_BYTES) writeAllSync(fd, data);
+    else await writeAll(fd, data);
+  } catch (err) {
+    await remove();
     throw err;
   }
+  return {
+    abandon: remove,
+    finish: async () => {
+      try {
+        await Promise.all([fdatasyncFd(fd), fsyncDir(path.dirname(file))]);
+      } catch (err) {
+        await remove();
+        throw err;
+      }
+      if (open) fs.closeSync(fd);
+      open = false;
+    },
+  };
 }
 
 function writeAllSync(fd: number, data: Uint8Array): void {

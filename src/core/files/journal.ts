@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BackupRecord } from './backups';
-import { createDurable, TEMP_SUFFIX } from './durable';
+import { createDurable, createUnsynced, TEMP_SUFFIX, type PreparedWrite } from './durable';
 
 export interface JournalEntry {
   /** Same id as the backup record. */
@@ -38,6 +38,14 @@ export class Journal {
    */
   async begin(entry: JournalEntry): Promise<void> {
     await createDurable(path.join(this.dir, `${entry.id}.json`), Buffer.from(JSON.stringify(entry)));
+  }
+
+  /**
+   * `begin` in two halves: the entry is written now (a killed process leaves it for recovery) and made durable
+   * by `finish`, so the caller can create its other files before any sync starts (see prepareReplace).
+   */
+  async prepare(entry: JournalEntry): Promise<PreparedWrite> {
+    return createUnsynced(path.join(this.dir, `${entry.id}.json`), Buffer.from(JSON.stringify(entry)));
   }
 
   fileOf(id: string): string {

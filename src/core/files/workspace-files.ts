@@ -35,7 +35,7 @@ import { workspaceStateDir } from '../paths';
 import { redact } from '../redact';
 import { appendAudit, auditFile, readAudit, type AuditOp, type AuditRecord } from './audit';
 import { ACTORS, BackupStore, idTime, newBackupId, toInfo, type Actor, type BackupInfo, type BackupRecord, type FileState, type PruneReport } from './backups';
-import { atomicReplace, fsyncDir, openNoFollow, pathOfOpenFile, readCapped, retryBusy, sha256, tempNameFor, TEMP_SUFFIX } from './durable';
+import { fsyncDir, openNoFollow, pathOfOpenFile, prepareReplace, readCapped, retryBusy, sha256, tempNameFor, TEMP_SUFFIX, type PreparedWrite } from './durable';
 import { Journal, type JournalEntry } from './journal';
 import { WorkspaceLock, lockFileFor } from './lock';
 import { checkPath, createPathContext, PathDenied, type CheckedPath, type PathContext, type PathPurpose } from './path-guard';
@@ -316,14 +316,16 @@ export class WorkspaceFiles {
    *
    * Five to seven fsyncs in two waits. Each overlap keeps the order of durability that the guarantees need:
    *  1. at once and side by side: the journal entry (content and folder entry synced together, see journal.ts),
-   *     the backup blob when it is new (likewise, see BackupStore.putBlob), and the new content in a temp file
-   *     in `.switchboard/tmp` (written and synced). The temp file is named by nothing in the workspace until the
+   *     the backup blob (likewise when it is new, see BackupStore.prepareBlob; synced again when it was already
+   *     stored), and the new content in a temp file in `.switchboard/tmp`. All three files are created and
+   *     written before the first sync starts: on ext4 a file created while a sync's journal commit is running
+   *     waits for that commit, which had turned these overlapping waits into consecutive ones. The temp file is named by nothing in the workspace until the
    *     rename, so a power cut before the journal entry is durable leaves at worst a temp file there, which
    *     recovery sweeps. The rename over the target waits for all three: the backup is durable before the
    *     target changes, and the target goes from old to new content in one step, never torn. Where the state
    *     folder is on another file system than the target (or is not a plain folder), the temp file goes beside
    *     the target instead, created only once the journal entry naming it is durable (a crash cannot orphan it);
-   *  2. the target's folder is synced while the audit line (`auditFor`) is written and synced.
+   *  2. the audit line (`auditFor`) is written, then it and the target's folder are synced side by side.
    * Then the journal entry is moved into the store as the record, without a sync of its own: a power cut
    * before that rename reaches the disk leaves the entry in the journal, and recovery adopts it, knowing the
    * operation completed from the file's content or, when the file was edited since, from its audit line.
@@ -359,31 +361,50 @@ export class WorkspaceFiles {
       ...(kind === 'replace' ? { temp: tempNameFor(c.abs, id), ...(tempInState ? { tempInState: true } : {}) } : {}),
     };
 
-    // 1. Settled forms, so every exit can wait for all of them without leaving a rejection unhandled.
-    const blob = settled(old && this.policy.backup ? this.store.putBlob(old.data, old.sha256, old.stat.mode & 0o7777) : Promise.resolve());
-    // begin() writes the entry before its first wait: from here a killed process leaves it for recovery.
-    const journaled = settled(this.journal.begin(entry));
+    // 1. Every file is created and written before any of them is synced, then all are synced side by side (on
+    //    ext4 a file created while another's sync is being committed waits for that commit: creating the temp
+    //    file after the journal's sync had started made the two waits run one after the other). Settled forms,
+    //    so every exit can wait for all of them without leaving a rejection unhandled.
+    // prepare() writes the entry before its first wait: from here a killed process leaves it for recovery.
+    const journalFile = settledValue(this.journal.prepare(entry));
+    const blobFile = settledValue(old && this.policy.backup ? this.store.prepareBlob(old.data, old.sha256, old.stat.mode & 0o7777) : Promise.resolve(NO_WRITE));
+    let journaled: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
+    let blob: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
     const waitFor = async (...steps: Array<Promise<{ ok: true } | { error: unknown }>>) => {
       for (const outcome of await Promise.all(steps)) if ('error' in outcome) throw outcome.error;
+    };
+    const replaceOptions = {
+      mode: old ? before.mode : change.mode,
+      tempName: entry.temp,
+      beforeRename: async () => {
+        await waitFor(journaled, blob);
+        this.verifyStill(c, old);
+      },
+      skipDirSync: true,
     };
 
     // The change itself; its folder is synced in step 2.
     try {
-      if (kind === 'replace') {
-        // Beside the target, the temp file may only be created once the journal entry naming it is durable.
-        if (!tempInState) await waitFor(journaled);
+      // In .switchboard/tmp the temp file is named by nothing in the workspace: created with the others.
+      let tempFile: Promise<{ value: PreparedWrite } | { error: unknown }> | undefined;
+      if (tempInState) {
         // Re-checked before the temp file is created, and again just before the rename.
         this.verifyStill(c, old);
-        await atomicReplace(c.abs, data!, {
-          mode: old ? before.mode : change.mode,
-          tempName: entry.temp,
-          ...(tempInState ? { tempDir: this.tempDir } : {}),
-          beforeRename: async () => {
-            await waitFor(journaled, blob);
-            this.verifyStill(c, old);
-          },
-          skipDirSync: true,
-        });
+        tempFile = settledValue(prepareReplace(c.abs, data!, { ...replaceOptions, tempDir: this.tempDir }));
+      }
+      const [j, b, t] = await Promise.all([journalFile, blobFile, tempFile]);
+      journaled = settled('error' in j ? Promise.reject(j.error) : j.value.finish());
+      blob = settled('error' in b ? Promise.reject(b.error) : b.value.finish());
+      if (t && 'error' in t) throw t.error;
+      if (kind === 'replace') {
+        let temp = t?.value;
+        if (!temp) {
+          // Beside the target, the temp file may only be created once the journal entry naming it is durable.
+          await waitFor(journaled);
+          this.verifyStill(c, old);
+          temp = await prepareReplace(c.abs, data!, replaceOptions);
+        }
+        await temp.finish();
       } else {
         await waitFor(journaled, blob);
         this.verifyStill(c, old);
@@ -392,9 +413,10 @@ export class WorkspaceFiles {
     } catch (err) {
       const journalOutcome = await journaled;
       await blob;
+      const t = await journalFile;
       // The rename/unlink is the last step, so the target is normally untouched: forget the operation. If it
       // did happen, the record is true and is kept.
-      if (!('error' in journalOutcome) && matches(await stateOf(c.abs), after)) await this.store.adopt(this.journal.fileOf(id), record);
+      if (!('error' in journalOutcome) && !('error' in t) && matches(await stateOf(c.abs), after)) await this.store.adopt(this.journal.fileOf(id), record);
       else this.journal.end(id);
       throw err;
     }
@@ -402,7 +424,8 @@ export class WorkspaceFiles {
     // 2. The change has happened: whatever fails below, the record is true and is kept.
     const result: WriteResult = { path: c.rel, backupId: id, bytes: data?.length ?? 0, sha256: after.sha256, previousSha256: before.sha256, created: !old, deleted: kind === 'unlink' };
     try {
-      await allOrFirstError([fsyncDir(path.dirname(c.abs)), this.appendOk(change.op, opts, auditFor(result))]);
+      // The audit line is written (inline, before its own sync) ahead of the folder's sync, for the reason in step 1.
+      await allOrFirstError([this.appendOk(change.op, opts, auditFor(result)), fsyncDir(path.dirname(c.abs))]);
     } finally {
       await this.store.adopt(this.journal.fileOf(id), record, { sync: false });
     }
@@ -576,6 +599,15 @@ export class WorkspaceFiles {
 
 /** Marks an operation whose audit line was already appended by `commit`. */
 const APPENDED = Symbol('audit appended');
+
+const NO_WRITE: PreparedWrite = { finish: async () => undefined, abandon: async () => undefined };
+
+function settledValue<T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  return p.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+}
 
 function settled(p: Promise<unknown>): Promise<{ ok: true } | { error: unknown }> {
   return p.then(

@@ -60,6 +60,8 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   private readonly reservationTtlMs: number;
   private readonly callRetentionMs: number;
   private readonly maxCallRows: number;
+  /** meta pruned_at as last read (it only grows), so most settles need not read it. */
+  private prunedAtSeen = 0;
 
   private constructor(private readonly db: SharedSqlJsFile, options: SqlJsLedgerOptions) {
     this.file = db.file;
@@ -95,13 +97,15 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
       if (blocking) return { result: { ok: false, blocking, states }, changed: false };
       const id = randomUUID();
       const expires = now + (request.ttlMs ?? this.reservationTtlMs);
-      this.db.run('DELETE FROM reservations WHERE expires_ms <= ?', [now]);
+      // Expired reservations count for nothing (every sum reads `expires_ms > now`); pruneIfDue removes them.
       this.db.run('INSERT INTO reservations VALUES (?,?,?,?,?,?,?,?)', [
         id, request.providerId, amounts.requests ?? 0, amounts.input_chars ?? 0, amounts.tokens ?? 0, amounts.usd ?? 0, now, expires,
       ]);
       // A budget's hold is a row of its own, named after the reservation so settle and release remove it too.
       for (const b of budgets) this.db.run('INSERT INTO reservations VALUES (?,?,0,0,0,?,?,?)', [`${id}#${b.counter}`, b.counter, amounts.usd ?? 0, now, expires]);
-      const after = [...this.withHeldAgain(states.slice(0, request.rules.length), request.providerId, now), ...budgets.map((b) => this.budgetStateOf(b, now))];
+      // The states read above plus this reservation's own holds: nothing else changed inside the transaction.
+      const held = expires > now ? amounts : {};
+      const after = states.map((s) => ({ ...s, ...quotaState(s.rule, s.used, s.reserved + (held[s.rule.metric] ?? 0), s.windowStartMs, s.resetAtMs) }));
       return { result: { ok: true, reservationId: id, states: after }, changed: true };
     });
   }
@@ -195,10 +199,19 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   }
 
   async cooldown(key: string): Promise<Cooldown | undefined> {
+    return this.db.read((now) => this.cooldownAt(key, now));
+  }
+
+  async availability(cooldownKey: string, providerId: string): Promise<{ cooldown?: Cooldown; circuit: CircuitState }> {
     return this.db.read((now) => {
-      const row = this.db.all('SELECT until_ms, reason FROM cooldowns WHERE key = ? AND until_ms > ?', [key, now])[0];
-      return row ? { key, untilMs: Number(row.until_ms), reason: String(row.reason) } : undefined;
+      const cooldown = this.cooldownAt(cooldownKey, now);
+      return { ...(cooldown ? { cooldown } : {}), circuit: this.circuitAt(providerId, now) };
     });
+  }
+
+  private cooldownAt(key: string, now: number): Cooldown | undefined {
+    const row = this.db.all('SELECT until_ms, reason FROM cooldowns WHERE key = ? AND until_ms > ?', [key, now])[0];
+    return row ? { key, untilMs: Number(row.until_ms), reason: String(row.reason) } : undefined;
   }
 
   async recordOutcome(providerId: string, ok: boolean): Promise<CircuitState> {
@@ -223,10 +236,12 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   }
 
   async circuit(providerId: string): Promise<CircuitState> {
-    return this.db.read((now) => {
-      const row = this.db.all('SELECT open_until_ms FROM circuits WHERE provider = ?', [providerId])[0];
-      return circuitOf(row?.open_until_ms == null ? null : Number(row.open_until_ms), now);
-    });
+    return this.db.read((now) => this.circuitAt(providerId, now));
+  }
+
+  private circuitAt(providerId: string, now: number): CircuitState {
+    const row = this.db.all('SELECT open_until_ms FROM circuits WHERE provider = ?', [providerId])[0];
+    return circuitOf(row?.open_until_ms == null ? null : Number(row.open_until_ms), now);
   }
 
   async reconcile(providerId: string, rules: QuotaRule[], info: RateLimitInfo): Promise<void> {
@@ -371,13 +386,6 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     });
   }
 
-  /** `states` after a change to reservations only: usage is unchanged, so only the held sums are read again. */
-  private withHeldAgain(states: QuotaState[], providerId: string, now: number): QuotaState[] {
-    if (!states.length) return [];
-    const held = this.held(providerId, now);
-    return states.map((s) => quotaState(s.rule, s.used, Number(held[s.rule.metric] ?? 0), s.windowStartMs, s.resetAtMs));
-  }
-
   private held(providerId: string, now: number): Record<string, SqlValue> {
     return this.db.all(
       `SELECT COALESCE(SUM(requests),0) AS requests, COALESCE(SUM(input_chars),0) AS input_chars,
@@ -396,7 +404,10 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   }
 
   private pruneIfDue(now: number): void {
+    // pruned_at only moves forward: while the value last read is recent, no prune is due and nothing is read.
+    if (now - this.prunedAtSeen < PRUNE_EVERY_MS) return;
     const last = Number(this.db.all("SELECT value FROM meta WHERE key = 'pruned_at'", [])[0]?.value ?? 0);
+    this.prunedAtSeen = last;
     if (now - last < PRUNE_EVERY_MS) return;
     this.db.run("INSERT OR REPLACE INTO meta VALUES ('pruned_at', ?)", [String(now)]);
     const staleWindows = `(win = 'minute' AND start_ms < ?) OR (win = 'day' AND start_ms < ?) OR (win = 'month' AND start_ms < ?)`;

@@ -131,6 +131,8 @@ export interface Ledger {
   cooldown(key: string): Promise<Cooldown | undefined>;
   recordOutcome(providerId: string, ok: boolean): Promise<CircuitState>;
   circuit(providerId: string): Promise<CircuitState>;
+  /** cooldown(key) and circuit(providerId) in one read, where a ledger can (the router asks both before each call). */
+  availability?(cooldownKey: string, providerId: string): Promise<{ cooldown?: Cooldown; circuit: CircuitState }>;
   /** Provider-reported rate-limit headers win over our count when they say less is left. */
   reconcile(providerId: string, rules: QuotaRule[], info: RateLimitInfo): Promise<void>;
   monthSpend(): Promise<SpendSummary>;

@@ -320,9 +320,12 @@ export class Router {
   private async unavailable(spec: ProviderSpec, apiKey: string | undefined): Promise<string | undefined> {
     const { ledger } = this.options;
     const now = this.clock();
-    const cool = await ledger.cooldown(cooldownKey(spec.id, apiKey));
+    const key = cooldownKey(spec.id, apiKey);
+    // One read where the ledger offers it (the sql.js ledger: one look at the shared file instead of two).
+    const both = ledger.availability ? await ledger.availability(key, spec.id) : undefined;
+    const cool = both ? both.cooldown : await ledger.cooldown(key);
     if (cool && cool.untilMs > now) return `cooling down until ${new Date(cool.untilMs).toISOString()} (${cool.reason})`;
-    const circuit = await ledger.circuit(spec.id);
+    const circuit = both ? both.circuit : await ledger.circuit(spec.id);
     if (circuit.state === 'open' && circuit.untilMs > now) return `circuit open after repeated failures, until ${new Date(circuit.untilMs).toISOString()}`;
     return undefined;
   }

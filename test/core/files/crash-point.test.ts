@@ -1,0 +1,119 @@
+/**
+ * The write's disk waits overlap (journal entry, backup blob and new content are synced side by side), but the
+ * order the guarantees need holds: a real child process is stopped at the rename that replaces the target and
+ * reports which syncs had completed by then — the journal entry and its folder, the backup blob (also when its
+ * content was already stored, and its folder when it is new) and the new content — and is then killed with
+ * SIGKILL. The next start finishes the write or leaves the old content, never a torn file, with the backup intact.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as esbuild from 'esbuild';
+import { WorkspaceFiles } from '../../../src/core/files';
+import { sha256 } from '../../../src/core/files/durable';
+import { orphans, removeDir, tempDir } from './helpers';
+
+interface AtRename {
+  atRename: true;
+  synced: string[];
+}
+
+/** Runs the child until it reports the rename, checks the disk then (`check`), and kills it. */
+function runUntilRename(bundle: string, ws: string, target: string, contentFile: string, check: (report: AtRename) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bundle, ws, target, contentFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let stderr = '';
+    let failure: unknown;
+    const hang = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.includes('"atRename"'));
+      if (!line || child.killed) return;
+      try {
+        check(JSON.parse(line) as AtRename);
+      } catch (err) {
+        failure = err;
+      }
+      child.kill('SIGKILL');
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(hang);
+      if (failure) reject(failure);
+      else if (signal === 'SIGKILL' && out.includes('"atRename"')) resolve();
+      else reject(new Error(`child did not stop at the rename (exit ${code ?? signal}): ${out} ${stderr}`));
+    });
+  });
+}
+
+describe('files: crash point at the rename (syncs overlapped, order kept)', function () {
+  // A hang guard: child processes on a machine shared with other suites.
+  this.timeout(180_000);
+  let dir: string;
+  let bundle: string;
+  before(async () => {
+    dir = tempDir('sb-crash-point-');
+    bundle = path.join(dir, 'crash-at-rename.cjs');
+    await esbuild.build({
+      entryPoints: [path.join(__dirname, 'fixtures/crash-at-rename.ts')],
+      outfile: bundle,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      logLevel: 'error',
+    });
+  });
+  after(() => removeDir(dir));
+
+  for (const alreadyStored of [false, true]) {
+    it(`journal, backup${alreadyStored ? ' (content already stored)' : ' (new blob)'} and new content are synced before the target changes; a kill there loses nothing`, async () => {
+      const ws = path.join(dir, alreadyStored ? 'stored' : 'new');
+      const target = 'src/app.ts';
+      fs.mkdirSync(path.join(ws, 'src'), { recursive: true });
+      const oldContent = Buffer.from('export const version = 1;\n');
+      const newContent = Buffer.from('export const version = 2;\n');
+      fs.writeFileSync(path.join(ws, target), oldContent);
+      if (alreadyStored) {
+        // Back the old content up once (write the new content, then the old one again): its blob is stored.
+        const files = await WorkspaceFiles.open(ws, { actor: 'cli' });
+        await files.write(target, newContent, { actor: 'cli' });
+        await files.write(target, oldContent, { actor: 'cli' });
+      }
+      const contentFile = path.join(dir, `content-${alreadyStored}.txt`);
+      fs.writeFileSync(contentFile, newContent);
+      const oldHash = sha256(oldContent);
+      const blob = path.join(ws, '.switchboard/backups/blobs', oldHash);
+      const blobExisted = fs.existsSync(blob);
+      assert.equal(blobExisted, alreadyStored);
+
+      await runUntilRename(bundle, ws, target, contentFile, (report) => {
+        const rel = report.synced.map((p) => path.relative(ws, p).split(path.sep).join('/'));
+        const journalEntries = fs.readdirSync(path.join(ws, '.switchboard/journal')).filter((n) => n.endsWith('.json'));
+        assert.equal(journalEntries.length, 1, 'one journal entry before the rename');
+        const entry = `.switchboard/journal/${journalEntries[0]}`;
+        assert.ok(rel.includes(entry), `journal entry synced before the rename (synced: ${rel.join(', ')})`);
+        assert.ok(rel.includes('.switchboard/journal'), 'journal folder synced before the rename');
+        assert.ok(rel.includes(`.switchboard/backups/blobs/${oldHash}`), 'backup blob synced before the rename');
+        if (!blobExisted) assert.ok(rel.includes('.switchboard/backups/blobs'), 'new blob\'s folder entry synced before the rename');
+        assert.ok(rel.some((p) => p.endsWith('.sb-tmp')), 'new content synced before the rename');
+        assert.equal(sha256(fs.readFileSync(blob)), oldHash, 'the backup holds the old content');
+        assert.deepEqual(fs.readFileSync(path.join(ws, target)), oldContent, 'the target is untouched until the rename');
+      });
+
+      // The next start: the write is finished (everything it needed was synced) or rolled back, never torn.
+      const files = await WorkspaceFiles.open(ws, { actor: 'extension' });
+      const onDisk = fs.readFileSync(path.join(ws, target));
+      assert.ok(onDisk.equals(newContent) || onDisk.equals(oldContent), 'recovery left the old or the new content');
+      assert.deepEqual(orphans(ws), []);
+      assert.equal(fs.existsSync(path.join(ws, '.switchboard/write.lock')), false);
+      assert.deepEqual(fs.readdirSync(path.join(ws, '.switchboard/journal')).filter((n) => n.endsWith('.json')), []);
+      const [newest] = await files.listBackups({ path: target });
+      if (onDisk.equals(newContent)) assert.equal(newest!.sha256, oldHash, 'the finished write\'s backup is the old content');
+      assert.equal(sha256(fs.readFileSync(blob)), oldHash);
+    });
+  }
+});
