@@ -109,6 +109,8 @@ export class SharedSqlJsFile {
     const store = new SharedSqlJsFile(await loadSqlJs(), options);
     try {
       fs.mkdirSync(path.dirname(store.file), { recursive: true });
+      // A process killed between writing a temp and renaming or linking it left the temp: one readdir clears them.
+      removeOrphanTemps(store.file);
       await store.read(() => undefined);
       // A process that died without close() left its log: fold it in now, so later starters need not replay it.
       await store.foldLog();
