@@ -9,10 +9,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import * as esbuild from 'esbuild';
 import { WorkspaceFiles } from '../../../src/core/files';
 import { sha256 } from '../../../src/core/files/durable';
-import { orphans, removeDir, tempDir } from './helpers';
+import { bundleFixture, orphans, removeDir, tempDir } from './helpers';
 
 interface AtRename {
   atRename: true;
@@ -56,16 +55,7 @@ describe('files: crash point at the rename (syncs overlapped, order kept)', func
   let bundle: string;
   before(async () => {
     dir = tempDir('sb-crash-point-');
-    bundle = path.join(dir, 'crash-at-rename.cjs');
-    await esbuild.build({
-      entryPoints: [path.join(__dirname, 'fixtures/crash-at-rename.ts')],
-      outfile: bundle,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      logLevel: 'error',
-    });
+    bundle = await bundleFixture('crash-at-rename', dir);
   });
   after(() => removeDir(dir));
 

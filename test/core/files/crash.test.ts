@@ -12,10 +12,9 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import * as esbuild from 'esbuild';
 import { WorkspaceFiles } from '../../../src/core/files';
 import { sha256 } from '../../../src/core/files/durable';
-import { orphans, removeDir, tempDir } from './helpers';
+import { bundleFixture, orphans, removeDir, tempDir } from './helpers';
 
 const KILLS = 100;
 const WORKERS = 2;
@@ -67,16 +66,7 @@ describe('files: crash safety (SIGKILL during a large write, 100 times)', functi
   let bundle: string;
   before(async () => {
     dir = tempDir('sb-crash-');
-    bundle = path.join(dir, 'crash-writer.cjs');
-    await esbuild.build({
-      entryPoints: [path.join(__dirname, 'fixtures/crash-writer.ts')],
-      outfile: bundle,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      logLevel: 'error',
-    });
+    bundle = await bundleFixture('crash-writer', dir);
   });
   after(() => removeDir(dir));
 
