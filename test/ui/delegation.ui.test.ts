@@ -61,6 +61,11 @@ async function waitForProposal(page: Page, tab: ReturnType<Page['locator']>, scr
   if (!(await tab.isVisible())) throw new Error(`the delegation did not propose anything\n${await explainFailure(page, scratch)}`);
 }
 
+/** The day of Gemini's daily quota window (it resets at midnight in Los Angeles). */
+function geminiDay(): string {
+  return new Date().toLocaleDateString('en-CA', { timeZone: 'America/Los_Angeles' });
+}
+
 /** Monaco renders spaces as no-break spaces; compare text with ordinary spaces. */
 async function editorText(editor: ReturnType<Page['locator']>): Promise<string> {
   return ((await editor.locator('.view-lines').first().textContent()) ?? '').replace(/\u00a0/g, ' ');
@@ -76,6 +81,7 @@ describe('Switchboard UI: delegation with diff preview (packaged .vsix)', functi
   let page: Page;
   let workspace: string;
   let installedDir: string;
+  let firstDelegationDay = '';
 
   before(async function () {
     this.timeout(300_000);
@@ -117,6 +123,7 @@ describe('Switchboard UI: delegation with diff preview (packaged .vsix)', functi
     // The status-bar item is the extension's first visible sign of life.
     await page.locator('.statusbar-item', { hasText: 'Switchboard' }).first().waitFor();
 
+    firstDelegationDay = geminiDay();
     await runFromPalette(page, 'Switchboard: Delegate Tests to Gemini');
 
     const diffTab = page.locator('.tabs-container .tab.active', { hasText: 'gemini proposal' });
@@ -173,7 +180,9 @@ describe('Switchboard UI: delegation with diff preview (packaged .vsix)', functi
     await rows.filter({ hasText: 'Gemini' }).first().waitFor();
     const providers = (await rows.allTextContents()).map((s) => s.replace(/\s+/g, ' ').trim());
     assert.match(providers[0]!, /^Auto — cheapest/, `Auto comes first: ${JSON.stringify(providers)}`);
-    assert.ok(providers.some((p) => /^Gemini.*free · 1,499 \/ 1,500 requests per day left/.test(p)), `Gemini shows its quota left: ${JSON.stringify(providers)}`);
+    // Gemini's day ends at midnight in Los Angeles: a run that crossed it since the first delegation starts afresh.
+    const left = geminiDay() === firstDelegationDay ? '1,499' : '1,500';
+    assert.ok(providers.some((p) => new RegExp(`^Gemini.*free · ${left} / 1,500 requests per day left`).test(p)), `Gemini shows its quota left: ${JSON.stringify(providers)}`);
     assert.ok(providers.some((p) => /^OpenAI.*paid · no key · \$5\.00 \/ \$5\.00 per month left/.test(p)), `a provider without a key says so: ${JSON.stringify(providers)}`);
     await screenshot(page, 'ui-delegation-03-provider-pick.png');
     await page.keyboard.press('Enter');
