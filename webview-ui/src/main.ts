@@ -14,6 +14,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './dashboard.css';
 import type { DashboardData, Message, ToExtension, ToWebview } from '../../src/extension/dashboard/messages';
+import { formatAmount, formatDuration } from '../../src/core/format-quota';
 
 interface VsCodeApi {
   postMessage(message: Message<ToExtension>): void;
@@ -46,17 +47,7 @@ function usd(x: number): string {
 }
 
 function amount(metric: string, n: number): string {
-  if (metric === 'usd') return usd(n);
-  return Number.isInteger(n) ? n.toLocaleString('en-US') : n.toFixed(2);
-}
-
-export function duration(ms: number): string {
-  if (ms <= 0) return 'now';
-  const minutes = Math.ceil(ms / 60_000);
-  if (minutes < 60) return `${minutes} min`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours} h ${minutes % 60} min`;
-  return `${Math.floor(hours / 24)} d`;
+  return metric === 'usd' ? usd(n) : formatAmount(n);
 }
 
 function button(label: string, aria: string, onClick: () => void, secondary = true): HTMLElement {
@@ -116,9 +107,9 @@ function quotas(data: DashboardData): HTMLElement {
       card.append(el('div', { class: 'quota' },
         el('div', { class: 'quota-head' }, el('span', {}, label), el('span', { class: 'used' }, `${amount(q.metric, used)} / ${amount(q.metric, q.limit)}`)),
         bar,
-        el('div', { class: 'muted small' }, `resets in ${duration(Date.parse(q.resets_at) - now)}`)));
+        el('div', { class: 'muted small' }, `resets in ${formatDuration(Date.parse(q.resets_at) - now)}`)));
     }
-    if (p.cooldown_until) card.append(el('p', { class: 'warning' }, `Cooling down ${duration(Date.parse(p.cooldown_until) - now)}: ${p.cooldown_reason ?? 'rate limited'}`));
+    if (p.cooldown_until) card.append(el('p', { class: 'warning' }, `Cooling down ${formatDuration(Date.parse(p.cooldown_until) - now)}: ${p.cooldown_reason ?? 'rate limited'}`));
     if (p.circuit !== 'closed') card.append(el('p', { class: 'warning' }, `Circuit ${p.circuit}`));
     list.append(card);
   }

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { Disposable } from '../disposable';
 import { describeError } from '../log';
+import { formatAmount, formatDuration } from '../../core/format-quota';
 import type { QuotaEntry, QuotaLine } from '../data/source';
 import type { WorkspaceModel } from '../workspaceModel';
 
@@ -19,15 +20,6 @@ export function quotaColor(fraction: number): vscode.ThemeColor {
   if (fraction >= 0.95) return new vscode.ThemeColor('charts.orange');
   if (fraction >= 0.8) return new vscode.ThemeColor('charts.yellow');
   return new vscode.ThemeColor('charts.green');
-}
-
-export function formatDuration(ms: number): string {
-  if (ms <= 0) return 'now';
-  const minutes = Math.ceil(ms / 60_000);
-  if (minutes < 60) return `${minutes} min`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours} h ${minutes % 60} min`;
-  return `${Math.floor(hours / 24)} d`;
 }
 
 /** Per provider: tier, whether a key is set, used / limit per quota with time to reset, and cooldowns. */
@@ -131,8 +123,4 @@ export class QuotaTreeProvider extends Disposable implements vscode.TreeDataProv
 
 function percent(line: QuotaLine): number {
   return line.limit > 0 ? Math.round((line.used / line.limit) * 100) : 0;
-}
-
-function formatAmount(n: number): string {
-  return Number.isInteger(n) ? n.toLocaleString('en-US') : n.toFixed(2);
 }
