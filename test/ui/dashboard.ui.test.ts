@@ -11,7 +11,7 @@ import path from 'node:path';
 import { startFakeProviderServer, type FakeProviderServer } from '../fakes/provider-server';
 import { fakeProviderEnv } from '../extension/fakeProviders';
 import { closeBrowser, copyWorkspace, launchChromium, makeScratch, REPO_ROOT, startCodeServer, workbenchUrl, type Browser, type CodeServer, type Page, type Scratch } from '../extension/harness';
-import { explainFailure, installVsix, screenshot, waitForWorkbench } from './workbench';
+import { installVsix, recordFailure, runCommand, screenshot, waitForWorkbench } from './workbench';
 
 const VIEWPORT = { width: 1400, height: 1000 };
 const KEY = 'ui-test-dummy-key-0000';
@@ -70,10 +70,7 @@ describe('Switchboard UI: the dashboard (packaged .vsix)', function () {
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state !== 'failed' || !page) return;
-    await screenshot(page, `ui-dashboard-failed-${this.currentTest.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 50)}.png`);
-    // CI keeps only this output: say what the user saw and what Switchboard logged.
-    if (scratch) console.error(`      ${(await explainFailure(page, scratch)).replace(/\n/g, '\n      ')}`);
+    if (this.currentTest?.state === 'failed' && page && scratch) await recordFailure(page, scratch, 'ui-dashboard', this.currentTest.title);
   });
 
   after(async () => {
@@ -83,20 +80,10 @@ describe('Switchboard UI: the dashboard (packaged .vsix)', function () {
     scratch?.remove();
   });
 
-  async function palette(title: string): Promise<void> {
-    await page.keyboard.press('F1');
-    const input = page.locator('.quick-input-widget input.input');
-    await input.waitFor();
-    await input.fill(`>${title}`);
-    // Enter runs the focused row: wait until the filter has put the command there.
-    await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first().waitFor();
-    await page.keyboard.press('Enter');
-  }
-
   it('"Switchboard: Open Dashboard" shows the same figures as `switchboard report --json`', async () => {
     // The status-bar item is the extension's first visible sign of life.
     await page.locator('.statusbar-item', { hasText: 'Switchboard' }).first().waitFor();
-    await palette('Switchboard: Open Dashboard');
+    await runCommand(page, 'Switchboard: Open Dashboard');
     await page.locator('.tabs-container .tab.active', { hasText: 'Switchboard Dashboard' }).waitFor();
     await frame().locator('vscode-table-row').nth(1).waitFor({ timeout: 60_000 });
     const report = JSON.parse(await cli(['report', '--json']));
@@ -122,7 +109,7 @@ describe('Switchboard UI: the dashboard (packaged .vsix)', function () {
     await cli(['delegate', 'tests', '--prompt', 'more', '--out', 'test/answer.test.ts']);
     await frame().locator('vscode-table-row').nth(2).waitFor({ timeout: 60_000 });
     assert.equal(await frame().locator('vscode-table-row').first().getAttribute('data-task'), 'tests', 'newest first');
-    await palette('Preferences: Toggle between Light/Dark Themes');
+    await runCommand(page, 'Preferences: Toggle between Light/Dark Themes');
     await page.locator('.monaco-workbench.vs-dark').waitFor();
     await page.waitForTimeout(1000);
     await screenshot(page, 'ui-dashboard-dark.png');

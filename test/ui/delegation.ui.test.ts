@@ -21,7 +21,7 @@ import {
   type Page,
   type Scratch,
 } from '../extension/harness';
-import { explainFailure, installVsix, screenshot, waitForWorkbench } from './workbench';
+import { explainFailure, installVsix, recordFailure, runCommand, screenshot, waitForWorkbench } from './workbench';
 
 const VIEWPORT = { width: 1400, height: 900 };
 const GENERATED = [
@@ -38,16 +38,6 @@ const GENERATED = [
   '});',
   '',
 ].join('\n');
-
-async function runFromPalette(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input.input');
-  await input.waitFor();
-  await input.fill(`>${title}`);
-  // Enter runs the focused row: wait until the filter has put the command there, not merely somewhere in the list.
-  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first().waitFor();
-  await page.keyboard.press('Enter');
-}
 
 /**
  * Waits for the delegation's proposal tab; a Switchboard warning or error toast (a failed delegation, no file)
@@ -98,10 +88,7 @@ describe('Switchboard UI: delegation with diff preview (packaged .vsix)', functi
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state !== 'failed' || !page) return;
-    await screenshot(page, `ui-delegation-failed-${this.currentTest.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 50)}.png`);
-    // CI keeps only this output: say what the user saw and what Switchboard logged.
-    if (scratch) console.error(`      ${(await explainFailure(page, scratch)).replace(/\n/g, '\n      ')}`);
+    if (this.currentTest?.state === 'failed' && page && scratch) await recordFailure(page, scratch, 'ui-delegation', this.currentTest.title);
   });
 
   after(async () => {
@@ -124,7 +111,7 @@ describe('Switchboard UI: delegation with diff preview (packaged .vsix)', functi
     await page.locator('.statusbar-item', { hasText: 'Switchboard' }).first().waitFor();
 
     firstDelegationDay = geminiDay();
-    await runFromPalette(page, 'Switchboard: Delegate Tests to Gemini');
+    await runCommand(page, 'Switchboard: Delegate Tests to Gemini');
 
     const diffTab = page.locator('.tabs-container .tab.active', { hasText: 'gemini proposal' });
     await waitForProposal(page, diffTab, scratch!);
@@ -166,7 +153,7 @@ describe('Switchboard UI: delegation with diff preview (packaged .vsix)', functi
   it('"Delegate Task…" asks task → provider (Auto first, quota shown) → target; Discard writes nothing', async () => {
     await page.locator('.tabs-container .tab[aria-label^="slugify.ts"]').click();
     await page.locator('.tabs-container .tab.active[aria-label^="slugify.ts"]').waitFor();
-    await runFromPalette(page, 'Switchboard: Delegate Task…');
+    await runCommand(page, 'Switchboard: Delegate Task…');
     const rows = page.locator('.quick-input-widget .monaco-list-row');
     await rows.filter({ hasText: 'Docs' }).first().waitFor();
     assert.deepEqual(

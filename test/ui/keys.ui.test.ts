@@ -19,7 +19,7 @@ import {
   type Page,
   type Scratch,
 } from '../extension/harness';
-import { explainFailure, installVsix, openSwitchboardContainer, screenshot, viewRows, waitForWorkbench } from './workbench';
+import { installVsix, openSwitchboardContainer, recordFailure, runCommand, screenshot, viewRows, waitForWorkbench } from './workbench';
 
 const VIEWPORT = { width: 1400, height: 900 };
 const GEMINI_KEY = 'AIzaSyUI_keysTest_0123456789abcdefghijklmn';
@@ -62,10 +62,7 @@ describe('Switchboard UI: Set API Key and the status bar (packaged .vsix)', func
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state !== 'failed' || !page) return;
-    await screenshot(page, `ui-keys-failed-${this.currentTest.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 50)}.png`);
-    // CI keeps only this output: say what the user saw and what Switchboard logged.
-    if (scratch) console.error(`      ${(await explainFailure(page, scratch)).replace(/\n/g, '\n      ')}`);
+    if (this.currentTest?.state === 'failed' && page && scratch) await recordFailure(page, scratch, 'ui-keys', this.currentTest.title);
   });
 
   after(async () => {
@@ -94,11 +91,8 @@ describe('Switchboard UI: Set API Key and the status bar (packaged .vsix)', func
     const before = await poll('the Quota view to list gemini', async () => (await viewRows(page, 'Quota')).find((r) => r.label === 'gemini'));
     assert.match(before.description, /no key/);
 
-    await page.keyboard.press('F1');
+    await runCommand(page, 'Switchboard: Set API Key');
     const input = page.locator('.quick-input-widget input.input');
-    await input.fill('>Switchboard: Set API Key');
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Set API Key' }).first().waitFor();
-    await page.keyboard.press('Enter');
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Google Gemini' }).first().waitFor();
     await input.fill('Google Gemini');
     await page.keyboard.press('Enter');

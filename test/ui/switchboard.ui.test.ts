@@ -18,7 +18,7 @@ import {
   type Page,
   type Scratch,
 } from '../extension/harness';
-import { explainFailure, installVsix, openSwitchboardContainer, packageVsix, paneTitles, RESULTS_DIR, screenshot, viewRows, viewText, waitForRows, waitForWorkbench } from './workbench';
+import { installVsix, openSwitchboardContainer, recordFailure, runCommand, packageVsix, paneTitles, RESULTS_DIR, screenshot, viewRows, viewText, waitForRows, waitForWorkbench } from './workbench';
 
 const VSIX_GOAL_BYTES = 3 * 1024 * 1024;
 const VIEWPORT = { width: 1400, height: 1100 };
@@ -74,10 +74,6 @@ async function settle(page: Page): Promise<void> {
   await page.waitForTimeout(300);
 }
 
-function slug(title: string): string {
-  return title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60);
-}
-
 describe('Switchboard UI (packaged .vsix in code-server + Chromium)', function () {
   this.timeout(120_000);
   const figures: Record<string, number> = {};
@@ -107,9 +103,7 @@ describe('Switchboard UI (packaged .vsix in code-server + Chromium)', function (
     });
 
     afterEach(async function () {
-      if (this.currentTest?.state !== 'failed' || !session) return;
-      await screenshot(session.page, `ui-failed-${slug(this.currentTest.title)}.png`);
-      console.error(`      ${(await explainFailure(session.page, session.scratch)).replace(/\n/g, '\n      ')}`);
+      if (this.currentTest?.state === 'failed' && session) await recordFailure(session.page, session.scratch, 'ui', this.currentTest.title);
     });
     after(async () => closeSession(session));
 
@@ -156,12 +150,7 @@ describe('Switchboard UI (packaged .vsix in code-server + Chromium)', function (
 
     it('"Switchboard: Show Log" from the palette opens the Switchboard output with the activation line', async () => {
       const { page } = session!;
-      await page.keyboard.press('F1');
-      const input = page.locator('.quick-input-widget input.input');
-      await input.waitFor();
-      await input.fill('>Switchboard: Show Log');
-      await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Switchboard: Show Log' }).first().waitFor();
-      await page.keyboard.press('Enter');
+      await runCommand(page, 'Switchboard: Show Log');
       // Monaco renders spaces as no-break spaces; \s matches both.
       const output = page.locator('.part.panel .monaco-editor .view-lines').filter({ hasText: /Activated\s+in\s+[\d.]+\s+ms/ });
       await output.waitFor({ timeout: 30_000 });
@@ -183,9 +172,7 @@ describe('Switchboard UI (packaged .vsix in code-server + Chromium)', function (
     });
 
     afterEach(async function () {
-      if (this.currentTest?.state !== 'failed' || !session) return;
-      await screenshot(session.page, `ui-failed-${slug(this.currentTest.title)}.png`);
-      console.error(`      ${(await explainFailure(session.page, session.scratch)).replace(/\n/g, '\n      ')}`);
+      if (this.currentTest?.state === 'failed' && session) await recordFailure(session.page, session.scratch, 'ui', this.currentTest.title);
     });
     after(async () => closeSession(session));
 

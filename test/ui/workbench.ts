@@ -118,3 +118,23 @@ export async function explainFailure(page: Page, scratch: Scratch): Promise<stri
   const shown = toasts.map((t) => `  • ${t.replace(/\s+/g, ' ').trim()}`).join('\n') || '  (none)';
   return `notifications on screen:\n${shown}\nSwitchboard log:\n${switchboardLogs(scratch)}`;
 }
+
+/**
+ * After a failed test: a screenshot named after it (test-results/<prefix>-failed-<title>.png), and on stderr what
+ * the user saw and what Switchboard logged, since CI keeps only the output.
+ */
+export async function recordFailure(page: Page, scratch: Scratch, prefix: string, title: string): Promise<void> {
+  const slug = title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60);
+  await screenshot(page, `${prefix}-failed-${slug}.png`);
+  console.error(`      ${(await explainFailure(page, scratch)).replace(/\n/g, '\n      ')}`);
+}
+
+/** F1, the command's title, Enter once the filter has made it the focused row (Enter runs the focused row). */
+export async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input.input');
+  await input.waitFor();
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first().waitFor();
+  await page.keyboard.press('Enter');
+}
