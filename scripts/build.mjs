@@ -1,11 +1,12 @@
 // Two bundles, as vscode-eslint does: the extension (only `vscode` external) and the sidecar, runnable with plain
-// `node dist/sidecar.js` (sql.js's wasm copied beside it). The sidecar is ES modules split into chunks under
-// dist/sidecar/, so a process loads only what it runs: `serve` answers tools/list without ever parsing the
-// provider SDKs, sql.js or the CLI-only commands, which load on the first call that needs them (import()).
-// dist/sidecar.js itself is a few lines of CommonJS that turn on Node's compile cache (where the running Node
-// has one) and import the entry chunk.
+// `node dist/sidecar.js` (sql.js's wasm copied beside it). The sidecar is one CommonJS bundle,
+// dist/sidecar/bundle.js, written as a single function expression that dist/sidecar.js (the launcher, built from
+// src/sidecar/launch/) compiles through V8's code cache: a start after the first skips compiling what the last one
+// ran. Modules reached only through import() (provider SDKs, sql.js, CLI-only commands) stay in the bundle but are
+// evaluated only on the call that needs them, so `serve` answers tools/list without running them.
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync, chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -23,42 +24,24 @@ const common = {
   sourcemap: production ? false : 'linked',
   minify: production,
   legalComments: 'none',
+  charset: 'ascii',
   logLevel: 'warning',
   // import.meta.url is used by some ESM dependencies; give them the bundle's own URL.
   define: { 'import.meta.url': 'importMetaUrl' },
   banner: { js: "const importMetaUrl = require('url').pathToFileURL(__filename).href;" },
 };
 
-const sidecarChunks = path.join(dist, 'sidecar');
-// Chunk names carry content hashes: clear out the previous build's.
-rmSync(sidecarChunks, { recursive: true, force: true });
+const sidecarDir = path.join(dist, 'sidecar');
+// Clear out what older builds left there (ES module chunks with content-hashed names).
+rmSync(sidecarDir, { recursive: true, force: true });
+const bundlePath = path.join(sidecarDir, 'bundle.js');
 
-// In the chunks: `require` for the CommonJS dependencies esbuild wraps, and __dirname/__filename as the single-file
-// bundle had them (dist/, where sql-wasm.wasm sits and from where media/ is found).
-const esmBanner = [
-  "import { createRequire as __sbCreateRequire } from 'node:module';",
-  "import { fileURLToPath as __sbFileURLToPath } from 'node:url';",
-  "import { dirname as __sbDirname, join as __sbJoin } from 'node:path';",
-  'const require = __sbCreateRequire(import.meta.url);',
-  'const __dirname = __sbDirname(__sbDirname(__sbFileURLToPath(import.meta.url)));',
-  "const __filename = __sbJoin(__dirname, 'sidecar.js');",
-].join('\n');
-
-const launcher = `#!/usr/bin/env node
-'use strict';
-// Switchboard sidecar. The code is in ./sidecar/ (ES module chunks, loaded as needed).
-// Node 22.1+ keeps compiled code in a cache on disk (module.enableCompileCache); older Node has none.
-try {
-  const { enableCompileCache } = require('node:module');
-  if (typeof enableCompileCache === 'function' && !process.env.NODE_DISABLE_COMPILE_CACHE) enableCompileCache();
-} catch {
-  // no cache: only slower
-}
-import('./sidecar/main.mjs').catch((err) => {
-  process.stderr.write('switchboard: cannot load ' + __dirname + '/sidecar/main.mjs: ' + (err && err.message) + '\\n');
-  process.exitCode = 2;
-});
-`;
+// The bundle is the body of a function the launcher calls with (exports, require, module, __filename, __dirname),
+// as Node's own module wrapper would; __filename is dist/sidecar.js, so __dirname is dist/ (sql-wasm.wasm, media/).
+const bundleWrapper = {
+  banner: "(function (exports, require, module, __filename, __dirname) {'use strict';const importMetaUrl = require('url').pathToFileURL(__filename).href;",
+  footer: '\n})',
+};
 
 // The SDK's Server builds an ajv validator at construction, for elicitation answers only (never used here).
 const serverValidatorShim = {
@@ -97,14 +80,10 @@ await Promise.all([
   }),
   esbuild.build({
     ...common,
-    format: 'esm',
-    splitting: true,
-    define: {},
-    entryPoints: { main: path.join(root, 'src/sidecar/main.ts') },
-    outdir: sidecarChunks,
-    outExtension: { '.js': '.mjs' },
-    chunkNames: '[name]-[hash]',
-    banner: { js: esmBanner },
+    entryPoints: [path.join(root, 'src/sidecar/main.ts')],
+    outfile: bundlePath,
+    banner: { js: bundleWrapper.banner },
+    footer: { js: bundleWrapper.footer },
     plugins: [serverValidatorShim, zodEnglishOnly],
     metafile: !!process.env.SWITCHBOARD_BUILD_META,
   }).then((result) => {
@@ -124,8 +103,21 @@ await Promise.all([
     logLevel: 'warning',
   }),
 ]);
-writeFileSync(path.join(dist, 'sidecar.js'), launcher);
-rmSync(path.join(dist, 'sidecar.js.map'), { force: true });
-
+// The launcher reads a pure-ASCII bundle as latin1, several times faster than UTF-8. esbuild escapes other
+// characters in strings (charset: ascii) but not in regular expressions (write those as \uXXXX), and a development
+// build keeps comments: there the launcher reads UTF-8. A production build must be ASCII.
+const bundle = readFileSync(bundlePath);
+const nonAscii = bundle.findIndex((byte) => byte > 0x7f);
+if (nonAscii >= 0 && production) throw new Error(`dist/sidecar/bundle.js has a non-ASCII byte at ${nonAscii}; write it as an escape`);
+// The compile cache is keyed by the bundle's content: V8 itself checks only the source's length.
+const bundleId = createHash('sha256').update(bundle).digest('hex').slice(0, 16);
+await esbuild.build({
+  ...common,
+  entryPoints: [path.join(root, 'src/sidecar/launch/launcher.ts')],
+  outfile: path.join(dist, 'sidecar.js'),
+  sourcemap: false,
+  define: { SWITCHBOARD_BUNDLE_ID: JSON.stringify(bundleId), SWITCHBOARD_BUNDLE_ENCODING: JSON.stringify(nonAscii >= 0 ? 'utf8' : 'latin1') },
+  banner: { js: '#!/usr/bin/env node' },
+});
 copyFileSync(require.resolve('sql.js/dist/sql-wasm.wasm'), path.join(dist, 'sql-wasm.wasm'));
 chmodSync(path.join(dist, 'sidecar.js'), 0o755);

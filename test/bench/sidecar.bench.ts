@@ -92,20 +92,25 @@ export async function run(): Promise<object> {
     // during the run (shared CI runners) weighs on both alike.
     // Cold start: a new process each time, until tools/list has answered; wall time, and the CPU time the
     // process used up to that answer (/proc, Linux), which a busy machine disturbs much less.
-    const coldOnce = async (args: string[]) => {
+    const coldOnce = async (args: string[], extraEnv: Record<string, string> = {}) => {
       const t0 = process.hrtime.bigint();
-      const s = await connect(args, env, root);
+      const s = await connect(args, { ...env, ...extraEnv }, root);
       await s.client.listTools();
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       const cpu = cpuMs(s.transport.pid);
       await s.close();
       return { ms, cpu };
     };
-    const cold = { sidecar: [] as number[], reference: [] as number[], sidecarCpu: [] as number[], referenceCpu: [] as number[] };
+    // The sidecar's steady state is a start with its compile cache (filled by the first start, in
+    // $SWITCHBOARD_HOME/cache/compile); a first start ever, without one, is measured beside it.
+    const cold = { sidecar: [] as number[], reference: [] as number[], sidecarCpu: [] as number[], referenceCpu: [] as number[], noCache: [] as number[], noCacheCpu: [] as number[] };
     for (let i = 0; i < 22; i++) {
       const a = await coldOnce(sidecarArgs);
       const b = hasReference ? await coldOnce(referenceArgs) : undefined;
+      const c = await coldOnce(sidecarArgs, { NODE_DISABLE_COMPILE_CACHE: '1' });
       if (i < 2) continue; // warm the disk cache and the test process
+      cold.noCache.push(c.ms);
+      cold.noCacheCpu.push(c.cpu);
       cold.sidecar.push(a.ms);
       cold.sidecarCpu.push(a.cpu);
       if (b) {
@@ -123,6 +128,9 @@ export async function run(): Promise<object> {
         sidecar: coldSidecar, reference: coldRef, ratio_p50: ratio(coldSidecar.p50_ms, coldRef.p50_ms),
         cpu_ms_sidecar: cpuSidecar, cpu_ms_reference: cpuRef, cpu_ratio_p50: ratio(cpuSidecar.p50_ms, cpuRef.p50_ms),
         goal: '<= 0.4',
+        first_start_no_compile_cache: summary(cold.noCache),
+        first_start_ratio_p50: ratio(summary(cold.noCache).p50_ms, coldRef.p50_ms),
+        cpu_ms_first_start: summary(cold.noCacheCpu),
       };
     }
 

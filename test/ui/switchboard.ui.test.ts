@@ -109,7 +109,7 @@ describe('Switchboard UI (packaged .vsix in code-server + Chromium)', function (
 
     it('the installed .vsix holds only the allowlisted files and is under 3 MB', () => {
       const files = listFiles(session!.installedDir).sort();
-      for (const needed of ['package.json', 'dist/extension.js', 'dist/sidecar.js', 'dist/sidecar/main.mjs', 'dist/sql-wasm.wasm', 'media/switchboard.svg']) {
+      for (const needed of ['package.json', 'dist/extension.js', 'dist/sidecar.js', 'dist/sidecar/bundle.js', 'dist/sql-wasm.wasm', 'media/switchboard.svg']) {
         assert.ok(files.includes(needed), `${needed} is packaged`);
       }
       const unwanted = files.filter((f) => /\.map$|^src\/|^test\/|^out\/|^node_modules\/|^media\/sample-workspace\/|\.ts$|^\.ci\//.test(f) && !f.endsWith('.d.ts'));

@@ -128,7 +128,7 @@ export function detectVolumeRules(dir: string): { caseInsensitive: boolean; norm
 // C0/C1 controls, DEL, line/paragraph separators and bidirectional overrides (names that display as something else).
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f]/;
-const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)(\..*)?$/i;
 const MAX_INPUT_CHARS = 4096;
 const MAX_COMPONENT_BYTES = 255;
 

@@ -4,11 +4,11 @@
  */
 import type { CheckRun } from './run-check';
 
-const FAILURE_LINE = /(\bfail(ed|ure|ing)?\b|\berror\b|assert|expected|\bactual\b|^not ok|✖|✗|×|\bpanic|traceback|exception|cannot find|not found|undefined|SyntaxError|TypeError|ReferenceError|E\s{2,}|^---\s*FAIL|^FAIL\b)/i;
+const FAILURE_LINE = /(\bfail(ed|ure|ing)?\b|\berror\b|assert|expected|\bactual\b|^not ok|\u2716|\u2717|\u00d7|\bpanic|traceback|exception|cannot find|not found|undefined|SyntaxError|TypeError|ReferenceError|E\s{2,}|^---\s*FAIL|^FAIL\b)/i;
 const NOISE = /^\s*(at .*\(node:|at node:|at async |at Module\.|at Object\.<anonymous> \(node:)/;
 
 /** The most telling failure lines first: a failed test's name, then an assertion, then a runner's FAIL line. */
-const TELLING = [/^\s*not ok \d+ - /, /^\s*(✖|×|✗|FAIL\b|--- FAIL)/, /AssertionError|Expected|assert/, /Error:|Traceback|panicked/];
+const TELLING = [/^\s*not ok \d+ - /, /^\s*(\u2716|\u00d7|\u2717|FAIL\b|--- FAIL)/, /AssertionError|Expected|assert/, /Error:|Traceback|panicked/];
 /** TAP YAML keys that say nothing alone. */
 const YAML_NOISE = /^\s*(error: \|-?|---|\.\.\.|duration_ms: .*|failureType: .*|code: .*|name: .*|stack: \|-?|location: .*)$/;
 
