@@ -55,9 +55,14 @@ export function runBundle(run: BundleRun): BundleStarted {
   const outcome: CacheOutcome = !cacheFile ? 'off' : !cachedData ? 'miss' : script.cachedDataRejected ? 'rejected' : 'hit';
 
   let saved = outcome === 'hit' || outcome === 'off';
+  // The state folder above cache/compile: a process ending after it was removed (a scratch $SWITCHBOARD_HOME
+  // cleaned up) must not bring it back.
+  const stateDir = cacheFile ? path.dirname(path.dirname(path.dirname(cacheFile))) : undefined;
+  const stateDirExisted = stateDir !== undefined && fs.existsSync(stateDir);
   const saveCache = (): void => {
     if (saved || !cacheFile) return;
     saved = true;
+    if (stateDirExisted && !fs.existsSync(stateDir!)) return;
     writeCache(cacheFile, script.createCachedData());
   };
 

@@ -18,8 +18,10 @@ function cacheProfile(argv: string[]): string {
 
 function start(): void {
   const env = process.env;
-  // NODE_DISABLE_COMPILE_CACHE is Node's own switch for its compile cache; it turns this one off too.
-  const cacheDir = env.NODE_DISABLE_COMPILE_CACHE ? undefined : path.join(switchboardHome(env), 'cache', 'compile');
+  // NODE_DISABLE_COMPILE_CACHE is Node's own switch for its compile cache; it turns this one off too. The demo
+  // promises to write nothing outside its scratch folder, so it keeps no cache in $SWITCHBOARD_HOME either.
+  const off = !!env.NODE_DISABLE_COMPILE_CACHE || process.argv[2] === 'demo';
+  const cacheDir = off ? undefined : path.join(switchboardHome(env), 'cache', 'compile');
   let started: BundleStarted;
   try {
     started = runBundle({

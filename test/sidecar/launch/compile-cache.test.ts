@@ -29,6 +29,7 @@ describe('sidecar launcher: V8 code cache', function () {
     bundlePath = path.join(root, 'bundle.js');
     fs.writeFileSync(bundlePath, BUNDLE);
     cacheDir = path.join(root, 'home', 'cache', 'compile');
+    fs.mkdirSync(path.join(root, 'home'));
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -108,7 +109,28 @@ describe('sidecar launcher: V8 code cache', function () {
   it('runs without a cache when none is configured', () => {
     const run = start({ cacheDir: null, save: true });
     assert.equal(run.outcome, 'off');
-    assert.equal(fs.existsSync(path.join(root, 'home')), false);
+    assert.equal(fs.existsSync(path.join(root, 'home', 'cache')), false);
+  });
+
+  it('never brings back a state folder removed while the process ran (a scratch $SWITCHBOARD_HOME cleaned up)', () => {
+    const home = path.join(root, 'home');
+    const args = { bundlePath, bundleId: 'gone', cacheDir, filename: path.join(root, 'sidecar.js') };
+    // The child starts, then its state folder goes, then it saves: nothing may appear.
+    const script = `const { runBundle } = require(${JSON.stringify(path.join(REPO, 'src/sidecar/launch/compile-cache.ts'))});
+      const started = runBundle(${JSON.stringify(args)});
+      require('node:fs').rmSync(${JSON.stringify(home)}, { recursive: true });
+      started.saveCache();
+      process.stdout.write(started.outcome);`;
+    const r = spawnSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], { encoding: 'utf8', timeout: 60_000, cwd: REPO });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'miss');
+    assert.equal(fs.existsSync(home), false);
+  });
+
+  it('creates the state folder on a first run that finds none', () => {
+    fs.rmSync(path.join(root, 'home'), { recursive: true });
+    start({ save: true });
+    assert.equal(start().outcome, 'hit');
   });
 
   describe('dist/sidecar.js', () => {
@@ -127,7 +149,7 @@ describe('sidecar launcher: V8 code cache', function () {
           timeout: 30_000,
         });
         assert.equal(r.status, 0, r.stderr);
-        assert.match(r.stdout, /^(switchboard \d+\.\d+\.\d+|Usage: switchboard)/);
+        assert.match(r.stdout, /^(switchboard \d+\.\d+\.\d+|Usage: switchboard|switchboard demo: )/);
         return /compile cache (\w+)/.exec(r.stderr)?.[1];
       };
       assert.equal(run(['--version']), 'miss');
@@ -135,6 +157,7 @@ describe('sidecar launcher: V8 code cache', function () {
       assert.equal(fs.readdirSync(dir).length, 1);
       assert.equal(run(['--version']), 'hit');
       assert.equal(run(['--version'], { NODE_DISABLE_COMPILE_CACHE: '1' }), 'off');
+      assert.equal(run(['demo', '--help']), 'off', 'the demo writes nothing outside its scratch folder');
       // `--help` runs as the CLI too; `serve` keeps its own cache, so a CLI command never evicts what it compiled.
       assert.equal(run(['--help']), 'hit');
       const serve = spawnSync(process.execPath, [SIDECAR, 'serve', '--workspace', root], {
