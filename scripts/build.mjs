@@ -6,7 +6,9 @@
 // evaluated only on the call that needs them, so `serve` answers tools/list without running them.
 import * as esbuild from 'esbuild';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -71,6 +73,32 @@ const zodEnglishOnly = {
   },
 };
 
+// tools/list is the same for every start of a build: computed here, from the very tool definitions the bundle
+// holds, and compiled into it, so a start converts no zod schema to JSON Schema (see src/sidecar/server.ts).
+async function toolListing() {
+  const result = await esbuild.build({
+    ...common,
+    sourcemap: false,
+    minify: false,
+    write: false,
+    stdin: {
+      // Loaded as main.ts loads them (import()), so the modules initialise in the same order.
+      contents: "void (async () => { const { compactToolList } = await import('./src/sidecar/server'); const { ALL_TOOLS } = await import('./src/sidecar/tools'); process.stdout.write(JSON.stringify(compactToolList(ALL_TOOLS))); })();",
+      resolveDir: root,
+      sourcefile: 'tool-listing.ts',
+      loader: 'ts',
+    },
+    plugins: [serverValidatorShim, zodEnglishOnly],
+  });
+  const script = path.join(mkdtempSync(path.join(os.tmpdir(), 'switchboard-build-')), 'tool-listing.cjs');
+  try {
+    writeFileSync(script, result.outputFiles[0].contents);
+    return JSON.parse(execFileSync(process.execPath, [script], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } }));
+  } finally {
+    rmSync(path.dirname(script), { recursive: true, force: true });
+  }
+}
+
 await Promise.all([
   esbuild.build({
     ...common,
@@ -78,8 +106,9 @@ await Promise.all([
     outfile: path.join(dist, 'extension.js'),
     external: ['vscode'],
   }),
-  esbuild.build({
+  toolListing().then((listing) => esbuild.build({
     ...common,
+    define: { ...common.define, SWITCHBOARD_TOOL_LISTING: JSON.stringify(listing) },
     entryPoints: [path.join(root, 'src/sidecar/main.ts')],
     outfile: bundlePath,
     banner: { js: bundleWrapper.banner },
@@ -88,7 +117,7 @@ await Promise.all([
     metafile: !!process.env.SWITCHBOARD_BUILD_META,
   }).then((result) => {
     if (result.metafile) writeFileSync(path.join(dist, 'sidecar-meta.json'), JSON.stringify(result.metafile));
-  }),
+  })),
   // The dashboard webview's page (webview-ui/): a browser bundle, its CSS emitted beside it as dashboard.css.
   esbuild.build({
     entryPoints: [path.join(root, 'webview-ui/src/main.ts')],

@@ -24,6 +24,13 @@ export interface ServerDeps {
   instructions?: string;
 }
 
+declare const SWITCHBOARD_TOOL_LISTING: Tool[] | undefined;
+/**
+ * compactToolList(ALL_TOOLS), computed by the build (scripts/build.mjs) from the same definitions and compiled
+ * into the bundle: a start then converts no zod schema. Undefined when running from source.
+ */
+const BUILT_TOOL_LISTING: Tool[] | undefined = typeof SWITCHBOARD_TOOL_LISTING === 'undefined' ? undefined : SWITCHBOARD_TOOL_LISTING;
+
 export function createServer(deps: ServerDeps): McpServer {
   const { sidecar } = deps;
   const server = new McpServer(
@@ -46,7 +53,7 @@ export function createServer(deps: ServerDeps): McpServer {
   // The SDK's own listing repeats `$schema`, `additionalProperties` and defaults in every schema; the same
   // schemas without that noise keep the whole tools/list within ~1.5k tokens of every Claude session.
   const tools = deps.tools ?? ALL_TOOLS;
-  let listing: Tool[] | undefined;
+  let listing: Tool[] | undefined = tools === ALL_TOOLS ? BUILT_TOOL_LISTING : undefined;
   server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: (listing ??= compactToolList(tools)) }));
 
   if (deps.resources === false) return server;

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { listAgentsDescriptor, listServersDescriptor, readToolResult } from '../../src/sidecar/protocol';
+import { compactToolList } from '../../src/sidecar/server';
+import { ALL_TOOLS } from '../../src/sidecar/tools';
 import { buildOnce, connectSidecar, makeScratch, textOf, type Connected, type Scratch } from './helpers';
 
 describe('sidecar MCP server: tools and resources over stdio', function () {
@@ -33,6 +35,11 @@ describe('sidecar MCP server: tools and resources over stdio', function () {
     for (const t of tools) assert.ok(t.outputSchema && t.outputSchema.type === 'object', `${t.name} declares an output schema`);
     const size = JSON.stringify(tools).length;
     assert.ok(size <= 6000, `tools/list is ${size} characters`);
+  });
+
+  it('the built listing (computed at build time) is exactly what the tool definitions give now', async () => {
+    const { tools } = await s.client.listTools();
+    assert.deepEqual(tools, JSON.parse(JSON.stringify(compactToolList(ALL_TOOLS))));
   });
 
   it('read_file returns the content as text and structured content', async () => {
