@@ -60,21 +60,45 @@ export interface AppendAuditOptions {
 
 /** Appends one record, durably unless told otherwise. Long text fields are shortened so the line stays atomic. */
 export async function appendAudit(workspace: string, record: AuditRecord, options: AppendAuditOptions = {}): Promise<void> {
+  const sync = writeAuditLine(workspace, record, options);
+  await (options.durable !== false ? sync() : sync.skip());
+}
+
+/** A line written (readers see it) whose sync is still to come: call exactly one of the two. */
+export interface PendingAuditSync {
+  (): Promise<void>;
+  skip(): Promise<void>;
+}
+
+/**
+ * Writes one record now and returns its sync for later, so a caller can answer first and make the line durable
+ * alongside its other syncs (WorkspaceFiles.commit).
+ */
+export function writeAuditLine(workspace: string, record: AuditRecord, options: Pick<AppendAuditOptions, 'file'> = {}): PendingAuditSync {
   const line = formatAuditLine(record);
   const file = options.file ?? auditFile(workspace);
   const open = openAudit(file);
   try {
-    // Everything up to the sync is a few small system calls on one file, done inline: cheaper than thread-pool
-    // round trips, and a line is written as one unit with nothing else of this process in between.
+    // A few small system calls on one file, done inline: cheaper than thread-pool round trips, and a line is
+    // written as one unit with nothing else of this process in between.
     const fresh = open.fresh ?? startsFresh(open.fd);
     const text = fresh ? line : '\n' + line;
     const written = fs.writeSync(open.fd, text);
     open.done(written, written === Buffer.byteLength(text));
-    // fdatasync: the appended bytes and the new length, without an extra inode-times flush.
-    if (options.durable !== false) await fdatasyncFd(open.fd);
-  } finally {
+  } catch (err) {
     open.release();
+    throw err;
   }
+  const sync = async (): Promise<void> => {
+    try {
+      // fdatasync: the appended bytes and the new length, without an extra inode-times flush.
+      await fdatasyncFd(open.fd);
+    } finally {
+      open.release();
+    }
+  };
+  sync.skip = async (): Promise<void> => open.release();
+  return sync;
 }
 
 /** A line torn by a power cut or a full disk would swallow the next one: false when the file ends mid-line. */

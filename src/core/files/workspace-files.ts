@@ -33,7 +33,7 @@ import type { Diagnostic } from '../diagnostics';
 import { UserError, isUserError } from '../errors';
 import { workspaceStateDir } from '../paths';
 import { redact } from '../redact';
-import { appendAudit, auditFile, readAudit, type AuditOp, type AuditRecord } from './audit';
+import { appendAudit, auditFile, readAudit, writeAuditLine, type AuditOp, type AuditRecord } from './audit';
 import { ACTORS, BackupStore, idTime, newBackupId, toInfo, type Actor, type BackupInfo, type BackupRecord, type FileState, type PruneReport } from './backups';
 import { fsyncDir, openNoFollow, pathOfOpenFile, prepareReplace, readCapped, retryBusy, sha256, tempNameFor, TEMP_SUFFIX, type PreparedWrite } from './durable';
 import { Journal, type JournalEntry } from './journal';
@@ -105,6 +105,19 @@ interface Existing {
   data: Buffer;
   stat: fs.Stats;
   sha256: string;
+  /**
+   * Still open (readExisting's `keepOpen`): replacing or removing the file then only drops a name, and freeing
+   * the old file (its blocks, and on some file systems a discard sent to the disk) waits for `closeKept`,
+   * after the caller has its answer.
+   */
+  fd?: number;
+}
+
+function closeKept(existing: Existing | undefined): void {
+  if (existing?.fd === undefined) return;
+  const fd = existing.fd;
+  existing.fd = undefined;
+  fs.closeSync(fd);
 }
 
 export class WorkspaceFiles {
@@ -178,14 +191,14 @@ export class WorkspaceFiles {
     assertActor(opts.actor);
     const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content);
     return this.audited('write', input, opts, () =>
-      this.lock.run(async () => {
+      this.runLocked(async (defer) => {
         const c = this.check(input, 'write');
         if (data.length > this.policy.maxFileBytes) {
           throw new PathDenied('too_large', `Writing "${c.rel}" is not allowed: the content is ${data.length} bytes, over the max_file_bytes limit of ${this.policy.maxFileBytes}`);
         }
         await this.options.afterCheck?.(c, 'write');
-        const old = c.exists ? await this.readExisting(c) : undefined;
-        const result = await this.commit(c, { kind: 'replace', data, old, op: 'write', opts }, (r) => auditOf(r, opts));
+        const old = c.exists ? await this.readExisting(c, true) : undefined;
+        const result = await this.commit(c, { kind: 'replace', data, old, op: 'write', opts }, (r) => auditOf(r, opts), defer);
         return { result, audit: APPENDED };
       }),
     );
@@ -194,12 +207,12 @@ export class WorkspaceFiles {
   async delete(input: string, opts: WriteOptions): Promise<WriteResult> {
     assertActor(opts.actor);
     return this.audited('delete', input, opts, () =>
-      this.lock.run(async () => {
+      this.runLocked(async (defer) => {
         const c = this.check(input, 'write');
         if (!c.exists) throw new UserError(`No file "${c.rel}" in the workspace`, 'not_found');
         await this.options.afterCheck?.(c, 'delete');
-        const old = await this.readExisting(c);
-        const result = await this.commit(c, { kind: 'unlink', old, op: 'delete', opts }, (r) => auditOf(r, opts));
+        const old = await this.readExisting(c, true);
+        const result = await this.commit(c, { kind: 'unlink', old, op: 'delete', opts }, (r) => auditOf(r, opts), defer);
         return { result, audit: APPENDED };
       }),
     );
@@ -207,6 +220,8 @@ export class WorkspaceFiles {
 
   /** Backups newest first; of one file when `path` is given. */
   async listBackups(options: { path?: string; limit?: number } = {}): Promise<BackupInfo[]> {
+    // The record of a write that has answered may still be on its way into the store.
+    await this.idle();
     let records: BackupRecord[];
     if (options.path !== undefined) {
       // The file may be gone (a delete is backed up too), so only the name is checked, for the write purpose.
@@ -222,7 +237,7 @@ export class WorkspaceFiles {
     assertActor(opts.actor);
     let shownPath: string | undefined;
     return this.audited('restore', () => shownPath, opts, () =>
-      this.lock.run(async (): Promise<{ result: RestoreResult; audit: Partial<AuditRecord> | typeof APPENDED }> => {
+      this.runLocked(async (defer): Promise<{ result: RestoreResult; audit: Partial<AuditRecord> | typeof APPENDED }> => {
         const found = typeof backupId === 'string' && backupId ? await this.store.find(backupId.trim()) : undefined;
         if (!found) throw new UserError(`No backup "${String(backupId).slice(0, 40)}"; list them with list_backups`, 'backup_not_found');
         if ('ambiguous' in found) throw new UserError(`"${backupId}" matches ${found.ambiguous} backups; give more of the id`, 'backup_ambiguous');
@@ -250,10 +265,10 @@ export class WorkspaceFiles {
         if (rec.before.exists) {
           const data = await this.store.getBlob(rec.before.sha256!);
           if (!data) throw new UserError(`Backup ${rec.id} is missing or damaged; it cannot be restored`, 'backup_damaged');
-          result = await this.commit(c, { kind: 'replace', data, old: current, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id, mode: rec.before.mode }, audit);
+          result = await this.commit(c, { kind: 'replace', data, old: current, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id, mode: rec.before.mode }, audit, defer);
         } else {
           // The file did not exist before that operation: restoring that state deletes it.
-          result = await this.commit(c, { kind: 'unlink', old: current!, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id }, audit);
+          result = await this.commit(c, { kind: 'unlink', old: current!, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id }, audit, defer);
         }
         return { result: { ...result, ...base, unchanged: false }, audit: APPENDED };
       }),
@@ -282,10 +297,44 @@ export class WorkspaceFiles {
     });
   }
 
+  /**
+   * Resolves once the work a write, delete or restore left to do after answering (see `commit`, step 3) is
+   * done: its record is in the store, its audit line and folder synced. Never rejects.
+   */
+  async idle(): Promise<void> {
+    await this.finishing;
+  }
+
   // ---- internals -------------------------------------------------------------------------------------------
 
+  /** Work left by operations that have answered; the workspace lock is held until it is done. */
+  private finishing: Promise<void> = Promise.resolve();
+
+  /**
+   * Runs fn under the workspace lock and answers as soon as fn returns, keeping the lock until the work fn
+   * handed to `defer` is done (the next operation waits for it, the caller does not).
+   */
+  private runLocked<T>(fn: (defer: (rest: Promise<void>) => void) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const held = this.lock.run(async () => {
+        const rest: Array<Promise<void>> = [];
+        try {
+          resolve(await fn((r) => rest.push(r)));
+        } catch (err) {
+          reject(err);
+        } finally {
+          // Deferred work never rejects (commit catches it); the lock is released once it is done.
+          await Promise.all(rest);
+        }
+      });
+      // The lock itself may fail (workspace_busy) before fn runs.
+      held.catch(reject);
+      this.finishing = held.then(noop, noop);
+    });
+  }
+
   /** Opens without following links and proves the opened file is the one that was checked. */
-  private async readExisting(c: CheckedPath): Promise<Existing> {
+  private async readExisting(c: CheckedPath, keepOpen = false): Promise<Existing> {
     const changed = () => new PathDenied('changed_during_check', `Using "${c.rel}" was refused: the file changed while it was being checked; try again`);
     let fd: number;
     try {
@@ -295,6 +344,7 @@ export class WorkspaceFiles {
       if (code === 'ELOOP' || code === 'ENOENT' || code === 'ENOTDIR' || code === 'EMLINK') throw changed();
       throw err;
     }
+    let kept = false;
     try {
       // fstat and /proc answer from memory: inline. Only a large file's content is read in the thread pool.
       const st = fs.fstatSync(fd);
@@ -305,9 +355,14 @@ export class WorkspaceFiles {
       if (where !== undefined && where !== c.abs) throw changed();
       const data = await readCapped(fd, this.policy.maxFileBytes, st.size);
       if (data.length > this.policy.maxFileBytes) throw new PathDenied('too_large', `Using "${c.rel}" was refused: it grew over the max_file_bytes limit of ${this.policy.maxFileBytes}`);
-      return { data, stat: st, sha256: sha256(data) };
+      const existing: Existing = { data, stat: st, sha256: sha256(data) };
+      if (keepOpen) {
+        existing.fd = fd;
+        kept = true;
+      }
+      return existing;
     } finally {
-      fs.closeSync(fd);
+      if (!kept) fs.closeSync(fd);
     }
   }
 
@@ -325,15 +380,39 @@ export class WorkspaceFiles {
    *     target changes, and the target goes from old to new content in one step, never torn. Where the state
    *     folder is on another file system than the target (or is not a plain folder), the temp file goes beside
    *     the target instead, created only once the journal entry naming it is durable (a crash cannot orphan it);
-   *  2. the audit line (`auditFor`) is written, then it and the target's folder are synced side by side.
-   * Then the journal entry is moved into the store as the record, without a sync of its own: a power cut
-   * before that rename reaches the disk leaves the entry in the journal, and recovery adopts it, knowing the
-   * operation completed from the file's content or, when the file was edited since, from its audit line.
+   *     With the temp file in `.switchboard/tmp`, that folder is synced in this wait too, so from here on the
+   *     journal entry, the backup and the new content under its temp name are all on the disk: recovery can
+   *     finish the operation (roll forward) whatever else a power cut loses. A delete likewise (the unlink is
+   *     redone). This is the one disk wait a caller waits for;
+   *  2. the rename (or unlink), then the audit line (`auditFor`) is written: readers see both at once;
+   *  3. the audit line and the target's folder are synced side by side, and the journal entry is then moved
+   *     into the store as the record, without a sync of its own: a power cut before that rename reaches the
+   *     disk leaves the entry in the journal, and recovery adopts it, knowing the operation completed from the
+   *     file's content or, when the file was edited since, from its audit line. Where step 1 made the
+   *     operation recoverable, step 3 runs after the caller has its answer (`defer`; the workspace lock is held
+   *     until it is done, and `idle` waits for it); the entry leaves the journal only once the syncs succeeded.
+   *     Otherwise (temp file beside the target, or folders created for it) the caller waits for step 3 too.
    */
   private async commit(
     c: CheckedPath,
     change: { kind: 'replace' | 'unlink'; data?: Buffer; old: Existing | undefined; op: BackupRecord['op']; opts: WriteOptions; restoredFrom?: string; mode?: number },
     auditFor: (result: WriteResult) => Partial<AuditRecord>,
+    defer: (rest: Promise<void>) => void,
+  ): Promise<WriteResult> {
+    try {
+      return await this.commitChange(c, change, auditFor, defer);
+    } catch (err) {
+      closeKept(change.old);
+      throw err;
+    }
+  }
+
+  /** `commit`, which closes the old file (kept open, see Existing.fd) when this fails. */
+  private async commitChange(
+    c: CheckedPath,
+    change: { kind: 'replace' | 'unlink'; data?: Buffer; old: Existing | undefined; op: BackupRecord['op']; opts: WriteOptions; restoredFrom?: string; mode?: number },
+    auditFor: (result: WriteResult) => Partial<AuditRecord>,
+    defer: (rest: Promise<void>) => void,
   ): Promise<WriteResult> {
     const { kind, data, old, opts } = change;
     const id = newBackupId();
@@ -354,7 +433,7 @@ export class WorkspaceFiles {
       ...(opts.costUsd !== undefined ? { costUsd: opts.costUsd } : {}),
       ...(change.restoredFrom ? { restoredFrom: change.restoredFrom } : {}),
     };
-    if (kind === 'replace') await this.makeParents(c);
+    const createdFolders = kind === 'replace' ? await this.makeParents(c) : false;
     const tempInState = kind === 'replace' && this.tempSharesDevice(c);
     const entry: JournalEntry = {
       id, kind, target: path.relative(this.workspace, c.abs), record,
@@ -370,6 +449,7 @@ export class WorkspaceFiles {
     const blobFile = settledValue(old && this.policy.backup ? this.store.prepareBlob(old.data, old.sha256, old.stat.mode & 0o7777) : Promise.resolve(NO_WRITE));
     let journaled: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
     let blob: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
+    let tempFolder: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
     const waitFor = async (...steps: Array<Promise<{ ok: true } | { error: unknown }>>) => {
       for (const outcome of await Promise.all(steps)) if ('error' in outcome) throw outcome.error;
     };
@@ -377,7 +457,7 @@ export class WorkspaceFiles {
       mode: old ? before.mode : change.mode,
       tempName: entry.temp,
       beforeRename: async () => {
-        await waitFor(journaled, blob);
+        await waitFor(journaled, blob, tempFolder);
         this.verifyStill(c, old);
       },
       skipDirSync: true,
@@ -395,6 +475,8 @@ export class WorkspaceFiles {
       const [j, b, t] = await Promise.all([journalFile, blobFile, tempFile]);
       journaled = settled('error' in j ? Promise.reject(j.error) : j.value.finish());
       blob = settled('error' in b ? Promise.reject(b.error) : b.value.finish());
+      // The temp file's name, so recovery finds it if the rename is lost (see step 1).
+      if (t && !('error' in t)) tempFolder = settled(fsyncDir(this.tempDir));
       if (t && 'error' in t) throw t.error;
       if (kind === 'replace') {
         let temp = t?.value;
@@ -413,6 +495,7 @@ export class WorkspaceFiles {
     } catch (err) {
       const journalOutcome = await journaled;
       await blob;
+      await tempFolder;
       const t = await journalFile;
       // The rename/unlink is the last step, so the target is normally untouched: forget the operation. If it
       // did happen, the record is true and is kept.
@@ -423,13 +506,31 @@ export class WorkspaceFiles {
 
     // 2. The change has happened: whatever fails below, the record is true and is kept.
     const result: WriteResult = { path: c.rel, backupId: id, bytes: data?.length ?? 0, sha256: after.sha256, previousSha256: before.sha256, created: !old, deleted: kind === 'unlink' };
+    let syncAudit: (() => Promise<void>) | undefined;
     try {
-      // The audit line is written (inline, before its own sync) ahead of the folder's sync, for the reason in step 1.
-      await allOrFirstError([this.appendOk(change.op, opts, auditFor(result)), fsyncDir(path.dirname(c.abs))]);
-    } finally {
+      // Written inline ahead of the folder's sync (a file grown during a sync waits for it, see step 1).
+      syncAudit = writeAuditLine(this.workspace, { actor: opts.actor, op: change.op, outcome: 'ok', ...auditFor(result) }, { file: this.auditFile });
+    } catch (err) {
       await this.store.adopt(this.journal.fileOf(id), record, { sync: false });
+      throw err;
     }
-    await this.store.pruneFile(c.rel, this.policy.backupRetention);
+    const recoverable = (kind === 'unlink' || tempInState) && !createdFolders;
+    // 3. See the note above.
+    const finish = async (): Promise<void> => {
+      let synced = false;
+      try {
+        // The old file is freed now, off the caller's path (see Existing.fd).
+        closeKept(old);
+        await allOrFirstError([syncAudit(), fsyncDir(path.dirname(c.abs))]);
+        synced = true;
+      } finally {
+        // Answered already: a failed sync leaves the entry to recovery (it can still roll the operation forward).
+        if (synced || !recoverable) await this.store.adopt(this.journal.fileOf(id), record, { sync: false });
+      }
+      await this.store.pruneFile(c.rel, this.policy.backupRetention);
+    };
+    if (recoverable) defer(finish().catch(() => undefined));
+    else await finish();
     return result;
   }
 
@@ -473,8 +574,8 @@ export class WorkspaceFiles {
     return (await this.store.getBlob(rec.before.sha256)) !== undefined;
   }
 
-  /** Creates missing folders one at a time, checking each landed where the policy check said it would. */
-  private async makeParents(c: CheckedPath): Promise<void> {
+  /** Creates missing folders one at a time, checking each landed where the policy check said it would. True if it made any. */
+  private async makeParents(c: CheckedPath): Promise<boolean> {
     const missing: string[] = [];
     for (let dir = path.dirname(c.abs); !fs.existsSync(dir); dir = path.dirname(dir)) missing.unshift(dir);
     for (const dir of missing) {
@@ -487,6 +588,7 @@ export class WorkspaceFiles {
         throw new PathDenied('changed_during_check', `Writing "${c.rel}" was refused: a folder in its path changed while it was being created`);
       }
     }
+    return missing.length > 0;
   }
 
   /** Last check before the rename/unlink: the path still resolves to the same place, and the file is the one read. */
@@ -596,6 +698,8 @@ export class WorkspaceFiles {
     }
   }
 }
+
+function noop(): void {}
 
 /** Marks an operation whose audit line was already appended by `commit`. */
 const APPENDED = Symbol('audit appended');

@@ -56,6 +56,8 @@ describe('files: WorkspaceFiles', function () {
       await files.write('a.ts', 'new', { actor });
       assert.notEqual(fs.statSync(path.join(ws, 'a.ts')).ino, ino);
       assert.deepEqual(fs.readdirSync(ws).filter((n) => n.includes('sb-tmp')), []);
+      // The entry leaves the journal after the answer (see WorkspaceFiles.commit).
+      await files.idle();
       assert.deepEqual(fs.readdirSync(path.join(ws, '.switchboard/journal')), []);
     });
 
