@@ -75,6 +75,7 @@ export interface PendingAuditSync {
  * alongside its other syncs (WorkspaceFiles.commit).
  */
 export function writeAuditLine(workspace: string, record: AuditRecord, options: Pick<AppendAuditOptions, 'file'> = {}): PendingAuditSync {
+  flushAuditSoon();
   const line = formatAuditLine(record);
   const file = options.file ?? auditFile(workspace);
   const open = openAudit(file);
@@ -99,6 +100,33 @@ export function writeAuditLine(workspace: string, record: AuditRecord, options: 
   };
   sync.skip = async (): Promise<void> => open.release();
   return sync;
+}
+
+/** Lines given to appendAuditSoon and not written yet. */
+let soon: Array<{ record: AuditRecord; file: string }> = [];
+
+/**
+ * Appends a line that needs no sync (a read's) just after the caller has answered: formatting and writing it
+ * were a tenth of a read's time. Order is kept: every other append, and readAudit, write these first. A line
+ * that cannot be written is lost, as a power cut could lose it.
+ */
+export function appendAuditSoon(workspace: string, record: AuditRecord, options: Pick<AppendAuditOptions, 'file'> = {}): void {
+  if (soon.length === 0) setImmediate(flushAuditSoon);
+  soon.push({ record: { time: new Date().toISOString(), ...record }, file: options.file ?? auditFile(workspace) });
+}
+
+/** Writes the lines appendAuditSoon holds. */
+export function flushAuditSoon(): void {
+  if (soon.length === 0) return;
+  const batch = soon;
+  soon = [];
+  for (const { record, file } of batch) {
+    try {
+      void writeAuditLine('', record, { file }).skip();
+    } catch {
+      // see appendAuditSoon
+    }
+  }
 }
 
 /** A line torn by a power cut or a full disk would swallow the next one: false when the file ends mid-line. */
@@ -204,6 +232,7 @@ export interface ReadAuditOptions {
 
 /** The most recent records, newest first. Reads the file backwards, so a long log costs only what is shown. */
 export async function readAudit(workspace: string, options: ReadAuditOptions = {}): Promise<AuditRecord[]> {
+  flushAuditSoon();
   const limit = options.limit ?? 50;
   const file = path.join(workspace, '.switchboard', 'audit.jsonl');
   let fh: fs.promises.FileHandle;

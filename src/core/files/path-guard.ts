@@ -142,7 +142,7 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
   const { absolute, components } = screen(input, deny, ctx.windowsNames);
 
   const lexical = absolute ? path.join(path.parse(process.cwd()).root, ...components) : path.join(ctx.workspace, ...components);
-  const { canonical, exists } = canonicalize(lexical, deny);
+  const { canonical, exists, stat: lexicalStat } = canonicalize(lexical, deny);
 
   const root = ctx.roots.find((r) => isInside(ctx, r, canonical));
   if (!root) deny('outside_allowed_paths', 'it is outside the folders Switchboard may use');
@@ -160,7 +160,7 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
     if (key) deny('key_material', `"${key}" is key material (SSH/cloud/registry credentials), which no policy makes readable`);
   }
   // Existence is only told for names that passed the forbidden list.
-  const stat = exists ? fs.lstatSync(canonical) : undefined;
+  const stat = exists ? (lexicalStat ?? fs.lstatSync(canonical)) : undefined;
   if (stat?.isDirectory()) deny('not_regular_file', 'it is a folder, not a file');
   for (const parts of [givenParts, canonicalParts]) {
     const name = parts[parts.length - 1];
@@ -210,13 +210,17 @@ function screen(input: unknown, deny: (rule: DenyRule, why: string) => never, wi
   return { absolute, components };
 }
 
-/** Real path of the target, or of its nearest existing ancestor plus the names still to be created. */
-function canonicalize(lexical: string, deny: (rule: DenyRule, why: string) => never): { canonical: string; exists: boolean } {
+/**
+ * Real path of the target, or of its nearest existing ancestor plus the names still to be created. `stat`: the
+ * target's lstat when no link was on the way (the lexical path is the canonical one), so it is not asked twice.
+ */
+function canonicalize(lexical: string, deny: (rule: DenyRule, why: string) => never): { canonical: string; exists: boolean; stat?: fs.Stats } {
   const rest: string[] = [];
   let existing = lexical;
+  let stat: fs.Stats;
   for (;;) {
     try {
-      fs.lstatSync(existing);
+      stat = fs.lstatSync(existing);
       break;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -240,7 +244,8 @@ function canonicalize(lexical: string, deny: (rule: DenyRule, why: string) => ne
     deny('invalid_path', `the path cannot be resolved (${code ?? 'error'})`);
   }
   if (rest.length > 0 && !fs.statSync(real!).isDirectory()) deny('not_a_directory', 'a file is used as a folder in the path');
-  return { canonical: rest.length ? path.join(real!, ...rest) : real!, exists: rest.length === 0 };
+  if (rest.length === 0) return { canonical: real!, exists: true, ...(real! === lexical ? { stat: stat! } : {}) };
+  return { canonical: path.join(real!, ...rest), exists: false };
 }
 
 function components(p: string): string[] {

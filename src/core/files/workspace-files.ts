@@ -33,7 +33,7 @@ import type { Diagnostic } from '../diagnostics';
 import { UserError, isUserError } from '../errors';
 import { workspaceStateDir } from '../paths';
 import { redact } from '../redact';
-import { appendAudit, auditFile, readAudit, writeAuditLine, type AuditOp, type AuditRecord } from './audit';
+import { appendAudit, appendAuditSoon, auditFile, readAudit, writeAuditLine, type AuditOp, type AuditRecord } from './audit';
 import { ACTORS, BackupStore, idTime, newBackupId, toInfo, type Actor, type BackupInfo, type BackupRecord, type FileState, type PruneReport } from './backups';
 import { fsyncDir, openNoFollow, pathOfOpenFile, prepareReplace, readCapped, retryBusy, sha256, tempNameFor, TEMP_SUFFIX, type PreparedWrite } from './durable';
 import { Journal, type JournalEntry } from './journal';
@@ -369,29 +369,29 @@ export class WorkspaceFiles {
   /**
    * Backup, journal, change, audit, record. The caller holds the lock.
    *
-   * Five to seven fsyncs in two waits. Each overlap keeps the order of durability that the guarantees need:
-   *  1. at once and side by side: the journal entry (content and folder entry synced together, see journal.ts),
-   *     the backup blob (likewise when it is new, see BackupStore.prepareBlob; synced again when it was already
-   *     stored), and the new content in a temp file in `.switchboard/tmp`. All three files are created and
-   *     written before the first sync starts: on ext4 a file created while a sync's journal commit is running
-   *     waits for that commit, which had turned these overlapping waits into consecutive ones. The temp file is named by nothing in the workspace until the
+   * Syncs, and why each is needed (a replace with its temp file in `.switchboard/tmp`, the usual case):
+   *  1. one wait the caller sees, all side by side: the journal entry's content and its folder entry (what to
+   *     finish or undo), the backup blob and, when new, its folder entry (skipped when this process synced
+   *     that very blob before: BackupStore.prepareBlob), the new content in the temp file and the temp
+   *     folder's entry (so recovery finds it). All files are created and written before the first sync
+   *     starts: a file created while a sync is being committed waits for that commit, which had turned these
+   *     overlapping waits into consecutive ones. The temp file is named by nothing in the workspace until the
    *     rename, so a power cut before the journal entry is durable leaves at worst a temp file there, which
-   *     recovery sweeps. The rename over the target waits for all three: the backup is durable before the
-   *     target changes, and the target goes from old to new content in one step, never torn. Where the state
-   *     folder is on another file system than the target (or is not a plain folder), the temp file goes beside
-   *     the target instead, created only once the journal entry naming it is durable (a crash cannot orphan it);
-   *     With the temp file in `.switchboard/tmp`, that folder is synced in this wait too, so from here on the
-   *     journal entry, the backup and the new content under its temp name are all on the disk: recovery can
-   *     finish the operation (roll forward) whatever else a power cut loses. A delete likewise (the unlink is
-   *     redone). This is the one disk wait a caller waits for;
+   *     recovery sweeps. The rename over the target waits for all of them: the backup is durable before the
+   *     target changes, the target goes from old to new content in one step (never torn), and from here on
+   *     recovery can finish the operation (roll forward) whatever else a power cut loses. A delete likewise
+   *     (the unlink is redone). Where the state folder is on another file system than the target (or is not a
+   *     plain folder), the temp file goes beside the target instead, created only once the journal entry
+   *     naming it is durable (a crash cannot orphan it);
    *  2. the rename (or unlink), then the audit line (`auditFor`) is written: readers see both at once;
-   *  3. the audit line and the target's folder are synced side by side, and the journal entry is then moved
-   *     into the store as the record, without a sync of its own: a power cut before that rename reaches the
-   *     disk leaves the entry in the journal, and recovery adopts it, knowing the operation completed from the
-   *     file's content or, when the file was edited since, from its audit line. Where step 1 made the
+   *  3. the audit line and the target's folder are synced side by side (the line tells recovery the operation
+   *     completed when the file was edited since; the folder makes the rename durable), then the journal entry
+   *     is moved into the store as the record, without a sync of its own: a power cut before that rename
+   *     reaches the disk leaves the entry in the journal, and recovery adopts it. Where step 1 made the
    *     operation recoverable, step 3 runs after the caller has its answer (`defer`; the workspace lock is held
-   *     until it is done, and `idle` waits for it); the entry leaves the journal only once the syncs succeeded.
-   *     Otherwise (temp file beside the target, or folders created for it) the caller waits for step 3 too.
+   *     until it is done, `idle` waits for it), and the entry leaves the journal only once these syncs
+   *     succeeded. Otherwise (temp file beside the target, or folders created for it) the caller waits for it.
+   * The replaced file stays open until step 3 (Existing.fd), so freeing it is not on the caller's path either.
    */
   private async commit(
     c: CheckedPath,
@@ -468,8 +468,7 @@ export class WorkspaceFiles {
       // In .switchboard/tmp the temp file is named by nothing in the workspace: created with the others.
       let tempFile: Promise<{ value: PreparedWrite } | { error: unknown }> | undefined;
       if (tempInState) {
-        // Re-checked before the temp file is created, and again just before the rename.
-        this.verifyStill(c, old);
+        // Nothing in the workspace changes before the rename, which re-checks the path just before it happens.
         tempFile = settledValue(prepareReplace(c.abs, data!, { ...replaceOptions, tempDir: this.tempDir }));
       }
       const [j, b, t] = await Promise.all([journalFile, blobFile, tempFile]);
@@ -661,9 +660,11 @@ export class WorkspaceFiles {
     return lines.some((l) => l.backup_id === entry.id && l.outcome === 'ok');
   }
 
-  /** Appends the line of an operation that succeeded. Durable, except for reads (see AppendAuditOptions). */
-  private appendOk(op: AuditOp, opts: ActorOptions, audit: Partial<AuditRecord>): Promise<void> {
-    return appendAudit(this.workspace, { actor: opts.actor, op, outcome: 'ok', ...audit }, { file: this.auditFile, durable: op !== 'read' });
+  /** Appends the line of an operation that succeeded. Durable, except for reads: written just after the answer (see appendAuditSoon). */
+  private async appendOk(op: AuditOp, opts: ActorOptions, audit: Partial<AuditRecord>): Promise<void> {
+    const record: AuditRecord = { actor: opts.actor, op, outcome: 'ok', ...audit };
+    if (op === 'read') appendAuditSoon(this.workspace, record, { file: this.auditFile });
+    else await appendAudit(this.workspace, record, { file: this.auditFile });
   }
 
   /**
