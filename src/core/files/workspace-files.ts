@@ -35,11 +35,13 @@ import { workspaceStateDir } from '../paths';
 import { redact } from '../redact';
 import { appendAudit, appendAuditSoon, auditFile, readAudit, writeAuditLine, type AuditOp, type AuditRecord } from './audit';
 import { ACTORS, BackupStore, idTime, newBackupId, toInfo, type Actor, type BackupInfo, type BackupRecord, type FileState, type PruneReport } from './backups';
-import { fsyncDir, openNoFollow, pathOfOpenFile, prepareReplace, readCapped, retryBusy, sha256, tempNameFor, TEMP_SUFFIX, type PreparedWrite } from './durable';
+import { fsyncDir, openNoFollow, pathOfOpenFile, prepareReplace, readCapped, retryBusy, sha256, tempNameFor, type PreparedWrite } from './durable';
 import { Journal, type JournalEntry } from './journal';
 import { WorkspaceLock, lockFileFor } from './lock';
 import { checkPath, createPathContext, PathDenied, type CheckedPath, type PathContext, type PathPurpose } from './path-guard';
 import { loadPolicy, type FilePolicy } from './policy';
+import { allOrFirstError, matches, noop, settled, settledValue, stateOf } from './settle';
+import { TempFolder } from './temp-folder';
 
 export interface OpenOptions {
   /** Who runs recovery at open (recorded in the audit log). Default 'extension'. */
@@ -105,11 +107,8 @@ interface Existing {
   data: Buffer;
   stat: fs.Stats;
   sha256: string;
-  /**
-   * Still open (readExisting's `keepOpen`): replacing or removing the file then only drops a name, and freeing
-   * the old file (its blocks, and on some file systems a discard sent to the disk) waits for `closeKept`,
-   * after the caller has its answer.
-   */
+  /** Kept open (readExisting's `keepOpen`): the rename or unlink then only drops a name; freeing the old file (its
+   * blocks, on some file systems a discard sent to the disk) waits for `closeKept`, after the answer. */
   fd?: number;
 }
 
@@ -131,9 +130,7 @@ export class WorkspaceFiles {
   private readonly journal: Journal;
   private readonly lock: WorkspaceLock;
   /** `.switchboard/tmp`: where a write's new content is prepared while its journal entry is being synced. */
-  private readonly tempDir: string;
-  /** Its device, when it is a plain folder of this workspace's state (else temps go beside their targets). */
-  private tempDev: number | undefined;
+  private readonly temps: TempFolder;
 
   private constructor(ctx: PathContext, diagnostics: Diagnostic[], private readonly options: OpenOptions) {
     this.ctx = ctx;
@@ -145,7 +142,7 @@ export class WorkspaceFiles {
     this.store = new BackupStore(this.stateDir);
     this.journal = new Journal(path.join(this.stateDir, 'journal'));
     this.lock = new WorkspaceLock(lockFileFor(this.stateDir));
-    this.tempDir = path.join(this.stateDir, 'tmp');
+    this.temps = new TempFolder(this.stateDir);
   }
 
   static async open(workspace: string, options: OpenOptions = {}): Promise<WorkspaceFiles> {
@@ -161,7 +158,7 @@ export class WorkspaceFiles {
     const files = new WorkspaceFiles(createPathContext(ws, loaded.policy, options.volume), loaded.diagnostics, options);
     await files.store.init();
     await files.journal.init();
-    files.initTempDir();
+    files.temps.init();
     if (options.maintenance !== false) {
       await files.recover();
       await files.prune();
@@ -284,7 +281,7 @@ export class WorkspaceFiles {
         report.entries.push({ id: entry.id, path: entry.record.path, outcome });
         await appendAudit(this.workspace, { actor: this.options.actor ?? 'extension', op: 'recover', path: entry.record.path, backup_id: entry.id, outcome: 'ok', message: outcome }, { file: this.auditFile });
       }
-      report.sweptTemps = (await this.store.sweepTemps()) + (await this.sweepStateTemps());
+      report.sweptTemps = (await this.store.sweepTemps()) + (await this.temps.sweep());
       return report;
     });
   }
@@ -434,7 +431,7 @@ export class WorkspaceFiles {
       ...(change.restoredFrom ? { restoredFrom: change.restoredFrom } : {}),
     };
     const createdFolders = kind === 'replace' ? await this.makeParents(c) : false;
-    const tempInState = kind === 'replace' && this.tempSharesDevice(c);
+    const tempInState = kind === 'replace' && this.temps.serves(c.abs);
     const entry: JournalEntry = {
       id, kind, target: path.relative(this.workspace, c.abs), record,
       ...(kind === 'replace' ? { temp: tempNameFor(c.abs, id), ...(tempInState ? { tempInState: true } : {}) } : {}),
@@ -445,7 +442,7 @@ export class WorkspaceFiles {
     //    file after the journal's sync had started made the two waits run one after the other). Settled forms,
     //    so every exit can wait for all of them without leaving a rejection unhandled.
     // prepare() writes the entry before its first wait: from here a killed process leaves it for recovery.
-    const journalFile = settledValue(this.journal.prepare(entry));
+    const journalFile = settledValue(this.journal.prepare(entry, this.temps.takeSpare('journal')));
     const blobFile = settledValue(old && this.policy.backup ? this.store.prepareBlob(old.data, old.sha256, old.stat.mode & 0o7777) : Promise.resolve(NO_WRITE));
     let journaled: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
     let blob: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
@@ -469,13 +466,13 @@ export class WorkspaceFiles {
       let tempFile: Promise<{ value: PreparedWrite } | { error: unknown }> | undefined;
       if (tempInState) {
         // Nothing in the workspace changes before the rename, which re-checks the path just before it happens.
-        tempFile = settledValue(prepareReplace(c.abs, data!, { ...replaceOptions, tempDir: this.tempDir }));
+        tempFile = settledValue(prepareReplace(c.abs, data!, { ...replaceOptions, tempDir: this.temps.dir, spare: this.temps.takeSpare('temp') }));
       }
       const [j, b, t] = await Promise.all([journalFile, blobFile, tempFile]);
       journaled = settled('error' in j ? Promise.reject(j.error) : j.value.finish());
       blob = settled('error' in b ? Promise.reject(b.error) : b.value.finish());
       // The temp file's name, so recovery finds it if the rename is lost (see step 1).
-      if (t && !('error' in t)) tempFolder = settled(fsyncDir(this.tempDir));
+      if (t && !('error' in t)) tempFolder = settled(fsyncDir(this.temps.dir));
       if (t && 'error' in t) throw t.error;
       if (kind === 'replace') {
         let temp = t?.value;
@@ -527,44 +524,11 @@ export class WorkspaceFiles {
         if (synced || !recoverable) await this.store.adopt(this.journal.fileOf(id), record, { sync: false });
       }
       await this.store.pruneFile(c.rel, this.policy.backupRetention);
+      if (recoverable) this.temps.makeSpares();
     };
     if (recoverable) defer(finish().catch(() => undefined));
     else await finish();
     return result;
-  }
-
-  /** `.switchboard/tmp`, used for temp files only when it is a plain folder inside the state folder. */
-  private initTempDir(): void {
-    try {
-      fs.mkdirSync(this.tempDir, { recursive: true });
-      const st = fs.lstatSync(this.tempDir);
-      // A link or a swapped folder (a hostile repository can ship one) would send new content elsewhere.
-      if (st.isDirectory() && fs.realpathSync.native(this.tempDir) === path.join(fs.realpathSync.native(this.stateDir), 'tmp')) this.tempDev = st.dev;
-    } catch {
-      this.tempDev = undefined;
-    }
-  }
-
-  /** Whether the target's folder is on the file system of `.switchboard/tmp` (rename works across them). */
-  private tempSharesDevice(c: CheckedPath): boolean {
-    if (this.tempDev === undefined) return false;
-    try {
-      return fs.statSync(path.dirname(c.abs)).dev === this.tempDev;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Removes temp files in `.switchboard/tmp` (a write cut short before its journal entry was durable). */
-  private async sweepStateTemps(): Promise<number> {
-    if (this.tempDev === undefined) return 0;
-    let n = 0;
-    for (const name of await fs.promises.readdir(this.tempDir).catch(() => [] as string[])) {
-      if (!name.endsWith(TEMP_SUFFIX)) continue;
-      await fs.promises.rm(path.join(this.tempDir, name), { force: true });
-      n++;
-    }
-    return n;
   }
 
   /** The operation's backup of the previous state can be restored (or there was nothing to keep). */
@@ -606,7 +570,7 @@ export class WorkspaceFiles {
   private async recoverEntry(entry: JournalEntry): Promise<RecoverOutcome> {
     const rec = entry.record;
     const target = path.resolve(this.workspace, entry.target);
-    const temp = entry.temp ? path.join(entry.tempInState ? this.tempDir : path.dirname(target), path.basename(entry.temp)) : undefined;
+    const temp = entry.temp ? path.join(entry.tempInState ? this.temps.dir : path.dirname(target), path.basename(entry.temp)) : undefined;
     let outcome: RecoverOutcome;
     const current = await stateOf(target);
     // Roll forward only where the path policy still holds (a folder could have been swapped for a link meanwhile).
@@ -700,32 +664,10 @@ export class WorkspaceFiles {
   }
 }
 
-function noop(): void {}
-
 /** Marks an operation whose audit line was already appended by `commit`. */
 const APPENDED = Symbol('audit appended');
 
 const NO_WRITE: PreparedWrite = { finish: async () => undefined, abandon: async () => undefined };
-
-function settledValue<T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> {
-  return p.then(
-    (value) => ({ value }),
-    (error: unknown) => ({ error }),
-  );
-}
-
-function settled(p: Promise<unknown>): Promise<{ ok: true } | { error: unknown }> {
-  return p.then(
-    () => ({ ok: true as const }),
-    (error: unknown) => ({ error }),
-  );
-}
-
-/** Waits for all (none is left running on an early failure), then throws the first failure. */
-async function allOrFirstError(tasks: Promise<unknown>[]): Promise<void> {
-  const outcomes = await Promise.allSettled(tasks);
-  for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
-}
 
 function assertActor(actor: unknown): asserts actor is Actor {
   if (!ACTORS.includes(actor as Actor)) throw new UserError(`Unknown actor "${String(actor).slice(0, 40)}" (expected ${ACTORS.join(', ')})`, 'bad_actor');
@@ -753,23 +695,4 @@ function relativeOrUndefined(input: string): string | undefined {
 
 function sameState(current: Existing | undefined, state: FileState): boolean {
   return state.exists ? !!current && current.sha256 === state.sha256 : !current;
-}
-
-interface DiskState {
-  exists: boolean;
-  sha256?: string;
-}
-
-async function stateOf(file: string): Promise<DiskState> {
-  try {
-    const st = await fs.promises.lstat(file);
-    if (!st.isFile()) return { exists: true };
-    return { exists: true, sha256: sha256(await fs.promises.readFile(file)) };
-  } catch {
-    return { exists: false };
-  }
-}
-
-function matches(disk: DiskState, state: FileState): boolean {
-  return state.exists ? disk.exists && disk.sha256 === state.sha256 : !disk.exists;
 }
