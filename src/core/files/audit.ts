@@ -113,6 +113,8 @@ let soon: Array<{ record: AuditRecord; file: string }> = [];
 export function appendAuditSoon(workspace: string, record: AuditRecord, options: Pick<AppendAuditOptions, 'file'> = {}): void {
   if (soon.length === 0) setImmediate(flushAuditSoon);
   soon.push({ record: { time: new Date().toISOString(), ...record }, file: options.file ?? auditFile(workspace) });
+  // Reads in a loop that never yields to the event loop: written in batches rather than held without bound.
+  if (soon.length >= 256) flushAuditSoon();
 }
 
 /** Writes the lines appendAuditSoon holds. */

@@ -153,7 +153,9 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
   if (canonicalParts.length === 0) deny('not_regular_file', 'it is a folder, not a file');
 
   const userAction = ctx.policy.userActionFiles?.some((f) => f === givenParts.join('/') && f === canonicalParts.join('/'));
-  for (const parts of userAction ? [] : [givenParts, canonicalParts]) {
+  // Without a link on the way both spellings are the same names: matched once.
+  const spellings = givenParts.length === canonicalParts.length && givenParts.every((p, i) => p === canonicalParts[i]) ? [canonicalParts] : [givenParts, canonicalParts];
+  for (const parts of userAction ? [] : spellings) {
     const hit = forbiddenMatch(ctx.policy.forbidden, parts);
     if (hit) deny('forbidden', `"${hit}" is on the forbidden list (secrets, version control, Switchboard state, configuration that runs code)`);
     const key = forbiddenMatch(KEY_MATERIAL, parts);
@@ -162,7 +164,7 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
   // Existence is only told for names that passed the forbidden list.
   const stat = exists ? (lexicalStat ?? fs.lstatSync(canonical)) : undefined;
   if (stat?.isDirectory()) deny('not_regular_file', 'it is a folder, not a file');
-  for (const parts of [givenParts, canonicalParts]) {
+  for (const parts of spellings) {
     const name = parts[parts.length - 1];
     if (name !== undefined && !extensionAllowed(ctx.policy.allowedExtensions, name)) {
       deny('extension', `files of this type are not on the allowed_extensions list`);
@@ -248,8 +250,17 @@ function canonicalize(lexical: string, deny: (rule: DenyRule, why: string) => ne
   return { canonical: path.join(real!, ...rest), exists: false };
 }
 
-function components(p: string): string[] {
-  return p.split(path.sep).filter(Boolean);
+// The same few roots are split on every check: kept (bounded; the arrays are never changed by callers).
+const componentsCache = new Map<string, readonly string[]>();
+
+function components(p: string): readonly string[] {
+  let parts = componentsCache.get(p);
+  if (!parts) {
+    if (componentsCache.size >= 256) componentsCache.clear();
+    parts = p.split(path.sep).filter(Boolean);
+    componentsCache.set(p, parts);
+  }
+  return parts;
 }
 
 /** Component-wise containment with the volume's rules; `/ws-evil` is never inside `/ws`. */
@@ -270,7 +281,8 @@ function splitBelow(root: string, p: string): string[] {
 }
 
 function relativeForDisplay(workspace: string, canonical: string): string {
-  return path.relative(workspace, canonical).split(path.sep).join('/');
+  const below = canonical.startsWith(workspace + path.sep) ? canonical.slice(workspace.length + 1) : path.relative(workspace, canonical);
+  return below.split(path.sep).join('/');
 }
 
 /**

@@ -300,5 +300,22 @@ describe('files: WorkspaceFiles', function () {
       assert.equal(wl.sha256, w.sha256);
       assert.equal(lines[0]!.rule, 'forbidden');
     });
+
+    it("a read's line, written just after the answer, is in order and seen by readAudit at once", async () => {
+      await files.write('a.ts', 'x', { actor });
+      await files.read('a.ts', { actor: 'extension' });
+      await files.read('a.ts', { actor: 'cli' });
+      await files.write('a.ts', 'y', { actor });
+      await files.read('a.ts', { actor });
+      const lines = await readAudit(ws, { limit: 10 });
+      assert.deepEqual(lines.map((l) => [l.op, l.actor]), [
+        ['read', 'claude-code'],
+        ['write', 'claude-code'],
+        ['read', 'cli'],
+        ['read', 'extension'],
+        ['write', 'claude-code'],
+      ]);
+      assert.equal(lines[0]!.sha256, sha('y'));
+    });
   });
 });
