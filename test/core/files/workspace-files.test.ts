@@ -315,7 +315,7 @@ describe('files: WorkspaceFiles', function () {
         ['read', 'extension'],
         ['write', 'claude-code'],
       ]);
-      assert.equal(lines[0]!.sha256, sha('y'));
+      assert.equal(lines[0]!.sha256, sha(Buffer.from('y')));
     });
   });
 });
