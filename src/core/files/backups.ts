@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { atomicReplace, createDurable, createUnsynced, fdatasyncFd, fsyncDir, INLINE_READ_BYTES, sha256, TEMP_SUFFIX, type PreparedWrite } from './durable';
+import { atomicReplace, createDurable, createUnsynced, fdatasyncFd, fsyncDir, INLINE_READ_BYTES, sha256, TEMP_SUFFIX, type PreparedWrite, type Spare } from './durable';
 
 export type Actor = 'claude-code' | 'extension' | 'cli';
 export const ACTORS: readonly Actor[] = ['claude-code', 'extension', 'cli'];
@@ -128,7 +128,7 @@ export class BackupStore {
    * putBlob in two halves: a new blob is created and written now and synced by `finish` (see prepareReplace);
    * a blob already stored intact costs a read and nothing to sync.
    */
-  async prepareBlob(data: Uint8Array, hash = sha256(data), mode?: number): Promise<PreparedWrite> {
+  async prepareBlob(data: Uint8Array, hash = sha256(data), mode?: number, spareOf?: (mode: number) => Spare | undefined): Promise<PreparedWrite> {
     const file = this.blobPath(hash);
     const blobMode = mode === undefined ? undefined : (mode & 0o066) | 0o600;
     const nothing: PreparedWrite = { finish: async () => undefined, abandon: async () => undefined };
@@ -148,7 +148,7 @@ export class BackupStore {
     if (fs.existsSync(file)) return stored();
     let created: PreparedWrite;
     try {
-      created = await createUnsynced(file, data, blobMode ?? 0o666);
+      created = await createUnsynced(file, data, blobMode ?? 0o666, spareOf?.(blobMode ?? 0o666));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       return stored();

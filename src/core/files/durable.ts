@@ -115,6 +115,8 @@ export interface Spare {
   file: string;
   dev: number;
   ino: number;
+  /** The mode it was created with (before the umask), as a file created in its place would be. */
+  mode: number;
 }
 
 /** Creates a spare in `dir`; undefined when that fails (the next write then creates its file itself). */
@@ -124,7 +126,7 @@ export function makeSpare(dir: string, mode: number): Spare | undefined {
     const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, mode);
     try {
       const st = fs.fstatSync(fd);
-      return { file, dev: st.dev, ino: st.ino };
+      return { file, dev: st.dev, ino: st.ino, mode };
     } finally {
       fs.closeSync(fd);
     }
@@ -142,6 +144,7 @@ function takeSpare(spare: Spare, file: string): number | undefined {
   try {
     fs.linkSync(spare.file, file); // fails if `file` exists
   } catch {
+    fs.rmSync(spare.file, { force: true });
     return undefined;
   }
   fs.rmSync(spare.file, { force: true });
@@ -183,7 +186,7 @@ export async function prepareReplace(target: string, data: Uint8Array, options: 
   const temp = path.join(options.tempDir ?? dir, options.tempName ?? tempNameFor(target, crypto.randomBytes(6).toString('hex')));
   // O_EXCL|O_NOFOLLOW: never open something an attacker placed at the temp name.
   const fd =
-    (options.spare && path.dirname(options.spare.file) === path.dirname(temp) ? takeSpare(options.spare, temp) : undefined) ??
+    (options.spare ? takeSpare(options.spare, temp) : undefined) ??
     fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, options.mode ?? 0o666);
   let open = true;
   const close = (): void => {

@@ -12,7 +12,7 @@ export class TempFolder {
   /** Its device, when it is usable (a plain folder of the state folder). */
   private dev: number | undefined;
   /** Made after a write answered, for the next one. */
-  private readonly spares: { journal?: Spare; temp?: Spare } = {};
+  private readonly spares: { journal?: Spare; temp?: Spare; blob?: Spare } = {};
 
   constructor(private readonly stateDir: string) {
     this.dir = path.join(stateDir, 'tmp');
@@ -39,18 +39,30 @@ export class TempFolder {
     }
   }
 
-  /** The spare of that kind, if one was made (each is handed out once). */
-  takeSpare(kind: 'journal' | 'temp'): Spare | undefined {
+  /** The spare of that kind (and mode, when given), if one was made; each is handed out once. */
+  takeSpare(kind: 'journal' | 'temp' | 'blob', mode?: number): Spare | undefined {
     const spare = this.spares[kind];
+    if (!spare || (mode !== undefined && spare.mode !== mode)) return undefined;
     this.spares[kind] = undefined;
     return spare;
   }
 
-  /** After an answer: the files the next write would otherwise create on its caller's path. */
-  makeSpares(): void {
+  /**
+   * After an answer: the files the next write would otherwise create on its caller's path. `blobMode`: the mode
+   * of the backup blob the write made, likely that of the next one too (a spare of another mode is not used).
+   */
+  makeSpares(blobMode?: number): void {
     if (this.dev === undefined) return;
     this.spares.journal ??= makeSpare(this.dir, 0o600);
     this.spares.temp ??= makeSpare(this.dir, 0o666);
+    if (this.spares.blob && blobMode !== undefined && this.spares.blob.mode !== blobMode) this.dropSpare('blob');
+    if (blobMode !== undefined) this.spares.blob ??= makeSpare(this.dir, blobMode);
+  }
+
+  private dropSpare(kind: 'blob'): void {
+    const spare = this.spares[kind];
+    this.spares[kind] = undefined;
+    if (spare) fs.rmSync(spare.file, { force: true });
   }
 
   /**
@@ -61,6 +73,7 @@ export class TempFolder {
     if (this.dev === undefined) return 0;
     this.spares.journal = undefined;
     this.spares.temp = undefined;
+    this.spares.blob = undefined;
     let n = 0;
     for (const name of await fs.promises.readdir(this.dir).catch(() => [] as string[])) {
       const temp = name.endsWith(TEMP_SUFFIX);

@@ -443,7 +443,7 @@ export class WorkspaceFiles {
     //    so every exit can wait for all of them without leaving a rejection unhandled.
     // prepare() writes the entry before its first wait: from here a killed process leaves it for recovery.
     const journalFile = settledValue(this.journal.prepare(entry, this.temps.takeSpare('journal')));
-    const blobFile = settledValue(old && this.policy.backup ? this.store.prepareBlob(old.data, old.sha256, old.stat.mode & 0o7777) : Promise.resolve(NO_WRITE));
+    const blobFile = settledValue(old && this.policy.backup ? this.store.prepareBlob(old.data, old.sha256, old.stat.mode & 0o7777, (mode) => this.temps.takeSpare('blob', mode)) : Promise.resolve(NO_WRITE));
     let journaled: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
     let blob: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
     let tempFolder: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
@@ -524,7 +524,7 @@ export class WorkspaceFiles {
         if (synced || !recoverable) await this.store.adopt(this.journal.fileOf(id), record, { sync: false });
       }
       await this.store.pruneFile(c.rel, this.policy.backupRetention);
-      if (recoverable) this.temps.makeSpares();
+      if (recoverable) this.temps.makeSpares(old ? (old.stat.mode & 0o066) | 0o600 : undefined);
     };
     if (recoverable) defer(finish().catch(() => undefined));
     else await finish();

@@ -1,6 +1,6 @@
 /**
- * Spares: after a write has answered, the files the next write would create (its journal entry and temp file)
- * are made ahead in `.switchboard/tmp`. A spare is used only if it is still the empty, singly linked file this
+ * Spares: after a write has answered, the files the next write would create (its journal entry, temp file and
+ * backup blob) are made ahead in `.switchboard/tmp`. A spare is used only if it is still the empty, singly linked file this
  * process made: one swapped for a hard link or a symbolic link to a file elsewhere (a hostile repository, or
  * another user of the folder) is never written through, and recovery sweeps spares like temp files.
  */
@@ -31,15 +31,24 @@ describe('files: spares made after an answer', function () {
     await files.write('src/a.ts', 'v2\n', { actor });
     await files.idle();
     const first = spares();
-    assert.equal(first.length, 2, 'a journal entry and a temp file made ahead');
+    assert.equal(first.length, 3, 'a journal entry, a temp file and a backup blob made ahead');
     await files.write('src/a.ts', 'v3\n', { actor });
     await files.idle();
     const second = spares();
-    assert.equal(second.length, 2);
-    assert.deepEqual(second.filter((n) => first.includes(n)), [], 'the first two were used');
+    assert.equal(second.length, 3);
+    assert.deepEqual(second.filter((n) => first.includes(n)), [], 'the first three were used');
     assert.equal(fs.readFileSync(path.join(ws, 'src/a.ts'), 'utf8'), 'v3\n');
+    // v2 again: the blob of v3 is new, v2's content is stored already; then v3 again: its blob exists, so the
+    // blob spare is kept for later rather than left behind.
+    await files.write('src/a.ts', 'v2\n', { actor });
+    await files.write('src/a.ts', 'v3\n', { actor });
+    await files.idle();
+    assert.equal(spares().length, 3, 'no spare left behind unused');
     const backups = await files.listBackups({ path: 'src/a.ts' });
-    assert.deepEqual(backups.map((b) => b.bytes), [3, 3]);
+    assert.deepEqual(backups.map((b) => b.bytes), [3, 3, 3, 3]);
+    assert.equal((await files.restore(backups[3]!.id, { actor, force: true })).restoredFrom, backups[3]!.id);
+    assert.equal(fs.readFileSync(path.join(ws, 'src/a.ts'), 'utf8'), 'v1\n', 'a backup made in a spare restores');
+    await files.idle();
     assert.deepEqual(fs.readdirSync(path.join(ws, '.switchboard/journal')), []);
   });
 
@@ -72,7 +81,7 @@ describe('files: spares made after an answer', function () {
     const files = await WorkspaceFiles.open(ws, { actor: 'extension' });
     await files.write('src/a.ts', 'v2\n', { actor });
     await files.idle();
-    assert.equal(spares().length, 2);
+    assert.equal(spares().length, 3);
     const report = await files.recover();
     assert.equal(report.sweptTemps, 0, 'spares are not counted as temp files left by a crash');
     assert.deepEqual(spares(), []);
