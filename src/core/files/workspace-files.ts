@@ -8,6 +8,7 @@
  *   await files.write(path, content, { actor, reason?, provider?, model?, costUsd? })
  *                                                → { path, backupId, bytes, sha256, previousSha256?, created }
  *   await files.delete(path, { actor, reason? }) → same shape, deleted: true
+ *   await files.idle()                           → the bookkeeping writes leave for after their answer is done
  *   await files.listBackups({ path?, limit? })   → BackupInfo[] newest first (size, time, actor …)
  *   await files.restore(backupId, { actor, force? }) → RestoreResult (compare-and-swap; see below)
  *   await files.recover()                        → RecoverReport (run by open)
