@@ -344,6 +344,8 @@ export class SidecarContext {
   }
 
   async close(): Promise<void> {
+    // Writes that have answered finish their bookkeeping (record, audit sync) before the process goes.
+    await (await this.filesPromise?.catch(() => undefined))?.idle();
     const ledger = this.ledgerPromise;
     this.ledgerPromise = undefined;
     if (ledger) await (await ledger.catch(() => undefined))?.close();

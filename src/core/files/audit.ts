@@ -60,20 +60,74 @@ export interface AppendAuditOptions {
 
 /** Appends one record, durably unless told otherwise. Long text fields are shortened so the line stays atomic. */
 export async function appendAudit(workspace: string, record: AuditRecord, options: AppendAuditOptions = {}): Promise<void> {
+  const sync = writeAuditLine(workspace, record, options);
+  await (options.durable !== false ? sync() : sync.skip());
+}
+
+/** A line written (readers see it) whose sync is still to come: call exactly one of the two. */
+export interface PendingAuditSync {
+  (): Promise<void>;
+  skip(): Promise<void>;
+}
+
+/**
+ * Writes one record now and returns its sync for later, so a caller can answer first and make the line durable
+ * alongside its other syncs (WorkspaceFiles.commit).
+ */
+export function writeAuditLine(workspace: string, record: AuditRecord, options: Pick<AppendAuditOptions, 'file'> = {}): PendingAuditSync {
+  flushAuditSoon();
   const line = formatAuditLine(record);
   const file = options.file ?? auditFile(workspace);
   const open = openAudit(file);
   try {
-    // Everything up to the sync is a few small system calls on one file, done inline: cheaper than thread-pool
-    // round trips, and a line is written as one unit with nothing else of this process in between.
+    // A few small system calls on one file, done inline: cheaper than thread-pool round trips, and a line is
+    // written as one unit with nothing else of this process in between.
     const fresh = open.fresh ?? startsFresh(open.fd);
     const text = fresh ? line : '\n' + line;
     const written = fs.writeSync(open.fd, text);
     open.done(written, written === Buffer.byteLength(text));
-    // fdatasync: the appended bytes and the new length, without an extra inode-times flush.
-    if (options.durable !== false) await fdatasyncFd(open.fd);
-  } finally {
+  } catch (err) {
     open.release();
+    throw err;
+  }
+  const sync = async (): Promise<void> => {
+    try {
+      // fdatasync: the appended bytes and the new length, without an extra inode-times flush.
+      await fdatasyncFd(open.fd);
+    } finally {
+      open.release();
+    }
+  };
+  sync.skip = async (): Promise<void> => open.release();
+  return sync;
+}
+
+/** Lines given to appendAuditSoon and not written yet. */
+let soon: Array<{ record: AuditRecord; file: string }> = [];
+
+/**
+ * Appends a line that needs no sync (a read's) just after the caller has answered: formatting and writing it
+ * were a tenth of a read's time. Order is kept: every other append, and readAudit, write these first. A line
+ * that cannot be written is lost, as a power cut could lose it.
+ */
+export function appendAuditSoon(workspace: string, record: AuditRecord, options: Pick<AppendAuditOptions, 'file'> = {}): void {
+  if (soon.length === 0) setImmediate(flushAuditSoon);
+  soon.push({ record: { time: new Date().toISOString(), ...record }, file: options.file ?? auditFile(workspace) });
+  // Reads in a loop that never yields to the event loop: written in batches rather than held without bound.
+  if (soon.length >= 256) flushAuditSoon();
+}
+
+/** Writes the lines appendAuditSoon holds. */
+export function flushAuditSoon(): void {
+  if (soon.length === 0) return;
+  const batch = soon;
+  soon = [];
+  for (const { record, file } of batch) {
+    try {
+      void writeAuditLine('', record, { file }).skip();
+    } catch {
+      // see appendAuditSoon
+    }
   }
 }
 
@@ -180,6 +234,7 @@ export interface ReadAuditOptions {
 
 /** The most recent records, newest first. Reads the file backwards, so a long log costs only what is shown. */
 export async function readAudit(workspace: string, options: ReadAuditOptions = {}): Promise<AuditRecord[]> {
+  flushAuditSoon();
   const limit = options.limit ?? 50;
   const file = path.join(workspace, '.switchboard', 'audit.jsonl');
   let fh: fs.promises.FileHandle;

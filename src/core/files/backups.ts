@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { atomicReplace, createDurable, createUnsynced, fdatasyncFd, fsyncDir, INLINE_READ_BYTES, sha256, TEMP_SUFFIX, type PreparedWrite } from './durable';
+import { atomicReplace, createDurable, createUnsynced, fdatasyncFd, fsyncDir, INLINE_READ_BYTES, sha256, TEMP_SUFFIX, type PreparedWrite, type Spare } from './durable';
 
 export type Actor = 'claude-code' | 'extension' | 'cli';
 export const ACTORS: readonly Actor[] = ['claude-code', 'extension', 'cli'];
@@ -73,6 +73,11 @@ export function idTime(id: string): number {
 export class BackupStore {
   readonly blobs: string;
   readonly records: string;
+  /**
+   * Blobs this process has synced itself, as `hash:dev:ino`: backing the same content up again needs no new
+   * sync (a replaced blob is another inode and is synced again). Bounded: forgetting one costs one sync.
+   */
+  private readonly synced = new Set<string>();
 
   constructor(stateDir: string) {
     this.blobs = path.join(stateDir, 'backups', 'blobs');
@@ -123,37 +128,54 @@ export class BackupStore {
    * putBlob in two halves: a new blob is created and written now and synced by `finish` (see prepareReplace);
    * a blob already stored intact costs a read and nothing to sync.
    */
-  async prepareBlob(data: Uint8Array, hash = sha256(data), mode?: number): Promise<PreparedWrite> {
+  async prepareBlob(data: Uint8Array, hash = sha256(data), mode?: number, spareOf?: (mode: number) => Spare | undefined): Promise<PreparedWrite> {
     const file = this.blobPath(hash);
     const blobMode = mode === undefined ? undefined : (mode & 0o066) | 0o600;
     const nothing: PreparedWrite = { finish: async () => undefined, abandon: async () => undefined };
     const stored = (): PreparedWrite => {
-      if (this.verifiedSmallBlob(file, hash)) {
+      const st = this.verifiedSmallBlob(file, hash);
+      if (st) {
         tightenTo(file, blobMode);
+        // Synced by this process before (this very inode): on the disk already, nothing to wait for.
+        if (this.synced.has(syncKey(hash, st))) return nothing;
         // Synced again alongside the other files: the writer that created it may have been killed before its
         // own sync, and a backup this write relies on must be on the disk before the target changes.
-        return { finish: () => syncFile(file), abandon: nothing.abandon };
+        return { finish: () => syncFile(file).then(() => this.markSynced(hash, st)), abandon: nothing.abandon };
       }
       // Missing, damaged, or too large to check inline: the full path (rare).
       return { finish: () => this.putBlob(data, hash, mode).then(() => undefined), abandon: nothing.abandon };
     };
     if (fs.existsSync(file)) return stored();
+    let created: PreparedWrite;
     try {
-      return await createUnsynced(file, data, blobMode ?? 0o666);
+      created = await createUnsynced(file, data, blobMode ?? 0o666, spareOf?.(blobMode ?? 0o666));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       return stored();
     }
+    return {
+      abandon: created.abandon,
+      finish: async () => {
+        await created.finish();
+        const st = fs.statSync(file, { throwIfNoEntry: false });
+        if (st) this.markSynced(hash, st);
+      },
+    };
+  }
+
+  private markSynced(hash: string, st: fs.Stats): void {
+    if (this.synced.size >= 10_000) this.synced.clear();
+    this.synced.add(syncKey(hash, st));
   }
 
   /** A small stored blob read inline and checked against its address (a thread-pool read would queue behind syncs). */
-  private verifiedSmallBlob(file: string, hash: string): boolean {
+  private verifiedSmallBlob(file: string, hash: string): fs.Stats | undefined {
     try {
       const st = fs.statSync(file);
-      if (!st.isFile() || st.size > INLINE_READ_BYTES) return false;
-      return sha256(fs.readFileSync(file)) === hash;
+      if (!st.isFile() || st.size > INLINE_READ_BYTES) return undefined;
+      return sha256(fs.readFileSync(file)) === hash ? st : undefined;
     } catch {
-      return false;
+      return undefined;
     }
   }
 
@@ -345,7 +367,10 @@ export function toInfo(r: BackupRecord): BackupInfo {
   };
 }
 
-/** Never more readable than the file it now also backs up (the same bytes may come from a 0600 file). */
+function syncKey(hash: string, st: fs.Stats): string {
+  return `${hash}:${st.dev}:${st.ino}`;
+}
+
 async function syncFile(file: string): Promise<void> {
   const fd = fs.openSync(file, fs.constants.O_RDONLY);
   try {
@@ -355,6 +380,7 @@ async function syncFile(file: string): Promise<void> {
   }
 }
 
+/** Never more readable than the file it now also backs up (the same bytes may come from a 0600 file). */
 function tightenTo(file: string, mode: number | undefined): void {
   if (mode === undefined) return;
   const current = fs.lstatSync(file).mode & 0o7777;

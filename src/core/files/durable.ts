@@ -98,6 +98,67 @@ export interface ReplaceOptions {
   beforeRename?: () => Promise<void> | void;
   /** Skip fsync of the folder (internal state whose loss is repaired from the journal). */
   skipDirSync?: boolean;
+  /** An empty file made earlier in the temp file's folder (see makeSpare), used instead of creating one. */
+  spare?: Spare;
+}
+
+/** Prefix of spare files; recovery sweeps them. */
+export const SPARE_PREFIX = '.spare-';
+
+/**
+ * An empty file created ahead of time, off a caller's path, to become the next temp file or journal entry:
+ * creating a file can cost a file system far more than renaming one (ext4 without a journal scans past every
+ * recently freed inode), and this keeps that cost after the answer. Known by its inode, so a file put at its
+ * name by someone else is never used.
+ */
+export interface Spare {
+  file: string;
+  dev: number;
+  ino: number;
+  /** The mode it was created with (before the umask), as a file created in its place would be. */
+  mode: number;
+}
+
+/** Creates a spare in `dir`; undefined when that fails (the next write then creates its file itself). */
+export function makeSpare(dir: string, mode: number): Spare | undefined {
+  const file = path.join(dir, `${SPARE_PREFIX}${crypto.randomBytes(6).toString('hex')}`);
+  try {
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, mode);
+    try {
+      const st = fs.fstatSync(fd);
+      return { file, dev: st.dev, ino: st.ino, mode };
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Moves a spare to `file` (which must not exist) and opens it for writing; undefined, with nothing left at
+ * `file`, when the spare is gone (swept by another process's recovery) or is no longer the empty, singly
+ * linked file that was made.
+ */
+function takeSpare(spare: Spare, file: string): number | undefined {
+  try {
+    fs.linkSync(spare.file, file); // fails if `file` exists
+  } catch {
+    fs.rmSync(spare.file, { force: true });
+    return undefined;
+  }
+  fs.rmSync(spare.file, { force: true });
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, fs.constants.O_WRONLY | O_NOFOLLOW);
+    const st = fs.fstatSync(fd);
+    if (st.isFile() && st.dev === spare.dev && st.ino === spare.ino && st.nlink === 1 && st.size === 0) return fd;
+  } catch {
+    // fall through: not usable
+  }
+  if (fd !== undefined) fs.closeSync(fd);
+  fs.rmSync(file, { force: true });
+  return undefined;
 }
 
 /** Atomically replaces `target` with `data`: readers see the old or the new bytes, never a mix. */
@@ -124,7 +185,9 @@ export async function prepareReplace(target: string, data: Uint8Array, options: 
   const dir = path.dirname(target);
   const temp = path.join(options.tempDir ?? dir, options.tempName ?? tempNameFor(target, crypto.randomBytes(6).toString('hex')));
   // O_EXCL|O_NOFOLLOW: never open something an attacker placed at the temp name.
-  const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, options.mode ?? 0o666);
+  const fd =
+    (options.spare ? takeSpare(options.spare, temp) : undefined) ??
+    fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, options.mode ?? 0o666);
   let open = true;
   const close = (): void => {
     if (open) fs.closeSync(fd);
@@ -173,9 +236,12 @@ export async function createDurable(file: string, data: Uint8Array, mode = 0o600
   await (await createUnsynced(file, data, mode)).finish();
 }
 
-/** The first half of createDurable: created and written; `finish` syncs content and folder entry together. */
-export async function createUnsynced(file: string, data: Uint8Array, mode = 0o600): Promise<PreparedWrite> {
-  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, mode);
+/**
+ * The first half of createDurable: created and written; `finish` syncs content and folder entry together.
+ * `spare`: a spare made with the same mode (in any folder of the same file system), moved into place instead.
+ */
+export async function createUnsynced(file: string, data: Uint8Array, mode = 0o600, spare?: Spare): Promise<PreparedWrite> {
+  const fd = (spare ? takeSpare(spare, file) : undefined) ?? fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, mode);
   let open = true;
   const remove = async (): Promise<void> => {
     if (open) fs.closeSync(fd);

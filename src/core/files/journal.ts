@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BackupRecord } from './backups';
-import { createDurable, createUnsynced, TEMP_SUFFIX, type PreparedWrite } from './durable';
+import { createDurable, createUnsynced, TEMP_SUFFIX, type PreparedWrite, type Spare } from './durable';
 
 export interface JournalEntry {
   /** Same id as the backup record. */
@@ -44,8 +44,8 @@ export class Journal {
    * `begin` in two halves: the entry is written now (a killed process leaves it for recovery) and made durable
    * by `finish`, so the caller can create its other files before any sync starts (see prepareReplace).
    */
-  async prepare(entry: JournalEntry): Promise<PreparedWrite> {
-    return createUnsynced(path.join(this.dir, `${entry.id}.json`), Buffer.from(JSON.stringify(entry)));
+  async prepare(entry: JournalEntry, spare?: Spare): Promise<PreparedWrite> {
+    return createUnsynced(path.join(this.dir, `${entry.id}.json`), Buffer.from(JSON.stringify(entry)), 0o600, spare);
   }
 
   fileOf(id: string): string {

@@ -142,7 +142,7 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
   const { absolute, components } = screen(input, deny, ctx.windowsNames);
 
   const lexical = absolute ? path.join(path.parse(process.cwd()).root, ...components) : path.join(ctx.workspace, ...components);
-  const { canonical, exists } = canonicalize(lexical, deny);
+  const { canonical, exists, stat: lexicalStat } = canonicalize(lexical, deny);
 
   const root = ctx.roots.find((r) => isInside(ctx, r, canonical));
   if (!root) deny('outside_allowed_paths', 'it is outside the folders Switchboard may use');
@@ -153,16 +153,18 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
   if (canonicalParts.length === 0) deny('not_regular_file', 'it is a folder, not a file');
 
   const userAction = ctx.policy.userActionFiles?.some((f) => f === givenParts.join('/') && f === canonicalParts.join('/'));
-  for (const parts of userAction ? [] : [givenParts, canonicalParts]) {
+  // Without a link on the way both spellings are the same names: matched once.
+  const spellings = givenParts.length === canonicalParts.length && givenParts.every((p, i) => p === canonicalParts[i]) ? [canonicalParts] : [givenParts, canonicalParts];
+  for (const parts of userAction ? [] : spellings) {
     const hit = forbiddenMatch(ctx.policy.forbidden, parts);
     if (hit) deny('forbidden', `"${hit}" is on the forbidden list (secrets, version control, Switchboard state, configuration that runs code)`);
     const key = forbiddenMatch(KEY_MATERIAL, parts);
     if (key) deny('key_material', `"${key}" is key material (SSH/cloud/registry credentials), which no policy makes readable`);
   }
   // Existence is only told for names that passed the forbidden list.
-  const stat = exists ? fs.lstatSync(canonical) : undefined;
+  const stat = exists ? (lexicalStat ?? fs.lstatSync(canonical)) : undefined;
   if (stat?.isDirectory()) deny('not_regular_file', 'it is a folder, not a file');
-  for (const parts of [givenParts, canonicalParts]) {
+  for (const parts of spellings) {
     const name = parts[parts.length - 1];
     if (name !== undefined && !extensionAllowed(ctx.policy.allowedExtensions, name)) {
       deny('extension', `files of this type are not on the allowed_extensions list`);
@@ -210,13 +212,17 @@ function screen(input: unknown, deny: (rule: DenyRule, why: string) => never, wi
   return { absolute, components };
 }
 
-/** Real path of the target, or of its nearest existing ancestor plus the names still to be created. */
-function canonicalize(lexical: string, deny: (rule: DenyRule, why: string) => never): { canonical: string; exists: boolean } {
+/**
+ * Real path of the target, or of its nearest existing ancestor plus the names still to be created. `stat`: the
+ * target's lstat when no link was on the way (the lexical path is the canonical one), so it is not asked twice.
+ */
+function canonicalize(lexical: string, deny: (rule: DenyRule, why: string) => never): { canonical: string; exists: boolean; stat?: fs.Stats } {
   const rest: string[] = [];
   let existing = lexical;
+  let stat: fs.Stats;
   for (;;) {
     try {
-      fs.lstatSync(existing);
+      stat = fs.lstatSync(existing);
       break;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -240,11 +246,21 @@ function canonicalize(lexical: string, deny: (rule: DenyRule, why: string) => ne
     deny('invalid_path', `the path cannot be resolved (${code ?? 'error'})`);
   }
   if (rest.length > 0 && !fs.statSync(real!).isDirectory()) deny('not_a_directory', 'a file is used as a folder in the path');
-  return { canonical: rest.length ? path.join(real!, ...rest) : real!, exists: rest.length === 0 };
+  if (rest.length === 0) return { canonical: real!, exists: true, ...(real! === lexical ? { stat: stat! } : {}) };
+  return { canonical: path.join(real!, ...rest), exists: false };
 }
 
-function components(p: string): string[] {
-  return p.split(path.sep).filter(Boolean);
+// The same few roots are split on every check: kept (bounded; the arrays are never changed by callers).
+const componentsCache = new Map<string, readonly string[]>();
+
+function components(p: string): readonly string[] {
+  let parts = componentsCache.get(p);
+  if (!parts) {
+    if (componentsCache.size >= 256) componentsCache.clear();
+    parts = p.split(path.sep).filter(Boolean);
+    componentsCache.set(p, parts);
+  }
+  return parts;
 }
 
 /** Component-wise containment with the volume's rules; `/ws-evil` is never inside `/ws`. */
@@ -265,7 +281,8 @@ function splitBelow(root: string, p: string): string[] {
 }
 
 function relativeForDisplay(workspace: string, canonical: string): string {
-  return path.relative(workspace, canonical).split(path.sep).join('/');
+  const below = canonical.startsWith(workspace + path.sep) ? canonical.slice(workspace.length + 1) : path.relative(workspace, canonical);
+  return below.split(path.sep).join('/');
 }
 
 /**

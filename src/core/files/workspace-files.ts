@@ -8,6 +8,7 @@
  *   await files.write(path, content, { actor, reason?, provider?, model?, costUsd? })
  *                                                → { path, backupId, bytes, sha256, previousSha256?, created }
  *   await files.delete(path, { actor, reason? }) → same shape, deleted: true
+ *   await files.idle()                           → the bookkeeping writes leave for after their answer is done
  *   await files.listBackups({ path?, limit? })   → BackupInfo[] newest first (size, time, actor …)
  *   await files.restore(backupId, { actor, force? }) → RestoreResult (compare-and-swap; see below)
  *   await files.recover()                        → RecoverReport (run by open)
@@ -33,13 +34,15 @@ import type { Diagnostic } from '../diagnostics';
 import { UserError, isUserError } from '../errors';
 import { workspaceStateDir } from '../paths';
 import { redact } from '../redact';
-import { appendAudit, auditFile, readAudit, type AuditOp, type AuditRecord } from './audit';
+import { appendAudit, appendAuditSoon, auditFile, readAudit, writeAuditLine, type AuditOp, type AuditRecord } from './audit';
 import { ACTORS, BackupStore, idTime, newBackupId, toInfo, type Actor, type BackupInfo, type BackupRecord, type FileState, type PruneReport } from './backups';
-import { fsyncDir, openNoFollow, pathOfOpenFile, prepareReplace, readCapped, retryBusy, sha256, tempNameFor, TEMP_SUFFIX, type PreparedWrite } from './durable';
+import { fsyncDir, openNoFollow, pathOfOpenFile, prepareReplace, readCapped, retryBusy, sha256, tempNameFor, type PreparedWrite } from './durable';
 import { Journal, type JournalEntry } from './journal';
 import { WorkspaceLock, lockFileFor } from './lock';
 import { checkPath, createPathContext, PathDenied, type CheckedPath, type PathContext, type PathPurpose } from './path-guard';
 import { loadPolicy, type FilePolicy } from './policy';
+import { allOrFirstError, matches, noop, settled, settledValue, stateOf } from './settle';
+import { TempFolder } from './temp-folder';
 
 export interface OpenOptions {
   /** Who runs recovery at open (recorded in the audit log). Default 'extension'. */
@@ -105,6 +108,16 @@ interface Existing {
   data: Buffer;
   stat: fs.Stats;
   sha256: string;
+  /** Kept open (readExisting's `keepOpen`): the rename or unlink then only drops a name; freeing the old file (its
+   * blocks, on some file systems a discard sent to the disk) waits for `closeKept`, after the answer. */
+  fd?: number;
+}
+
+function closeKept(existing: Existing | undefined): void {
+  if (existing?.fd === undefined) return;
+  const fd = existing.fd;
+  existing.fd = undefined;
+  fs.closeSync(fd);
 }
 
 export class WorkspaceFiles {
@@ -118,9 +131,7 @@ export class WorkspaceFiles {
   private readonly journal: Journal;
   private readonly lock: WorkspaceLock;
   /** `.switchboard/tmp`: where a write's new content is prepared while its journal entry is being synced. */
-  private readonly tempDir: string;
-  /** Its device, when it is a plain folder of this workspace's state (else temps go beside their targets). */
-  private tempDev: number | undefined;
+  private readonly temps: TempFolder;
 
   private constructor(ctx: PathContext, diagnostics: Diagnostic[], private readonly options: OpenOptions) {
     this.ctx = ctx;
@@ -132,7 +143,7 @@ export class WorkspaceFiles {
     this.store = new BackupStore(this.stateDir);
     this.journal = new Journal(path.join(this.stateDir, 'journal'));
     this.lock = new WorkspaceLock(lockFileFor(this.stateDir));
-    this.tempDir = path.join(this.stateDir, 'tmp');
+    this.temps = new TempFolder(this.stateDir);
   }
 
   static async open(workspace: string, options: OpenOptions = {}): Promise<WorkspaceFiles> {
@@ -148,7 +159,7 @@ export class WorkspaceFiles {
     const files = new WorkspaceFiles(createPathContext(ws, loaded.policy, options.volume), loaded.diagnostics, options);
     await files.store.init();
     await files.journal.init();
-    files.initTempDir();
+    files.temps.init();
     if (options.maintenance !== false) {
       await files.recover();
       await files.prune();
@@ -178,14 +189,14 @@ export class WorkspaceFiles {
     assertActor(opts.actor);
     const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content);
     return this.audited('write', input, opts, () =>
-      this.lock.run(async () => {
+      this.runLocked(async (defer) => {
         const c = this.check(input, 'write');
         if (data.length > this.policy.maxFileBytes) {
           throw new PathDenied('too_large', `Writing "${c.rel}" is not allowed: the content is ${data.length} bytes, over the max_file_bytes limit of ${this.policy.maxFileBytes}`);
         }
         await this.options.afterCheck?.(c, 'write');
-        const old = c.exists ? await this.readExisting(c) : undefined;
-        const result = await this.commit(c, { kind: 'replace', data, old, op: 'write', opts }, (r) => auditOf(r, opts));
+        const old = c.exists ? await this.readExisting(c, true) : undefined;
+        const result = await this.commit(c, { kind: 'replace', data, old, op: 'write', opts }, (r) => auditOf(r, opts), defer);
         return { result, audit: APPENDED };
       }),
     );
@@ -194,12 +205,12 @@ export class WorkspaceFiles {
   async delete(input: string, opts: WriteOptions): Promise<WriteResult> {
     assertActor(opts.actor);
     return this.audited('delete', input, opts, () =>
-      this.lock.run(async () => {
+      this.runLocked(async (defer) => {
         const c = this.check(input, 'write');
         if (!c.exists) throw new UserError(`No file "${c.rel}" in the workspace`, 'not_found');
         await this.options.afterCheck?.(c, 'delete');
-        const old = await this.readExisting(c);
-        const result = await this.commit(c, { kind: 'unlink', old, op: 'delete', opts }, (r) => auditOf(r, opts));
+        const old = await this.readExisting(c, true);
+        const result = await this.commit(c, { kind: 'unlink', old, op: 'delete', opts }, (r) => auditOf(r, opts), defer);
         return { result, audit: APPENDED };
       }),
     );
@@ -207,6 +218,8 @@ export class WorkspaceFiles {
 
   /** Backups newest first; of one file when `path` is given. */
   async listBackups(options: { path?: string; limit?: number } = {}): Promise<BackupInfo[]> {
+    // The record of a write that has answered may still be on its way into the store.
+    await this.idle();
     let records: BackupRecord[];
     if (options.path !== undefined) {
       // The file may be gone (a delete is backed up too), so only the name is checked, for the write purpose.
@@ -222,7 +235,7 @@ export class WorkspaceFiles {
     assertActor(opts.actor);
     let shownPath: string | undefined;
     return this.audited('restore', () => shownPath, opts, () =>
-      this.lock.run(async (): Promise<{ result: RestoreResult; audit: Partial<AuditRecord> | typeof APPENDED }> => {
+      this.runLocked(async (defer): Promise<{ result: RestoreResult; audit: Partial<AuditRecord> | typeof APPENDED }> => {
         const found = typeof backupId === 'string' && backupId ? await this.store.find(backupId.trim()) : undefined;
         if (!found) throw new UserError(`No backup "${String(backupId).slice(0, 40)}"; list them with list_backups`, 'backup_not_found');
         if ('ambiguous' in found) throw new UserError(`"${backupId}" matches ${found.ambiguous} backups; give more of the id`, 'backup_ambiguous');
@@ -250,10 +263,10 @@ export class WorkspaceFiles {
         if (rec.before.exists) {
           const data = await this.store.getBlob(rec.before.sha256!);
           if (!data) throw new UserError(`Backup ${rec.id} is missing or damaged; it cannot be restored`, 'backup_damaged');
-          result = await this.commit(c, { kind: 'replace', data, old: current, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id, mode: rec.before.mode }, audit);
+          result = await this.commit(c, { kind: 'replace', data, old: current, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id, mode: rec.before.mode }, audit, defer);
         } else {
           // The file did not exist before that operation: restoring that state deletes it.
-          result = await this.commit(c, { kind: 'unlink', old: current!, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id }, audit);
+          result = await this.commit(c, { kind: 'unlink', old: current!, op: 'restore', opts: { actor: opts.actor }, restoredFrom: rec.id }, audit, defer);
         }
         return { result: { ...result, ...base, unchanged: false }, audit: APPENDED };
       }),
@@ -269,7 +282,7 @@ export class WorkspaceFiles {
         report.entries.push({ id: entry.id, path: entry.record.path, outcome });
         await appendAudit(this.workspace, { actor: this.options.actor ?? 'extension', op: 'recover', path: entry.record.path, backup_id: entry.id, outcome: 'ok', message: outcome }, { file: this.auditFile });
       }
-      report.sweptTemps = (await this.store.sweepTemps()) + (await this.sweepStateTemps());
+      report.sweptTemps = (await this.store.sweepTemps()) + (await this.temps.sweep());
       return report;
     });
   }
@@ -282,10 +295,44 @@ export class WorkspaceFiles {
     });
   }
 
+  /**
+   * Resolves once the work a write, delete or restore left to do after answering (see `commit`, step 3) is
+   * done: its record is in the store, its audit line and folder synced. Never rejects.
+   */
+  async idle(): Promise<void> {
+    await this.finishing;
+  }
+
   // ---- internals -------------------------------------------------------------------------------------------
 
+  /** Work left by operations that have answered; the workspace lock is held until it is done. */
+  private finishing: Promise<void> = Promise.resolve();
+
+  /**
+   * Runs fn under the workspace lock and answers as soon as fn returns, keeping the lock until the work fn
+   * handed to `defer` is done (the next operation waits for it, the caller does not).
+   */
+  private runLocked<T>(fn: (defer: (rest: Promise<void>) => void) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const held = this.lock.run(async () => {
+        const rest: Array<Promise<void>> = [];
+        try {
+          resolve(await fn((r) => rest.push(r)));
+        } catch (err) {
+          reject(err);
+        } finally {
+          // Deferred work never rejects (commit catches it); the lock is released once it is done.
+          await Promise.all(rest);
+        }
+      });
+      // The lock itself may fail (workspace_busy) before fn runs.
+      held.catch(reject);
+      this.finishing = held.then(noop, noop);
+    });
+  }
+
   /** Opens without following links and proves the opened file is the one that was checked. */
-  private async readExisting(c: CheckedPath): Promise<Existing> {
+  private async readExisting(c: CheckedPath, keepOpen = false): Promise<Existing> {
     const changed = () => new PathDenied('changed_during_check', `Using "${c.rel}" was refused: the file changed while it was being checked; try again`);
     let fd: number;
     try {
@@ -295,6 +342,7 @@ export class WorkspaceFiles {
       if (code === 'ELOOP' || code === 'ENOENT' || code === 'ENOTDIR' || code === 'EMLINK') throw changed();
       throw err;
     }
+    let kept = false;
     try {
       // fstat and /proc answer from memory: inline. Only a large file's content is read in the thread pool.
       const st = fs.fstatSync(fd);
@@ -305,35 +353,64 @@ export class WorkspaceFiles {
       if (where !== undefined && where !== c.abs) throw changed();
       const data = await readCapped(fd, this.policy.maxFileBytes, st.size);
       if (data.length > this.policy.maxFileBytes) throw new PathDenied('too_large', `Using "${c.rel}" was refused: it grew over the max_file_bytes limit of ${this.policy.maxFileBytes}`);
-      return { data, stat: st, sha256: sha256(data) };
+      const existing: Existing = { data, stat: st, sha256: sha256(data) };
+      if (keepOpen) {
+        existing.fd = fd;
+        kept = true;
+      }
+      return existing;
     } finally {
-      fs.closeSync(fd);
+      if (!kept) fs.closeSync(fd);
     }
   }
 
   /**
    * Backup, journal, change, audit, record. The caller holds the lock.
    *
-   * Five to seven fsyncs in two waits. Each overlap keeps the order of durability that the guarantees need:
-   *  1. at once and side by side: the journal entry (content and folder entry synced together, see journal.ts),
-   *     the backup blob (likewise when it is new, see BackupStore.prepareBlob; synced again when it was already
-   *     stored), and the new content in a temp file in `.switchboard/tmp`. All three files are created and
-   *     written before the first sync starts: on ext4 a file created while a sync's journal commit is running
-   *     waits for that commit, which had turned these overlapping waits into consecutive ones. The temp file is named by nothing in the workspace until the
+   * Syncs, and why each is needed (a replace with its temp file in `.switchboard/tmp`, the usual case):
+   *  1. one wait the caller sees, all side by side: the journal entry's content and its folder entry (what to
+   *     finish or undo), the backup blob and, when new, its folder entry (skipped when this process synced
+   *     that very blob before: BackupStore.prepareBlob), the new content in the temp file and the temp
+   *     folder's entry (so recovery finds it). All files are created and written before the first sync
+   *     starts: a file created while a sync is being committed waits for that commit, which had turned these
+   *     overlapping waits into consecutive ones. The temp file is named by nothing in the workspace until the
    *     rename, so a power cut before the journal entry is durable leaves at worst a temp file there, which
-   *     recovery sweeps. The rename over the target waits for all three: the backup is durable before the
-   *     target changes, and the target goes from old to new content in one step, never torn. Where the state
-   *     folder is on another file system than the target (or is not a plain folder), the temp file goes beside
-   *     the target instead, created only once the journal entry naming it is durable (a crash cannot orphan it);
-   *  2. the audit line (`auditFor`) is written, then it and the target's folder are synced side by side.
-   * Then the journal entry is moved into the store as the record, without a sync of its own: a power cut
-   * before that rename reaches the disk leaves the entry in the journal, and recovery adopts it, knowing the
-   * operation completed from the file's content or, when the file was edited since, from its audit line.
+   *     recovery sweeps. The rename over the target waits for all of them: the backup is durable before the
+   *     target changes, the target goes from old to new content in one step (never torn), and from here on
+   *     recovery can finish the operation (roll forward) whatever else a power cut loses. A delete likewise
+   *     (the unlink is redone). Where the state folder is on another file system than the target (or is not a
+   *     plain folder), the temp file goes beside the target instead, created only once the journal entry
+   *     naming it is durable (a crash cannot orphan it);
+   *  2. the rename (or unlink), then the audit line (`auditFor`) is written: readers see both at once;
+   *  3. the audit line and the target's folder are synced side by side (the line tells recovery the operation
+   *     completed when the file was edited since; the folder makes the rename durable), then the journal entry
+   *     is moved into the store as the record, without a sync of its own: a power cut before that rename
+   *     reaches the disk leaves the entry in the journal, and recovery adopts it. Where step 1 made the
+   *     operation recoverable, step 3 runs after the caller has its answer (`defer`; the workspace lock is held
+   *     until it is done, `idle` waits for it), and the entry leaves the journal only once these syncs
+   *     succeeded. Otherwise (temp file beside the target, or folders created for it) the caller waits for it.
+   * The replaced file stays open until step 3 (Existing.fd), so freeing it is not on the caller's path either.
    */
   private async commit(
     c: CheckedPath,
     change: { kind: 'replace' | 'unlink'; data?: Buffer; old: Existing | undefined; op: BackupRecord['op']; opts: WriteOptions; restoredFrom?: string; mode?: number },
     auditFor: (result: WriteResult) => Partial<AuditRecord>,
+    defer: (rest: Promise<void>) => void,
+  ): Promise<WriteResult> {
+    try {
+      return await this.commitChange(c, change, auditFor, defer);
+    } catch (err) {
+      closeKept(change.old);
+      throw err;
+    }
+  }
+
+  /** `commit`, which closes the old file (kept open, see Existing.fd) when this fails. */
+  private async commitChange(
+    c: CheckedPath,
+    change: { kind: 'replace' | 'unlink'; data?: Buffer; old: Existing | undefined; op: BackupRecord['op']; opts: WriteOptions; restoredFrom?: string; mode?: number },
+    auditFor: (result: WriteResult) => Partial<AuditRecord>,
+    defer: (rest: Promise<void>) => void,
   ): Promise<WriteResult> {
     const { kind, data, old, opts } = change;
     const id = newBackupId();
@@ -354,8 +431,8 @@ export class WorkspaceFiles {
       ...(opts.costUsd !== undefined ? { costUsd: opts.costUsd } : {}),
       ...(change.restoredFrom ? { restoredFrom: change.restoredFrom } : {}),
     };
-    if (kind === 'replace') await this.makeParents(c);
-    const tempInState = kind === 'replace' && this.tempSharesDevice(c);
+    const createdFolders = kind === 'replace' ? await this.makeParents(c) : false;
+    const tempInState = kind === 'replace' && this.temps.serves(c.abs);
     const entry: JournalEntry = {
       id, kind, target: path.relative(this.workspace, c.abs), record,
       ...(kind === 'replace' ? { temp: tempNameFor(c.abs, id), ...(tempInState ? { tempInState: true } : {}) } : {}),
@@ -366,10 +443,11 @@ export class WorkspaceFiles {
     //    file after the journal's sync had started made the two waits run one after the other). Settled forms,
     //    so every exit can wait for all of them without leaving a rejection unhandled.
     // prepare() writes the entry before its first wait: from here a killed process leaves it for recovery.
-    const journalFile = settledValue(this.journal.prepare(entry));
-    const blobFile = settledValue(old && this.policy.backup ? this.store.prepareBlob(old.data, old.sha256, old.stat.mode & 0o7777) : Promise.resolve(NO_WRITE));
+    const journalFile = settledValue(this.journal.prepare(entry, this.temps.takeSpare('journal')));
+    const blobFile = settledValue(old && this.policy.backup ? this.store.prepareBlob(old.data, old.sha256, old.stat.mode & 0o7777, (mode) => this.temps.takeSpare('blob', mode)) : Promise.resolve(NO_WRITE));
     let journaled: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
     let blob: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
+    let tempFolder: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
     const waitFor = async (...steps: Array<Promise<{ ok: true } | { error: unknown }>>) => {
       for (const outcome of await Promise.all(steps)) if ('error' in outcome) throw outcome.error;
     };
@@ -377,7 +455,7 @@ export class WorkspaceFiles {
       mode: old ? before.mode : change.mode,
       tempName: entry.temp,
       beforeRename: async () => {
-        await waitFor(journaled, blob);
+        await waitFor(journaled, blob, tempFolder);
         this.verifyStill(c, old);
       },
       skipDirSync: true,
@@ -388,13 +466,14 @@ export class WorkspaceFiles {
       // In .switchboard/tmp the temp file is named by nothing in the workspace: created with the others.
       let tempFile: Promise<{ value: PreparedWrite } | { error: unknown }> | undefined;
       if (tempInState) {
-        // Re-checked before the temp file is created, and again just before the rename.
-        this.verifyStill(c, old);
-        tempFile = settledValue(prepareReplace(c.abs, data!, { ...replaceOptions, tempDir: this.tempDir }));
+        // Nothing in the workspace changes before the rename, which re-checks the path just before it happens.
+        tempFile = settledValue(prepareReplace(c.abs, data!, { ...replaceOptions, tempDir: this.temps.dir, spare: this.temps.takeSpare('temp') }));
       }
       const [j, b, t] = await Promise.all([journalFile, blobFile, tempFile]);
       journaled = settled('error' in j ? Promise.reject(j.error) : j.value.finish());
       blob = settled('error' in b ? Promise.reject(b.error) : b.value.finish());
+      // The temp file's name, so recovery finds it if the rename is lost (see step 1).
+      if (t && !('error' in t)) tempFolder = settled(fsyncDir(this.temps.dir));
       if (t && 'error' in t) throw t.error;
       if (kind === 'replace') {
         let temp = t?.value;
@@ -413,6 +492,7 @@ export class WorkspaceFiles {
     } catch (err) {
       const journalOutcome = await journaled;
       await blob;
+      await tempFolder;
       const t = await journalFile;
       // The rename/unlink is the last step, so the target is normally untouched: forget the operation. If it
       // did happen, the record is true and is kept.
@@ -423,48 +503,33 @@ export class WorkspaceFiles {
 
     // 2. The change has happened: whatever fails below, the record is true and is kept.
     const result: WriteResult = { path: c.rel, backupId: id, bytes: data?.length ?? 0, sha256: after.sha256, previousSha256: before.sha256, created: !old, deleted: kind === 'unlink' };
+    let syncAudit: (() => Promise<void>) | undefined;
     try {
-      // The audit line is written (inline, before its own sync) ahead of the folder's sync, for the reason in step 1.
-      await allOrFirstError([this.appendOk(change.op, opts, auditFor(result)), fsyncDir(path.dirname(c.abs))]);
-    } finally {
+      // Written inline ahead of the folder's sync (a file grown during a sync waits for it, see step 1).
+      syncAudit = writeAuditLine(this.workspace, { actor: opts.actor, op: change.op, outcome: 'ok', ...auditFor(result) }, { file: this.auditFile });
+    } catch (err) {
       await this.store.adopt(this.journal.fileOf(id), record, { sync: false });
+      throw err;
     }
-    await this.store.pruneFile(c.rel, this.policy.backupRetention);
+    const recoverable = (kind === 'unlink' || tempInState) && !createdFolders;
+    // 3. See the note above.
+    const finish = async (): Promise<void> => {
+      let synced = false;
+      try {
+        // The old file is freed now, off the caller's path (see Existing.fd).
+        closeKept(old);
+        await allOrFirstError([syncAudit(), fsyncDir(path.dirname(c.abs))]);
+        synced = true;
+      } finally {
+        // Answered already: a failed sync leaves the entry to recovery (it can still roll the operation forward).
+        if (synced || !recoverable) await this.store.adopt(this.journal.fileOf(id), record, { sync: false });
+      }
+      await this.store.pruneFile(c.rel, this.policy.backupRetention);
+      if (recoverable) this.temps.makeSpares(old ? (old.stat.mode & 0o066) | 0o600 : undefined);
+    };
+    if (recoverable) defer(finish().catch(() => undefined));
+    else await finish();
     return result;
-  }
-
-  /** `.switchboard/tmp`, used for temp files only when it is a plain folder inside the state folder. */
-  private initTempDir(): void {
-    try {
-      fs.mkdirSync(this.tempDir, { recursive: true });
-      const st = fs.lstatSync(this.tempDir);
-      // A link or a swapped folder (a hostile repository can ship one) would send new content elsewhere.
-      if (st.isDirectory() && fs.realpathSync.native(this.tempDir) === path.join(fs.realpathSync.native(this.stateDir), 'tmp')) this.tempDev = st.dev;
-    } catch {
-      this.tempDev = undefined;
-    }
-  }
-
-  /** Whether the target's folder is on the file system of `.switchboard/tmp` (rename works across them). */
-  private tempSharesDevice(c: CheckedPath): boolean {
-    if (this.tempDev === undefined) return false;
-    try {
-      return fs.statSync(path.dirname(c.abs)).dev === this.tempDev;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Removes temp files in `.switchboard/tmp` (a write cut short before its journal entry was durable). */
-  private async sweepStateTemps(): Promise<number> {
-    if (this.tempDev === undefined) return 0;
-    let n = 0;
-    for (const name of await fs.promises.readdir(this.tempDir).catch(() => [] as string[])) {
-      if (!name.endsWith(TEMP_SUFFIX)) continue;
-      await fs.promises.rm(path.join(this.tempDir, name), { force: true });
-      n++;
-    }
-    return n;
   }
 
   /** The operation's backup of the previous state can be restored (or there was nothing to keep). */
@@ -473,8 +538,8 @@ export class WorkspaceFiles {
     return (await this.store.getBlob(rec.before.sha256)) !== undefined;
   }
 
-  /** Creates missing folders one at a time, checking each landed where the policy check said it would. */
-  private async makeParents(c: CheckedPath): Promise<void> {
+  /** Creates missing folders one at a time, checking each landed where the policy check said it would. True if it made any. */
+  private async makeParents(c: CheckedPath): Promise<boolean> {
     const missing: string[] = [];
     for (let dir = path.dirname(c.abs); !fs.existsSync(dir); dir = path.dirname(dir)) missing.unshift(dir);
     for (const dir of missing) {
@@ -487,6 +552,7 @@ export class WorkspaceFiles {
         throw new PathDenied('changed_during_check', `Writing "${c.rel}" was refused: a folder in its path changed while it was being created`);
       }
     }
+    return missing.length > 0;
   }
 
   /** Last check before the rename/unlink: the path still resolves to the same place, and the file is the one read. */
@@ -505,7 +571,7 @@ export class WorkspaceFiles {
   private async recoverEntry(entry: JournalEntry): Promise<RecoverOutcome> {
     const rec = entry.record;
     const target = path.resolve(this.workspace, entry.target);
-    const temp = entry.temp ? path.join(entry.tempInState ? this.tempDir : path.dirname(target), path.basename(entry.temp)) : undefined;
+    const temp = entry.temp ? path.join(entry.tempInState ? this.temps.dir : path.dirname(target), path.basename(entry.temp)) : undefined;
     let outcome: RecoverOutcome;
     const current = await stateOf(target);
     // Roll forward only where the path policy still holds (a folder could have been swapped for a link meanwhile).
@@ -559,9 +625,11 @@ export class WorkspaceFiles {
     return lines.some((l) => l.backup_id === entry.id && l.outcome === 'ok');
   }
 
-  /** Appends the line of an operation that succeeded. Durable, except for reads (see AppendAuditOptions). */
-  private appendOk(op: AuditOp, opts: ActorOptions, audit: Partial<AuditRecord>): Promise<void> {
-    return appendAudit(this.workspace, { actor: opts.actor, op, outcome: 'ok', ...audit }, { file: this.auditFile, durable: op !== 'read' });
+  /** Appends the line of an operation that succeeded. Durable, except for reads: written just after the answer (see appendAuditSoon). */
+  private async appendOk(op: AuditOp, opts: ActorOptions, audit: Partial<AuditRecord>): Promise<void> {
+    const record: AuditRecord = { actor: opts.actor, op, outcome: 'ok', ...audit };
+    if (op === 'read') appendAuditSoon(this.workspace, record, { file: this.auditFile });
+    else await appendAudit(this.workspace, record, { file: this.auditFile });
   }
 
   /**
@@ -602,26 +670,6 @@ const APPENDED = Symbol('audit appended');
 
 const NO_WRITE: PreparedWrite = { finish: async () => undefined, abandon: async () => undefined };
 
-function settledValue<T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> {
-  return p.then(
-    (value) => ({ value }),
-    (error: unknown) => ({ error }),
-  );
-}
-
-function settled(p: Promise<unknown>): Promise<{ ok: true } | { error: unknown }> {
-  return p.then(
-    () => ({ ok: true as const }),
-    (error: unknown) => ({ error }),
-  );
-}
-
-/** Waits for all (none is left running on an early failure), then throws the first failure. */
-async function allOrFirstError(tasks: Promise<unknown>[]): Promise<void> {
-  const outcomes = await Promise.allSettled(tasks);
-  for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
-}
-
 function assertActor(actor: unknown): asserts actor is Actor {
   if (!ACTORS.includes(actor as Actor)) throw new UserError(`Unknown actor "${String(actor).slice(0, 40)}" (expected ${ACTORS.join(', ')})`, 'bad_actor');
 }
@@ -648,23 +696,4 @@ function relativeOrUndefined(input: string): string | undefined {
 
 function sameState(current: Existing | undefined, state: FileState): boolean {
   return state.exists ? !!current && current.sha256 === state.sha256 : !current;
-}
-
-interface DiskState {
-  exists: boolean;
-  sha256?: string;
-}
-
-async function stateOf(file: string): Promise<DiskState> {
-  try {
-    const st = await fs.promises.lstat(file);
-    if (!st.isFile()) return { exists: true };
-    return { exists: true, sha256: sha256(await fs.promises.readFile(file)) };
-  } catch {
-    return { exists: false };
-  }
-}
-
-function matches(disk: DiskState, state: FileState): boolean {
-  return state.exists ? disk.exists && disk.sha256 === state.sha256 : !disk.exists;
 }

@@ -2,8 +2,11 @@
  * The write's disk waits overlap (journal entry, backup blob and new content are synced side by side), but the
  * order the guarantees need holds: a real child process is stopped at the rename that replaces the target and
  * reports which syncs had completed by then — the journal entry and its folder, the backup blob (also when its
- * content was already stored, and its folder when it is new) and the new content — and is then killed with
- * SIGKILL. The next start finishes the write or leaves the old content, never a torn file, with the backup intact.
+ * content was already stored, and its folder when it is new), the new content and its folder — and is then
+ * killed with SIGKILL. The next start finishes the write or leaves the old content, never a torn file, with the
+ * backup intact. A second stop point is just after the write has answered, before the work it leaves for after
+ * the answer (audit and folder syncs, moving its record into the store): everything recovery needs to finish
+ * the write is synced by then, and the next start does finish it.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,15 +16,15 @@ import { WorkspaceFiles } from '../../../src/core/files';
 import { sha256 } from '../../../src/core/files/durable';
 import { bundleFixture, orphans, removeDir, tempDir } from './helpers';
 
-interface AtRename {
-  atRename: true;
+interface Stopped {
+  stopped: 'rename' | 'answered';
   synced: string[];
 }
 
-/** Runs the child until it reports the rename, checks the disk then (`check`), and kills it. */
-function runUntilRename(bundle: string, ws: string, target: string, contentFile: string, check: (report: AtRename) => void): Promise<void> {
+/** Runs the child until it reports the stop point, checks the disk then (`check`), and kills it. */
+function runUntil(stopAt: Stopped['stopped'], bundle: string, ws: string, target: string, contentFile: string, check: (report: Stopped) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bundle, ws, target, contentFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bundle, ws, target, contentFile, stopAt], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let stderr = '';
     let failure: unknown;
@@ -29,10 +32,10 @@ function runUntilRename(bundle: string, ws: string, target: string, contentFile:
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      const line = out.split('\n').find((l) => l.includes('"atRename"'));
+      const line = out.split('\n').find((l) => l.includes('"stopped"'));
       if (!line || child.killed) return;
       try {
-        check(JSON.parse(line) as AtRename);
+        check(JSON.parse(line) as Stopped);
       } catch (err) {
         failure = err;
       }
@@ -42,8 +45,8 @@ function runUntilRename(bundle: string, ws: string, target: string, contentFile:
     child.on('exit', (code, signal) => {
       clearTimeout(hang);
       if (failure) reject(failure);
-      else if (signal === 'SIGKILL' && out.includes('"atRename"')) resolve();
-      else reject(new Error(`child did not stop at the rename (exit ${code ?? signal}): ${out} ${stderr}`));
+      else if (signal === 'SIGKILL' && out.includes('"stopped"')) resolve();
+      else reject(new Error(`child did not stop at ${stopAt} (exit ${code ?? signal}): ${out} ${stderr}`));
     });
   });
 }
@@ -80,7 +83,7 @@ describe('files: crash point at the rename (syncs overlapped, order kept)', func
       const blobExisted = fs.existsSync(blob);
       assert.equal(blobExisted, alreadyStored);
 
-      await runUntilRename(bundle, ws, target, contentFile, (report) => {
+      await runUntil('rename', bundle, ws, target, contentFile, (report) => {
         const rel = report.synced.map((p) => path.relative(ws, p).split(path.sep).join('/'));
         const journalEntries = fs.readdirSync(path.join(ws, '.switchboard/journal')).filter((n) => n.endsWith('.json'));
         assert.equal(journalEntries.length, 1, 'one journal entry before the rename');
@@ -90,6 +93,7 @@ describe('files: crash point at the rename (syncs overlapped, order kept)', func
         assert.ok(rel.includes(`.switchboard/backups/blobs/${oldHash}`), 'backup blob synced before the rename');
         if (!blobExisted) assert.ok(rel.includes('.switchboard/backups/blobs'), 'new blob\'s folder entry synced before the rename');
         assert.ok(rel.some((p) => p.endsWith('.sb-tmp')), 'new content synced before the rename');
+        assert.ok(rel.includes('.switchboard/tmp'), 'the new content\'s folder entry synced before the rename (recovery can roll forward)');
         assert.equal(sha256(fs.readFileSync(blob)), oldHash, 'the backup holds the old content');
         assert.deepEqual(fs.readFileSync(path.join(ws, target)), oldContent, 'the target is untouched until the rename');
       });
@@ -106,4 +110,40 @@ describe('files: crash point at the rename (syncs overlapped, order kept)', func
       assert.equal(sha256(fs.readFileSync(blob)), oldHash);
     });
   }
+  it('killed right after the write answered (its record not yet moved, audit and folder not yet synced): the next start finishes it', async () => {
+    const ws = path.join(dir, 'answered');
+    const target = 'src/app.ts';
+    fs.mkdirSync(path.join(ws, 'src'), { recursive: true });
+    const oldContent = Buffer.from('export const version = 1;\n');
+    const newContent = Buffer.from('export const version = 2;\n');
+    fs.writeFileSync(path.join(ws, target), oldContent);
+    const contentFile = path.join(dir, 'content-answered.txt');
+    fs.writeFileSync(contentFile, newContent);
+    const oldHash = sha256(oldContent);
+    let entryId = '';
+
+    await runUntil('answered', bundle, ws, target, contentFile, (report) => {
+      const rel = report.synced.map((p) => path.relative(ws, p).split(path.sep).join('/'));
+      const journalEntries = fs.readdirSync(path.join(ws, '.switchboard/journal')).filter((n) => n.endsWith('.json'));
+      assert.equal(journalEntries.length, 1, 'the entry is still in the journal when the write answers');
+      entryId = journalEntries[0]!.replace(/\.json$/, '');
+      // What recovery needs to finish the write, whatever a power cut loses of the rest.
+      for (const needed of [`.switchboard/journal/${entryId}.json`, '.switchboard/journal', `.switchboard/backups/blobs/${oldHash}`, '.switchboard/backups/blobs', '.switchboard/tmp']) {
+        assert.ok(rel.includes(needed), `${needed} synced before the answer (synced: ${rel.join(', ')})`);
+      }
+      assert.ok(rel.some((p) => p.endsWith('.sb-tmp')), 'new content synced before the answer');
+      assert.deepEqual(fs.readFileSync(path.join(ws, target)), newContent, 'the answer comes after the change is visible');
+      assert.ok(fs.readFileSync(path.join(ws, '.switchboard/audit.jsonl'), 'utf8').includes(`"backup_id":"${entryId}"`), 'the audit line is written before the answer');
+    });
+
+    const files = await WorkspaceFiles.open(ws, { actor: 'extension' });
+    assert.deepEqual(fs.readFileSync(path.join(ws, target)), newContent, 'the answered write stays');
+    assert.deepEqual(orphans(ws), []);
+    assert.equal(fs.existsSync(path.join(ws, '.switchboard/write.lock')), false);
+    const [newest] = await files.listBackups({ path: target });
+    assert.equal(newest!.id, entryId, 'its record is in the store');
+    assert.equal(newest!.sha256, oldHash, 'holding the old content');
+    assert.deepEqual(await files.restore(entryId, { actor: 'cli' }).then((r) => r.restoredFrom), entryId);
+    assert.deepEqual(fs.readFileSync(path.join(ws, target)), oldContent, 'and it can be undone');
+  });
 });

@@ -32,6 +32,7 @@ describe('files: recovery from power-cut states', function () {
     write(path.join(ws, 'src/a.ts'), 'v1\n');
     const files = await openQuiet();
     const w = await files.write('src/a.ts', 'v2\n', { actor });
+    await files.idle(); // the record is moved into the store after the answer
     const record = recordFiles().find((f) => path.basename(f) === `${w.backupId}.json`)!;
     const into = path.join(journalDir(), `${w.backupId}.json`);
     if (mode === 'move') fs.renameSync(record, into);
@@ -171,6 +172,7 @@ describe('files: recovery from power-cut states', function () {
   it('after a normal write nothing is left in the journal and the record is in the store', async () => {
     const files = await openQuiet();
     const w = await files.write('src/b.ts', 'x\n', { actor });
+    await files.idle(); // the record is moved into the store after the answer
     assert.deepEqual(fs.readdirSync(journalDir()), []);
     assert.ok(recordFiles().some((f) => path.basename(f) === `${w.backupId}.json`));
     const [line] = await readAudit(ws, { limit: 1 });

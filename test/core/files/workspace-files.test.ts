@@ -56,6 +56,8 @@ describe('files: WorkspaceFiles', function () {
       await files.write('a.ts', 'new', { actor });
       assert.notEqual(fs.statSync(path.join(ws, 'a.ts')).ino, ino);
       assert.deepEqual(fs.readdirSync(ws).filter((n) => n.includes('sb-tmp')), []);
+      // The entry leaves the journal after the answer (see WorkspaceFiles.commit).
+      await files.idle();
       assert.deepEqual(fs.readdirSync(path.join(ws, '.switchboard/journal')), []);
     });
 
@@ -297,6 +299,23 @@ describe('files: WorkspaceFiles', function () {
       assert.equal(wl.cost_usd, 0.0012);
       assert.equal(wl.sha256, w.sha256);
       assert.equal(lines[0]!.rule, 'forbidden');
+    });
+
+    it("a read's line, written just after the answer, is in order and seen by readAudit at once", async () => {
+      await files.write('a.ts', 'x', { actor });
+      await files.read('a.ts', { actor: 'extension' });
+      await files.read('a.ts', { actor: 'cli' });
+      await files.write('a.ts', 'y', { actor });
+      await files.read('a.ts', { actor });
+      const lines = await readAudit(ws, { limit: 10 });
+      assert.deepEqual(lines.map((l) => [l.op, l.actor]), [
+        ['read', 'claude-code'],
+        ['write', 'claude-code'],
+        ['read', 'cli'],
+        ['read', 'extension'],
+        ['write', 'claude-code'],
+      ]);
+      assert.equal(lines[0]!.sha256, sha(Buffer.from('y')));
     });
   });
 });
