@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseDocument, isMap, isScalar, isNode, type Document, type Node as YamlNode, type Pair } from 'yaml';
 import { diagnostic, type Diagnostic } from '../diagnostics';
+import { jsonPathKey, parseJsonFast, type FastJson } from './json-fast';
 
 /** Configuration files are small; anything larger is a mistake, not a config. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -100,7 +101,9 @@ function parseUnguarded<T>(file: string, input: Buffer | string, options: ParseO
   const source = options.jsonc ? blankJsonComments(text) : text;
   // Positions are worked out from offsets only when a diagnostic or a source line asks (see LinePositions).
   const lineCounter = new LinePositions(source);
-  const doc = parseDocument(source, { prettyErrors: false, uniqueKeys: true });
+  const json = parseJsonFast(source);
+  if (json) return fromFastJson<T>(file, source, json, lineCounter, options);
+  const doc = parseYamlDocument(source);
   const lineOf = (path: ReadonlyArray<string | number>) => lineOfPath(doc, lineCounter, path);
   const diagnostics: Diagnostic[] = [];
   for (const e of doc.errors) {
@@ -113,23 +116,51 @@ function parseUnguarded<T>(file: string, input: Buffer | string, options: ParseO
     diagnostics.push(diagnostic(file, pos.line, pos.col, firstLine(w.message), 'warning'));
   }
   const value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as T;
-  if (nestingDepth(value, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) return { value: undefined, diagnostics: [diagnostic(file, 1, 1, `nested more than ${MAX_NESTING_DEPTH} levels deep; it was not loaded`)], lineOf };
+  if (nestingDepth(value, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) return tooDeep(file, lineOf);
   const invalidPaths: Array<Array<string | number>> = [];
-  if (options.schema) diagnostics.push(...schemaDiagnostics(file, doc, lineCounter, value, options.schema, invalidPaths));
+  if (options.schema) diagnostics.push(...schemaDiagnostics(file, () => doc, lineCounter, value, options.schema, invalidPaths));
   return { value, diagnostics, lineOf, invalidPaths };
 }
 
-function schemaDiagnostics(file: string, doc: Document, lc: LinePositions, value: unknown, schema: object, invalidPaths: Array<Array<string | number>> = []): Diagnostic[] {
+function parseYamlDocument(source: string): Document {
+  return parseDocument(source, { prettyErrors: false, uniqueKeys: true });
+}
+
+/**
+ * A file JSON.parse read whole and without duplicate keys. The YAML document (same value, same positions) is
+ * built only if a diagnostic needs a position the key offsets do not hold, so a valid file never pays for it.
+ */
+function fromFastJson<T>(file: string, source: string, json: FastJson, lc: LinePositions, options: ParseOptions): ParsedFile<T> {
+  let doc: Document | undefined;
+  const lazyDoc = () => (doc ??= parseYamlDocument(source));
+  const lineOf = (path: ReadonlyArray<string | number>) => {
+    const offset = typeof path[path.length - 1] === 'string' ? json.keyOffsets.get(jsonPathKey(path)) : undefined;
+    return offset !== undefined ? lc.linePos(offset).line : lineOfPath(lazyDoc(), lc, path);
+  };
+  if (json.depth > MAX_NESTING_DEPTH) return tooDeep(file, lineOf);
+  const diagnostics: Diagnostic[] = [];
+  const invalidPaths: Array<Array<string | number>> = [];
+  if (options.schema) diagnostics.push(...schemaDiagnostics(file, lazyDoc, lc, json.value, options.schema, invalidPaths));
+  return { value: json.value as T, diagnostics, lineOf, invalidPaths };
+}
+
+function tooDeep<T>(file: string, lineOf: (path: ReadonlyArray<string | number>) => number): ParsedFile<T> {
+  return { value: undefined, diagnostics: [diagnostic(file, 1, 1, `nested more than ${MAX_NESTING_DEPTH} levels deep; it was not loaded`)], lineOf };
+}
+
+/** `doc` is called only when a position is needed: valid files (the usual case) never ask for it. */
+function schemaDiagnostics(file: string, doc: () => Document, lc: LinePositions, value: unknown, schema: object, invalidPaths: Array<Array<string | number>> = []): Diagnostic[] {
   const out: Diagnostic[] = [];
   const props = (schema as { properties?: Record<string, unknown> }).properties;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    const at = doc.contents && isNode(doc.contents) ? position(lc, doc.contents) : { line: 1, col: 1 };
+    const contents = doc().contents;
+    const at = contents && isNode(contents) ? position(lc, contents) : { line: 1, col: 1 };
     return [diagnostic(file, at.line, at.col, `expected a mapping at the top level, found ${describe(value)}`)];
   }
   if (props) {
     for (const key of Object.keys(value)) {
       if (!(key in props)) {
-        const at = keyPosition(doc, lc, [], key);
+        const at = keyPosition(doc(), lc, [], key);
         out.push(diagnostic(file, at.line, at.col, `unknown key "${key}" (known: ${Object.keys(props).join(', ')})`, 'warning'));
       }
     }
@@ -141,12 +172,12 @@ function schemaDiagnostics(file: string, doc: Document, lc: LinePositions, value
       if (e.keyword === 'additionalProperties') {
         const extra = String((e.params as { additionalProperty: string }).additionalProperty);
         if (path.length === 0) continue; // top level handled above as a warning
-        const at = keyPosition(doc, lc, path, extra);
+        const at = keyPosition(doc(), lc, path, extra);
         out.push(diagnostic(file, at.line, at.col, `${where(path)}: unknown key "${extra}"`));
         continue;
       }
       if (e.keyword !== 'required') invalidPaths.push(path);
-      const at = nodePosition(doc, lc, path);
+      const at = nodePosition(doc(), lc, path);
       out.push(diagnostic(file, at.line, at.col, `${where(path)}: ${explain(e)}`));
     }
   }
@@ -244,11 +275,14 @@ function failed<T>(file: string, message: string): ParsedFile<T> {
   return { value: undefined, diagnostics: [diagnostic(file, 1, 1, message)], lineOf: () => 1 };
 }
 
+// A fatal decoder keeps no state between whole-buffer decode() calls, so one serves every file.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /** UTF-8 text, or undefined for binary content (NUL bytes or invalid UTF-8). A BOM is dropped. */
-export function decodeText(bytes: Buffer): string | undefined {
+export function decodeText(bytes: Uint8Array): string | undefined {
   if (bytes.includes(0)) return undefined;
   try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    const text = utf8.decode(bytes);
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   } catch {
     return undefined;
