@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseDocument, isMap, isScalar, isNode, type Document, type Node as YamlNode, type Pair } from 'yaml';
 import { diagnostic, type Diagnostic } from '../diagnostics';
-import { jsonPathKey, parseJsonFast, type FastJson } from './json-fast';
+import { jsonPathKey, parseJsonFast } from './json-fast';
+import { parseSimpleYaml } from './yaml-simple';
 
 /** Configuration files are small; anything larger is a mistake, not a config. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -95,14 +96,19 @@ function nestingDepth(value: unknown, limit: number): number {
 function parseUnguarded<T>(file: string, input: Buffer | string, options: ParseOptions): ParsedFile<T> {
   const text = typeof input === 'string' ? input : decodeText(input);
   if (text === undefined) return failed(file, 'is a binary file, not text; it was not loaded');
-  if (text.trim() === '') {
+  if (!/\S/.test(text)) {
     return { value: undefined, diagnostics: [diagnostic(file, 1, 1, 'file is empty; nothing was loaded', 'warning')], lineOf: () => 1 };
   }
   const source = options.jsonc ? blankJsonComments(text) : text;
   // Positions are worked out from offsets only when a diagnostic or a source line asks (see LinePositions).
   const lineCounter = new LinePositions(source);
+  // Most files take one of two fast paths (same value, same positions); anything else is composed by yaml.
   const json = parseJsonFast(source);
-  if (json) return fromFastJson<T>(file, source, json, lineCounter, options);
+  if (json) {
+    return fromFastPath<T>(file, source, json.value, (p) => json.keyOffsets.get(jsonPathKey(p)), lineCounter, options, json.depth);
+  }
+  const simple = parseSimpleYaml(source);
+  if (simple) return fromFastPath<T>(file, source, simple.value, (p) => simple.keyPositions.get(jsonPathKey(p)), lineCounter, options);
   const doc = parseYamlDocument(source);
   const lineOf = (path: ReadonlyArray<string | number>) => lineOfPath(doc, lineCounter, path);
   const diagnostics: Diagnostic[] = [];
@@ -127,21 +133,31 @@ function parseYamlDocument(source: string): Document {
 }
 
 /**
- * A file JSON.parse read whole and without duplicate keys. The YAML document (same value, same positions) is
- * built only if a diagnostic needs a position the key offsets do not hold, so a valid file never pays for it.
+ * A file one of the fast paths read (parseJsonFast, parseSimpleYaml): the value yaml would give, and the keys'
+ * positions (`keyAt`: an offset or a line and column). The YAML document (same value, same positions) is built only
+ * if a diagnostic needs a position the fast path did not keep, so a valid file never pays for it.
  */
-function fromFastJson<T>(file: string, source: string, json: FastJson, lc: LinePositions, options: ParseOptions): ParsedFile<T> {
+function fromFastPath<T>(
+  file: string,
+  source: string,
+  value: unknown,
+  keyAt: (path: ReadonlyArray<string | number>) => number | { line: number } | undefined,
+  lc: LinePositions,
+  options: ParseOptions,
+  depth = nestingDepth(value, MAX_NESTING_DEPTH),
+): ParsedFile<T> {
   let doc: Document | undefined;
   const lazyDoc = () => (doc ??= parseYamlDocument(source));
   const lineOf = (path: ReadonlyArray<string | number>) => {
-    const offset = typeof path[path.length - 1] === 'string' ? json.keyOffsets.get(jsonPathKey(path)) : undefined;
-    return offset !== undefined ? lc.linePos(offset).line : lineOfPath(lazyDoc(), lc, path);
+    const at = typeof path[path.length - 1] === 'string' ? keyAt(path) : undefined;
+    if (at === undefined) return lineOfPath(lazyDoc(), lc, path);
+    return typeof at === 'number' ? lc.linePos(at).line : at.line;
   };
-  if (json.depth > MAX_NESTING_DEPTH) return tooDeep(file, lineOf);
+  if (depth > MAX_NESTING_DEPTH) return tooDeep(file, lineOf);
   const diagnostics: Diagnostic[] = [];
   const invalidPaths: Array<Array<string | number>> = [];
-  if (options.schema) diagnostics.push(...schemaDiagnostics(file, lazyDoc, lc, json.value, options.schema, invalidPaths));
-  return { value: json.value as T, diagnostics, lineOf, invalidPaths };
+  if (options.schema) diagnostics.push(...schemaDiagnostics(file, lazyDoc, lc, value, options.schema, invalidPaths));
+  return { value: value as T, diagnostics, lineOf, invalidPaths };
 }
 
 function tooDeep<T>(file: string, lineOf: (path: ReadonlyArray<string | number>) => number): ParsedFile<T> {
@@ -244,15 +260,28 @@ function position(lc: LinePositions, node: YamlNode): { line: number; col: numbe
 }
 
 /**
- * Offset → 1-based line and column, like yaml's LineCounter, but the line starts are found only on the first
- * question (one indexOf pass), not recorded for every line while parsing: most files are never asked.
+ * Offset → 1-based line and column, like yaml's LineCounter, but nothing is recorded while parsing: the first
+ * question counts lines up to its offset, a second one builds the table of line starts (one indexOf pass).
  */
 export class LinePositions {
   private starts: number[] | undefined;
+  private asked = false;
 
   constructor(private readonly text: string) {}
 
   linePos(offset: number): { line: number; col: number } {
+    // One question (an agent's source line, near the top) is answered by counting up to it; the table is built
+    // when a second one comes.
+    if (!this.asked) {
+      this.asked = true;
+      let line = 1;
+      let start = 0;
+      for (let i = this.text.indexOf('\n'); i !== -1 && i < offset; i = this.text.indexOf('\n', i + 1)) {
+        line++;
+        start = i + 1;
+      }
+      return { line, col: offset - start + 1 };
+    }
     const starts = (this.starts ??= lineStarts(this.text));
     let lo = 0;
     let hi = starts.length - 1;
