@@ -6,7 +6,7 @@ import { parseStructuredText } from '../config/structured-file';
 import { FileCache } from './file-cache';
 import { completeOrder, mergeLayers, sortDiagnostics } from './merge';
 import { PathDisplay } from './display-path';
-import { isRecord, parseSourceFile, readOpenedText, readSourceText, stringList, withoutInvalid } from './read-source';
+import { isRecord, parseSourceFile, readOpenedText, stringList, withoutInvalid } from './read-source';
 import { agentSchema, agentsDiscoverySchema, subagentFrontMatterSchema } from './schemas';
 import type { Candidate, CascadeItem } from './types';
 import { confineFolder, confineToWorkspace, openChecked, openInFolder, type ConfinedFolder, type OpenedFile } from '../files/confine';
@@ -242,7 +242,7 @@ export class AgentCascade {
     const opened = confined ? this.openConfined(file, folder) : openFollowing(file);
     if (!opened.ok) {
       this.agentCache.forget(file);
-      if ('link' in opened || opened.missing) return undefined;
+      if (opened.missing) return undefined;
       const reason = confined ? `agent file not loaded: ${opened.reason}` : opened.reason;
       return { diagnostics: [diagnostic(this.display.showIn(path.dirname(file), path.basename(file)), 1, 1, reason)] };
     }
@@ -259,7 +259,7 @@ export class AgentCascade {
   }
 
   /** Opens a workspace-layer file under confineToWorkspace's rules: the folder checked once, links one by one. */
-  private openConfined(file: string, folder: ConfinedFolder | undefined): OpenedFile {
+  private openConfined(file: string, folder: ConfinedFolder | undefined): Exclude<OpenedFile, { link: true }> {
     folder ??= confineFolder(this.workspace, path.dirname(file));
     if (!folder.ok) return folder;
     const opened = openInFolder(folder, path.basename(file));
@@ -368,7 +368,7 @@ export class AgentCascade {
 const FOLLOWING = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
 
 /** Opens a file of a layer outside the workspace (user, bundled), where links are followed. */
-function openFollowing(file: string): OpenedFile {
+function openFollowing(file: string): Exclude<OpenedFile, { link: true }> {
   let fd: number;
   try {
     fd = fs.openSync(file, FOLLOWING);
@@ -403,14 +403,8 @@ function parseDiscovery(file: string, display: string, stat: fs.Stats): ParsedDi
   return { config: isRecord(value) ? (value as AgentsDiscoveryConfig) : {}, diagnostics: parsed.diagnostics, lineOf: parsed.lineOf };
 }
 
-/** Parses one agent file of either format into at most one candidate; problems become diagnostics. */
-export function parseAgentFile(file: string, display: string, stat: fs.Stats, layer: AgentLayer): ParsedAgentFile {
-  const read = readSourceText(file, display, stat);
-  if ('problem' in read) return { diagnostics: [read.problem] };
-  return parseAgentText(file, display, read.text, layer);
-}
-
-function parseAgentText(file: string, display: string, text: string, layer: AgentLayer): ParsedAgentFile {
+/** Parses the text of one agent file of either format into at most one candidate; problems become diagnostics. */
+export function parseAgentText(file: string, display: string, text: string, layer: AgentLayer): ParsedAgentFile {
   return /\.md$/i.test(file) ? parseMarkdownAgent(file, display, text, layer) : parseYamlAgent(file, display, text, layer);
 }
 
