@@ -1,11 +1,12 @@
 /**
  * The plain YAML most configuration files are written in (agent definitions, subagent front matter), read
  * without building a YAML document: block mappings of simple keys whose values are single-line plain or quoted
- * scalars, one-line flow sequences of those, or literal block scalars (`|`, `|-`, `|+`). Composing a document
+ * scalars, one-line flow sequences of those, `- item` lists of those, or literal block scalars (`|`, `|-`, `|+`).
+ * Composing a document
  * with the yaml library costs about ten times as much for these files.
  *
  * It is deliberately narrow and answers only when it is sure to give what yaml.parse gives: on anything else
- * (anchors, aliases, tags, block sequences, comments after a value, tabs, CR, duplicate keys, multi-line plain
+ * (anchors, aliases, tags, nested lists, comments after a value, tabs, CR, duplicate keys, multi-line plain
  * scalars, keys that are not plain names...) it returns undefined and the caller takes the yaml library's path,
  * with its diagnostics and guards (alias bombs, nesting, duplicate keys). Plain scalars are typed by the yaml
  * library's own core-schema tags, so `1.2.0`, `42`, `true` and `~` come out as they always did.
@@ -25,6 +26,7 @@ const UNSAFE = /[\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u0085\u2028\u2029\ufeff]/;
 // Keys are plain names, short enough never to meet yaml's 1024-character limit for implicit keys.
 const KEY_LINE = /^( *)([A-Za-z_][A-Za-z0-9_-]{0,127}):(?: +(.*))?$/;
 const COMMENT_OR_BLANK = /^ *(?:#.*)?$/;
+const LIST_ITEM = /^( *)- +(.*)$/;
 /** Plain scalars may not start with an indicator; `-` only before a digit or dot (a negative number). */
 const PLAIN_START = /^(?:[^-?:,[\]{}#&*!|>'"%@`\s]|-[0-9.])/;
 const FLOW_ITEM = /\s*(?:"([^"\\]*)"|'([^']*)'|([A-Za-z0-9_./~+@()-](?:[A-Za-z0-9_./~+@() -]*[A-Za-z0-9_./~+@()-])?))\s*(,|$)/y;
@@ -43,8 +45,17 @@ function resolvePlain(text: string): { value: unknown } | undefined {
   return { value: text };
 }
 
+const specialKeys = new Map<string, boolean>();
+
+/** Keys yaml would not keep as the same string (null → "", True → "true"), and __proto__. */
 function isSpecialKey(key: string): boolean {
-  return key === '__proto__' || coreTags.some((t) => t.test!.test(key));
+  let special = specialKeys.get(key);
+  if (special === undefined) {
+    special = key === '__proto__' || coreTags.some((t) => t.test!.test(key));
+    // The same few keys recur in every file; a bounded memo, so a hostile file cannot grow it.
+    if (specialKeys.size < 4096) specialKeys.set(key, special);
+  }
+  return special;
 }
 
 /** A single-line scalar after `key: `, or undefined when it is not in the simple subset. */
@@ -115,6 +126,27 @@ function literalBlock(lines: string[], at: number, keyIndent: number, header: st
   return { value, next: j };
 }
 
+/** `- item` lines starting at line `at`, all at one indentation (at least the key's), each a one-line scalar. */
+function blockList(lines: string[], at: number, keyIndent: number): { value: unknown[]; next: number } | undefined {
+  const first = LIST_ITEM.exec(lines[at]!);
+  if (!first || first[1]!.length < keyIndent) return undefined;
+  const indent = first[1]!.length;
+  const value: unknown[] = [];
+  let i = at;
+  for (; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (COMMENT_OR_BLANK.test(line)) continue;
+    const m = LIST_ITEM.exec(line);
+    if (!m || m[1]!.length !== indent) break;
+    const item = scalar(m[2]!.trimEnd());
+    if (!item) return undefined;
+    value.push(item.value);
+  }
+  // Blank and comment lines after the last item belong to whatever follows.
+  while (i > at && COMMENT_OR_BLANK.test(lines[i - 1]!)) i--;
+  return { value, next: i };
+}
+
 export function parseSimpleYaml(text: string): SimpleYaml | undefined {
   if (UNSAFE.test(text)) return undefined;
   const endsWithNewline = text.endsWith('\n');
@@ -129,6 +161,15 @@ export function parseSimpleYaml(text: string): SimpleYaml | undefined {
     const line = lines[i]!;
     if (COMMENT_OR_BLANK.test(line)) {
       i++;
+      continue;
+    }
+    if (open && line.trimStart().startsWith('-')) {
+      // `- item` lines as the value of the key above (at its indentation or deeper, as yaml allows).
+      const list = blockList(lines, i, open.indent);
+      if (!list) return undefined;
+      open.map[open.key] = list.value;
+      open = undefined;
+      i = list.next;
       continue;
     }
     const m = KEY_LINE.exec(line);
