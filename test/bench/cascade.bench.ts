@@ -3,8 +3,8 @@
  * ids defined in two layers) + 200 MCP servers. Reference: the same files read and yaml.parse'd, no cascade logic.
  * Cold: a new WorkspaceCascade (no parse cache). Warm: load() again on the same one, files unchanged (a stat each,
  * see core/file-stamp.ts). Goals: warm ≤ 0.4× and cold ≤ 1.0× the reference, p50, same run.
- * block_lists_*: the same workspace with lists as `- item` lines, which the simple-YAML fast path leaves to the
- * yaml library (no goal; it shows what files outside the fast path cost, against their own reference).
+ * yaml_library_path_*: the same workspace with folded (`>`) descriptions, which the simple-YAML fast path leaves
+ * to the yaml library (no goal; it shows what files outside the fast path cost, against their own reference).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,15 +16,15 @@ import { ratio, round, summary, time } from './stats';
 const AGENTS = 1000;
 const SERVERS = 200;
 
-/** `lists: 'block'` writes lists as `- item` lines, which the simple-YAML fast path leaves to the yaml library. */
-type ListStyle = 'flow' | 'block';
+/** 'folded': descriptions as folded block scalars (`>`), which the simple-YAML fast path leaves to the yaml library. */
+type Style = 'plain' | 'folded';
 
-function yamlAgent(id: string, i: number, lists: ListStyle = 'flow'): string {
-  const tools = lists === 'flow' ? '  required: ["Read", "Write", "Edit"]\n  optional: ["WebFetch"]' : '  required:\n    - Read\n    - Write\n    - Edit\n  optional:\n    - WebFetch';
+function yamlAgent(id: string, i: number, style: Style = 'plain'): string {
+  const description = `Generated agent number ${i} for the cascade benchmark`;
   return `metadata:
   id: ${id}
   version: 1.${i % 10}.0
-  description: Generated agent number ${i} for the cascade benchmark
+  description: ${style === 'folded' ? `>\n    ${description.replace(' for', '\n    for')}` : description}
   category: bench
 runtime:
   model: ${['opus', 'sonnet', 'haiku'][i % 3]}
@@ -35,7 +35,8 @@ dependencies:
   services:
     zen_mcp: auto_discover
 tools:
-${tools}
+  required: ["Read", "Write", "Edit"]
+  optional: ["WebFetch"]
 implementation:
   type: markdown
   source: |
@@ -44,11 +45,12 @@ implementation:
 `;
 }
 
-function markdownAgent(id: string, i: number, lists: ListStyle = 'flow'): string {
+function markdownAgent(id: string, i: number, style: Style = 'plain'): string {
+  const description = `Generated subagent number ${i} for the cascade benchmark`;
   return `---
 name: ${id}
-description: Generated subagent number ${i} for the cascade benchmark
-tools:${lists === 'flow' ? ' Read, Grep, Glob' : '\n  - Read\n  - Grep\n  - Glob'}
+description: ${style === 'folded' ? `>\n  ${description.replace(' for', '\n  for')}` : description}
+tools: Read, Grep, Glob
 model: ${['opus', 'sonnet', 'haiku'][i % 3]}
 ---
 You are subagent ${i}. Read the relevant files first, then answer with a short plan and the change.
@@ -66,7 +68,7 @@ interface Generated {
   reloadTarget: string;
 }
 
-export function generate(lists: ListStyle = 'flow'): Generated {
+export function generate(style: Style = 'plain'): Generated {
   const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'sb-bench-cascade-')));
   const workspace = path.join(root, 'ws');
   const home = path.join(root, 'home');
@@ -92,7 +94,7 @@ export function generate(lists: ListStyle = 'flow'): Generated {
       here.push(id);
       const markdown = n % 2 === 1;
       const file = path.join(dir, `${id}-${n}.${markdown ? 'md' : 'yaml'}`);
-      fs.writeFileSync(file, markdown ? markdownAgent(id, n, lists) : yamlAgent(id, n, lists));
+      fs.writeFileSync(file, markdown ? markdownAgent(id, n, style) : yamlAgent(id, n, style));
       (markdown ? out.markdownFiles : out.yamlFiles).push(file);
     }
     above = here;
@@ -178,16 +180,16 @@ export async function run(): Promise<object> {
       if (!result.agents) throw new Error('reload did not concern the agent cascade');
     }
 
-    // The same workspace with every list written as `- item` lines: those files are composed by the yaml library
-    // (the simple-YAML fast path declines them), so this is what a workspace outside the fast path costs.
-    const blockLists = generate('block');
+    // The same workspace with folded (`>`) descriptions: those files are composed by the yaml library (the
+    // simple-YAML fast path declines them), so this is what a workspace outside the fast path costs.
+    const folded = generate('folded');
     let slow: { cold: number[]; reference: number[] };
     try {
-      const same = new WorkspaceCascade({ workspace: blockLists.workspace, env: blockLists.env, bundledAgentsDir: blockLists.bundled }).load();
-      if (same.agents.diagnostics.length || same.agents.agents.length !== check.agents.agents.length) throw new Error('the block-list workspace does not load like the other');
-      slow = coldBesideReference(blockLists, 18, 3);
+      const same = new WorkspaceCascade({ workspace: folded.workspace, env: folded.env, bundledAgentsDir: folded.bundled }).load();
+      if (same.agents.diagnostics.length || same.agents.agents.length !== check.agents.agents.length) throw new Error('the folded workspace does not load like the other');
+      slow = coldBesideReference(folded, 18, 3);
     } finally {
-      fs.rmSync(blockLists.root, { recursive: true, force: true });
+      fs.rmSync(folded.root, { recursive: true, force: true });
     }
 
     const c = summary(cold);
@@ -204,9 +206,9 @@ export async function run(): Promise<object> {
       first_load_in_process_ms: round(firstMs),
       reference_read_and_yaml_parse: ref,
       cold_vs_reference_p50: ratio(c.p50_ms, ref.p50_ms),
-      block_lists_cold_load: slowCold,
-      block_lists_reference: slowRef,
-      block_lists_cold_vs_reference_p50: ratio(slowCold.p50_ms, slowRef.p50_ms),
+      yaml_library_path_cold_load: slowCold,
+      yaml_library_path_reference: slowRef,
+      yaml_library_path_cold_vs_reference_p50: ratio(slowCold.p50_ms, slowRef.p50_ms),
       warm_load_only_changed_files: w,
       warm_vs_reference_p50: ratio(w.p50_ms, ref.p50_ms),
       one_file_reload: r,

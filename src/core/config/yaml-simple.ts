@@ -6,7 +6,7 @@
  * with the yaml library costs about ten times as much for these files.
  *
  * It is deliberately narrow and answers only when it is sure to give what yaml.parse gives: on anything else
- * (anchors, aliases, tags, nested lists, comments after a value, tabs, CR, duplicate keys, multi-line plain
+ * (anchors, aliases, tags, nested lists, folded or indented block scalars, tabs, CR, duplicate keys, multi-line plain
  * scalars, keys that are not plain names...) it returns undefined and the caller takes the yaml library's path,
  * with its diagnostics and guards (alias bombs, nesting, duplicate keys). Plain scalars are typed by the yaml
  * library's own core-schema tags, so `1.2.0`, `42`, `true` and `~` come out as they always did.
@@ -27,6 +27,9 @@ const UNSAFE = /[\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u0085\u2028\u2029\ufeff]/;
 const KEY_LINE = /^( *)([A-Za-z_][A-Za-z0-9_-]{0,127}):(?: +(.*))?$/;
 const COMMENT_OR_BLANK = /^ *(?:#.*)?$/;
 const LIST_ITEM = /^( *)- +(.*)$/;
+// Quoted scalars without escapes or inner quotes, optionally followed by a comment.
+const DOUBLE_QUOTED = /^"([^"\\]*)"(?: +#.*)?$/;
+const SINGLE_QUOTED = /^'([^']*)'(?: +#.*)?$/;
 /** Plain scalars may not start with an indicator; `-` only before a digit or dot (a negative number). */
 const PLAIN_START = /^(?:[^-?:,[\]{}#&*!|>'"%@`\s]|-[0-9.])/;
 const FLOW_ITEM = /\s*(?:"([^"\\]*)"|'([^']*)'|([A-Za-z0-9_./~+@()-](?:[A-Za-z0-9_./~+@() -]*[A-Za-z0-9_./~+@()-])?))\s*(,|$)/y;
@@ -61,11 +64,16 @@ function isSpecialKey(key: string): boolean {
 /** A single-line scalar after `key: `, or undefined when it is not in the simple subset. */
 function scalar(rest: string): { value: unknown } | undefined {
   const c = rest[0];
-  if (c === '"') return /^"[^"\\]*"$/.test(rest) ? { value: rest.slice(1, -1) } : undefined;
-  if (c === "'") return /^'[^']*'$/.test(rest) ? { value: rest.slice(1, -1) } : undefined;
+  if (c === '"' || c === "'") {
+    const quoted = (c === '"' ? DOUBLE_QUOTED : SINGLE_QUOTED).exec(rest);
+    return quoted ? { value: quoted[1] } : undefined;
+  }
   if (c === '[') return flowSequence(rest);
-  if (!PLAIN_START.test(rest) || rest.includes(': ') || rest.includes(' #') || rest.endsWith(':')) return undefined;
-  return resolvePlain(rest);
+  // A comment starts at the first ` #`; the plain scalar is what stands before it.
+  const hash = rest.indexOf(' #');
+  const plain = hash === -1 ? rest : rest.slice(0, hash).trimEnd();
+  if (!PLAIN_START.test(plain) || plain.includes(': ') || plain.endsWith(':')) return undefined;
+  return resolvePlain(plain);
 }
 
 function flowSequence(rest: string): { value: unknown[] } | undefined {
@@ -176,7 +184,8 @@ export function parseSimpleYaml(text: string): SimpleYaml | undefined {
     if (!m) return undefined;
     const indent = m[1]!.length;
     const key = m[2]!;
-    const rest = (m[3] ?? '').trimEnd();
+    // `key:  # comment` is a key with nothing after it.
+    const rest = m[3] === undefined || m[3].startsWith('#') ? '' : m[3].trimEnd();
     if (open) {
       if (indent > open.indent) {
         const child: Record<string, unknown> = {};

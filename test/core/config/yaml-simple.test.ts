@@ -50,6 +50,7 @@ describe('simple YAML fast path', () => {
     const agent = fs.readFileSync(path.resolve(__dirname, '../../../media/sample-workspace/.agents/core/ai-engineer.yaml'), 'utf8');
     assert.ok(agrees(agent), 'ai-engineer.yaml takes the fast path');
     assert.ok(agrees('\nname: code-reviewer\ndescription: Reviews diffs: finds bugs\ntools: Read, Grep, Glob\nmodel: opus\n'.replace(': finds', ' - finds')));
+    assert.ok(agrees('a: b # why\nc: "d"  # quoted\ne:   # nothing\n  f: 1 #\n'), 'comments after values');
     assert.ok(agrees('---\nname: x\ntools:\n  - Read\n  - Grep\n'.slice(4)), 'front matter with a tools list');
     assert.ok(agrees('metadata:\n  id: a\n  version: 1.2.0\nruntime:\n  memory_requirement: 128MB\n  fallback_models: [sonnet, haiku]\n  n: 42\n  f: 1.50\n  flag: true\n  nothing: ~\n  empty:\nimplementation:\n  source: |\n    line one\n\n    line three\n'));
   });
@@ -63,7 +64,7 @@ describe('simple YAML fast path', () => {
 
   it('declines what it does not read exactly, and the full parser still answers', () => {
     const declined = [
-      'a: &x 1\nb: *x\n', 'a: !!str 1\n', 'a:\n  - x: 1\n', 'a:\n  - - x\n', 'a:\n  -\n', 'a:\n  - x\n    more\n', '- x\n', 'a: b # comment\n', 'a: "x" # c\n', 'a:\tb\n', 'a: b\r\n', '"a": 1\n',
+      'a: &x 1\nb: *x\n', 'a: !!str 1\n', 'a:\n  - x: 1\n', 'a:\n  - - x\n', 'a:\n  -\n', 'a:\n  - x\n    more\n', '- x\n', 'a: [x] # comment\n', 'a: | # c\n  x\n', 'a:\tb\n', 'a: b\r\n', '"a": 1\n',
       'a: b\n  continued\n', 'a: 1\na: 2\n', 'a: >\n  folded\n', 'a: |2\n   x\n', 'a: |\n', 'a: |\n  x', '---\na: 1\n', '%YAML 1.2\n---\na: 1\n',
       'a: b: c\n', 'a: [x, [y]]\n', 'a: [x,]\n', 'a: {b: 1}\n', 'a: "es\\"c"\n', "a: 'it''s'\n", 'a: @x\n', 'a: `x`\n', 'a: - x\n',
       'a: [- x]\n', 'null: 1\n', 'True: 1\n', '__proto__: 1\n', ' a: 1\n', 'a:\n  b: 1\n c: 2\n', 'a: |\n      \n  x\n', '# only a comment\n', '',
@@ -86,7 +87,7 @@ describe('simple YAML fast path', () => {
       return seed % n;
     };
     const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
-    const scalars = ['x', 'hello world', '1', '-2', '1.0', '1.2.0', '.5', '1e5', 'true', 'false', 'null', '~', 'yes', '0o7', '0x1f', '128MB', 'C#', 'a#b', 'a # b',
+    const scalars = ['x # c', '"q" # c', "'s'  #c", 'x #', '# c', '"a #b"', 'x#y', 'hello world', '1', '-2', '1.0', '1.2.0', '.5', '1e5', 'true', 'false', 'null', '~', 'yes', '0o7', '0x1f', '128MB', 'C#', 'a#b', 'a # b',
       'a: b', 'a:b', 'x:', '"q"', "'s'", '"a b"', '""', "''", '"a\\"b"', '- x', '-1', '? x', '&a x', '*a', '!t x', '%x', '@x', '[a, b]', '[]', '[1, "2", \'3\']',
       '[a,b , c]', '[a,]', '[a, [b]]', '{a: 1}', 'a, b', 'x  ', 'é ü', '|', '|-', '|+', '>', '|2'];
     const keys = ['a', 'b', 'id', 'name', 'n_1', 'x-y', 'true', 'null', 'On', '_k'];
