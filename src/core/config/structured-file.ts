@@ -114,7 +114,9 @@ function parseUnguarded<T>(file: string, input: Buffer | string, options: ParseO
   const diagnostics: Diagnostic[] = [];
   for (const e of doc.errors) {
     const pos = lineCounter.linePos(e.pos[0]);
-    diagnostics.push(diagnostic(file, pos.line, pos.col, firstLine(e.message)));
+    // yaml reports its own stack overflow on deep nesting as a document error: said as what it is.
+    const message = /call stack/i.test(e.message) ? `nested more than ${MAX_NESTING_DEPTH} levels deep; it was not loaded` : firstLine(e.message);
+    diagnostics.push(diagnostic(file, pos.line, pos.col, message));
   }
   if (diagnostics.length) return { value: undefined, diagnostics, lineOf };
   for (const w of doc.warnings) {

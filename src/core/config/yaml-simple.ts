@@ -27,6 +27,7 @@ const UNSAFE = /[\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u0085\u2028\u2029\ufeff]/;
 const KEY_LINE = /^( *)([A-Za-z_][A-Za-z0-9_-]{0,127}):(?: +(.*))?$/;
 const COMMENT_OR_BLANK = /^ *(?:#.*)?$/;
 const LIST_ITEM = /^( *)- +(.*)$/;
+const MAX_SIMPLE_DEPTH = 32;
 // Quoted scalars without escapes or inner quotes, optionally followed by a comment.
 const DOUBLE_QUOTED = /^"([^"\\]*)"(?: +#.*)?$/;
 const SINGLE_QUOTED = /^'([^']*)'(?: +#.*)?$/;
@@ -190,6 +191,8 @@ export function parseSimpleYaml(text: string): SimpleYaml | undefined {
       if (indent > open.indent) {
         const child: Record<string, unknown> = {};
         open.map[open.key] = child;
+        // Nesting this deep is no configuration: the full parser and its nesting guard answer.
+        if (stack.length >= MAX_SIMPLE_DEPTH) return undefined;
         stack.push({ indent, map: child, path: open.path });
       } else {
         open.map[open.key] = null;
