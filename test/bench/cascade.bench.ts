@@ -3,6 +3,8 @@
  * ids defined in two layers) + 200 MCP servers. Reference: the same files read and yaml.parse'd, no cascade logic.
  * Cold: a new WorkspaceCascade (no parse cache). Warm: load() again on the same one, files unchanged (a stat each,
  * see core/file-stamp.ts). Goals: warm ≤ 0.4× and cold ≤ 1.0× the reference, p50, same run.
+ * yaml_library_path_*: the same workspace with folded (`>`) descriptions, which the simple-YAML fast path leaves
+ * to the yaml library (no goal; it shows what files outside the fast path cost, against their own reference).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,11 +16,15 @@ import { ratio, round, summary, time } from './stats';
 const AGENTS = 1000;
 const SERVERS = 200;
 
-function yamlAgent(id: string, i: number): string {
+/** 'folded': descriptions as folded block scalars (`>`), which the simple-YAML fast path leaves to the yaml library. */
+type Style = 'plain' | 'folded';
+
+function yamlAgent(id: string, i: number, style: Style = 'plain'): string {
+  const description = `Generated agent number ${i} for the cascade benchmark`;
   return `metadata:
   id: ${id}
   version: 1.${i % 10}.0
-  description: Generated agent number ${i} for the cascade benchmark
+  description: ${style === 'folded' ? `>\n    ${description.replace(' for', '\n    for')}` : description}
   category: bench
 runtime:
   model: ${['opus', 'sonnet', 'haiku'][i % 3]}
@@ -39,10 +45,11 @@ implementation:
 `;
 }
 
-function markdownAgent(id: string, i: number): string {
+function markdownAgent(id: string, i: number, style: Style = 'plain'): string {
+  const description = `Generated subagent number ${i} for the cascade benchmark`;
   return `---
 name: ${id}
-description: Generated subagent number ${i} for the cascade benchmark
+description: ${style === 'folded' ? `>\n  ${description.replace(' for', '\n  for')}` : description}
 tools: Read, Grep, Glob
 model: ${['opus', 'sonnet', 'haiku'][i % 3]}
 ---
@@ -61,7 +68,7 @@ interface Generated {
   reloadTarget: string;
 }
 
-export function generate(): Generated {
+export function generate(style: Style = 'plain'): Generated {
   const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'sb-bench-cascade-')));
   const workspace = path.join(root, 'ws');
   const home = path.join(root, 'home');
@@ -87,7 +94,7 @@ export function generate(): Generated {
       here.push(id);
       const markdown = n % 2 === 1;
       const file = path.join(dir, `${id}-${n}.${markdown ? 'md' : 'yaml'}`);
-      fs.writeFileSync(file, markdown ? markdownAgent(id, n) : yamlAgent(id, n));
+      fs.writeFileSync(file, markdown ? markdownAgent(id, n, style) : yamlAgent(id, n, style));
       (markdown ? out.markdownFiles : out.yamlFiles).push(file);
     }
     above = here;
@@ -111,6 +118,35 @@ export function generate(): Generated {
   return out;
 }
 
+/** Reference: read every file and yaml.parse it (front matter for Markdown), no validation, positions or merge. */
+function referenceLoad(g: Generated): void {
+  for (const f of [...g.yamlFiles, ...g.jsonFiles]) parseYaml(fs.readFileSync(f, 'utf8'));
+  for (const f of g.markdownFiles) {
+    const text = fs.readFileSync(f, 'utf8');
+    parseYaml(text.slice(4, text.indexOf('\n---', 4)));
+  }
+}
+
+/** `runs` cold loads (a new WorkspaceCascade each) each followed by a reference run; the first `warmup` are dropped. */
+function coldBesideReference(g: Generated, runs: number, warmup: number): { cold: number[]; reference: number[] } {
+  const options = { workspace: g.workspace, env: g.env, bundledAgentsDir: g.bundled };
+  const cold: number[] = [];
+  const reference: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    let t0 = process.hrtime.bigint();
+    new WorkspaceCascade(options).load();
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    t0 = process.hrtime.bigint();
+    referenceLoad(g);
+    const refMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (i >= warmup) {
+      cold.push(ms);
+      reference.push(refMs);
+    }
+  }
+  return { cold, reference };
+}
+
 export async function run(): Promise<object> {
   const g = generate();
   try {
@@ -124,29 +160,8 @@ export async function run(): Promise<object> {
     new WorkspaceCascade(options).load();
     const firstMs = Number(process.hrtime.bigint() - firstStart) / 1e6;
 
-    // Reference: read every file and yaml.parse it (front matter for Markdown), no validation, positions or merge.
-    const referenceLoad = () => {
-      for (const f of [...g.yamlFiles, ...g.jsonFiles]) parseYaml(fs.readFileSync(f, 'utf8'));
-      for (const f of g.markdownFiles) {
-        const text = fs.readFileSync(f, 'utf8');
-        parseYaml(text.slice(4, text.indexOf('\n---', 4)));
-      }
-    };
     // Cold loads and reference runs alternate, so load changes on the machine weigh on both alike.
-    const cold: number[] = [];
-    const reference: number[] = [];
-    for (let i = 0; i < 35; i++) {
-      let t0 = process.hrtime.bigint();
-      new WorkspaceCascade(options).load();
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      t0 = process.hrtime.bigint();
-      referenceLoad();
-      const refMs = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (i >= 5) {
-        cold.push(ms);
-        reference.push(refMs);
-      }
-    }
+    const { cold, reference } = coldBesideReference(g, 35, 5);
     const coldAgents = await time(30, () => new WorkspaceCascade(options).agents.load(), 5);
     const coldServers = await time(30, () => new WorkspaceCascade(options).servers.load(), 5);
 
@@ -165,8 +180,22 @@ export async function run(): Promise<object> {
       if (!result.agents) throw new Error('reload did not concern the agent cascade');
     }
 
+    // The same workspace with folded (`>`) descriptions: those files are composed by the yaml library (the
+    // simple-YAML fast path declines them), so this is what a workspace outside the fast path costs.
+    const folded = generate('folded');
+    let slow: { cold: number[]; reference: number[] };
+    try {
+      const same = new WorkspaceCascade({ workspace: folded.workspace, env: folded.env, bundledAgentsDir: folded.bundled }).load();
+      if (same.agents.diagnostics.length || same.agents.agents.length !== check.agents.agents.length) throw new Error('the folded workspace does not load like the other');
+      slow = coldBesideReference(folded, 18, 3);
+    } finally {
+      fs.rmSync(folded.root, { recursive: true, force: true });
+    }
+
     const c = summary(cold);
     const ref = summary(reference);
+    const slowCold = summary(slow.cold);
+    const slowRef = summary(slow.reference);
     const r = summary(reload);
     const w = summary(warmLoad);
     return {
@@ -177,6 +206,9 @@ export async function run(): Promise<object> {
       first_load_in_process_ms: round(firstMs),
       reference_read_and_yaml_parse: ref,
       cold_vs_reference_p50: ratio(c.p50_ms, ref.p50_ms),
+      yaml_library_path_cold_load: slowCold,
+      yaml_library_path_reference: slowRef,
+      yaml_library_path_cold_vs_reference_p50: ratio(slowCold.p50_ms, slowRef.p50_ms),
       warm_load_only_changed_files: w,
       warm_vs_reference_p50: ratio(w.p50_ms, ref.p50_ms),
       one_file_reload: r,

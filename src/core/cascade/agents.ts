@@ -6,10 +6,10 @@ import { parseStructuredText } from '../config/structured-file';
 import { FileCache } from './file-cache';
 import { completeOrder, mergeLayers, sortDiagnostics } from './merge';
 import { PathDisplay } from './display-path';
-import { isRecord, parseSourceFile, readSourceText, stringList, withoutInvalid } from './read-source';
+import { isRecord, parseSourceFile, readOpenedText, stringList, withoutInvalid } from './read-source';
 import { agentSchema, agentsDiscoverySchema, subagentFrontMatterSchema } from './schemas';
 import type { Candidate, CascadeItem } from './types';
-import { confineToWorkspace } from '../files/confine';
+import { confineFolder, confineToWorkspace, openChecked, openInFolder, type ConfinedFolder, type OpenedFile } from '../files/confine';
 
 /** Agent layers, highest precedence first (SPEC "Cascades"). */
 export const AGENT_LAYERS = ['user', 'project', 'claude', 'core', 'defaults', 'bundled'] as const;
@@ -168,7 +168,9 @@ export class AgentCascade {
     for (const { layer, dir } of this.layerDirs) {
       const files = listAgentFiles(dir);
       this.files.set(layer, files);
-      for (const file of files) this.parseCached(file, layer);
+      // Checked on every load, not cached: a folder can be re-pointed without any file in it changing.
+      const folder = files.length && WORKSPACE_AGENT_LAYERS.has(layer) ? confineFolder(this.workspace, dir) : undefined;
+      for (const file of files) this.parseCached(file, layer, folder);
       all.push(...files);
     }
     this.agentCache.retainOnly(all);
@@ -199,7 +201,8 @@ export class AgentCascade {
       if (layer) {
         this.agentCache.forget(abs);
         const listed = this.files.get(layer) ?? [];
-        const exists = this.parseCached(abs, layer) !== undefined;
+        const folder = WORKSPACE_AGENT_LAYERS.has(layer) ? confineFolder(this.workspace, path.dirname(abs)) : undefined;
+        const exists = this.parseCached(abs, layer, folder) !== undefined;
         const at = listed.indexOf(abs);
         if (exists && at === -1) this.files.set(layer, [...listed, abs].sort());
         if (!exists && at !== -1) this.files.set(layer, listed.filter((f) => f !== abs));
@@ -210,25 +213,65 @@ export class AgentCascade {
     return (this.current = this.merge());
   }
 
-  private parseCached(file: string, layer: AgentLayer): ParsedAgentFile | undefined {
-    if (WORKSPACE_AGENT_LAYERS.has(layer)) {
-      // Checked on every load, not cached: a link can be re-pointed without the target's mtime changing.
-      const confined = confineToWorkspace(this.workspace, file);
-      if (!confined.ok) {
-        this.agentCache.forget(file);
-        if (confined.missing && !isLink(file)) {
-          this.parsed.delete(file);
-          return undefined;
-        }
-        const refused: ParsedAgentFile = { diagnostics: [diagnostic(this.display.show(file), 1, 1, `agent file not loaded: ${confined.reason}`)] };
-        this.parsed.set(file, refused);
-        return refused;
-      }
-    }
-    const parsed = this.agentCache.get(file, (f, stat) => parseAgentFile(f, this.display.show(f), stat, layer));
+  private parseCached(file: string, layer: AgentLayer, folder: ConfinedFolder | undefined): ParsedAgentFile | undefined {
+    const parsed = this.readAgent(file, layer, folder);
     if (parsed) this.parsed.set(file, parsed);
     else this.parsed.delete(file);
     return parsed;
+  }
+
+  /**
+   * One agent file, from the cache when unchanged. A cached plain file costs one lstat; otherwise the file is
+   * opened once and the stamp, the checks and the text all come from that descriptor (no stat, realpath or
+   * second open per file). `folder` is the layer folder's confinement (workspace layers only).
+   */
+  private readAgent(file: string, layer: AgentLayer, folder: ConfinedFolder | undefined): ParsedAgentFile | undefined {
+    const confined = WORKSPACE_AGENT_LAYERS.has(layer);
+    // The clock is read before the file: a change after this moment is either in the stamp or makes it racy.
+    const readAt = Date.now();
+    if (this.agentCache.has(file)) {
+      const stat = confined ? fs.lstatSync(file, { throwIfNoEntry: false }) : fs.statSync(file, { throwIfNoEntry: false });
+      if (!stat) {
+        this.agentCache.forget(file);
+        return undefined;
+      }
+      // A link is resolved and checked again below: it can be re-pointed without the target changing.
+      const hit = stat.isSymbolicLink() || (confined && !folder?.ok) ? undefined : this.agentCache.fresh(file, stat);
+      if (hit) return hit;
+    }
+    const opened = confined ? this.openConfined(file, folder) : openFollowing(file);
+    if (!opened.ok) {
+      this.agentCache.forget(file);
+      if (opened.missing) return undefined;
+      const reason = confined ? `agent file not loaded: ${opened.reason}` : opened.reason;
+      return { diagnostics: [diagnostic(this.display.showIn(path.dirname(file), path.basename(file)), 1, 1, reason)] };
+    }
+    const hit = this.agentCache.fresh(file, opened.stat);
+    if (hit) {
+      fs.closeSync(opened.fd);
+      return hit;
+    }
+    const display = this.display.showIn(path.dirname(file), path.basename(file));
+    const read = readOpenedText(opened.fd, opened.stat, display);
+    const parsed = 'problem' in read ? { diagnostics: [read.problem] } : parseAgentText(file, display, read.text, layer);
+    this.agentCache.put(file, opened.stat, readAt, parsed);
+    return parsed;
+  }
+
+  /** Opens a workspace-layer file under confineToWorkspace's rules: the folder checked once, links one by one. */
+  private openConfined(file: string, folder: ConfinedFolder | undefined): Exclude<OpenedFile, { link: true }> {
+    folder ??= confineFolder(this.workspace, path.dirname(file));
+    if (!folder.ok) return folder;
+    const opened = openInFolder(folder, path.basename(file));
+    if (!('link' in opened)) return opened;
+    const confined = confineToWorkspace(this.workspace, file);
+    if (!confined.ok) return { ok: false, missing: confined.missing && !isLink(file), reason: confined.reason };
+    const target = openChecked(confined.real);
+    if (target.ok && (target.stat.ino !== confined.stat.ino || target.stat.dev !== confined.stat.dev)) {
+      fs.closeSync(target.fd);
+      return { ok: false, missing: false, reason: 'it changed while it was being read' };
+    }
+    return 'link' in target ? { ok: false, missing: false, reason: 'it changed while it was being read' } : target;
   }
 
   private layerOf(abs: string): AgentLayer | undefined {
@@ -321,6 +364,31 @@ export class AgentCascade {
   }
 }
 
+// O_NONBLOCK: a FIFO under an agent's name is opened at once, and then refused as not a regular file.
+const FOLLOWING = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
+
+/** Opens a file of a layer outside the workspace (user, bundled), where links are followed. */
+function openFollowing(file: string): Exclude<OpenedFile, { link: true }> {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, FOLLOWING);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, missing: code === 'ENOENT', reason: `cannot be read (${code ?? 'error'})` };
+  }
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.fstatSync(fd);
+  } catch {
+    // reported below like any file that cannot be read
+  }
+  if (!stat?.isFile()) {
+    fs.closeSync(fd);
+    return { ok: false, missing: false, reason: stat ? 'is not a regular file' : 'cannot be read' };
+  }
+  return { ok: true, fd, stat };
+}
+
 function isLink(file: string): boolean {
   try {
     return fs.lstatSync(file).isSymbolicLink();
@@ -335,11 +403,9 @@ function parseDiscovery(file: string, display: string, stat: fs.Stats): ParsedDi
   return { config: isRecord(value) ? (value as AgentsDiscoveryConfig) : {}, diagnostics: parsed.diagnostics, lineOf: parsed.lineOf };
 }
 
-/** Parses one agent file of either format into at most one candidate; problems become diagnostics. */
-export function parseAgentFile(file: string, display: string, stat: fs.Stats, layer: AgentLayer): ParsedAgentFile {
-  const read = readSourceText(file, display, stat);
-  if ('problem' in read) return { diagnostics: [read.problem] };
-  return /\.md$/i.test(file) ? parseMarkdownAgent(file, display, read.text, layer) : parseYamlAgent(file, display, read.text, layer);
+/** Parses the text of one agent file of either format into at most one candidate; problems become diagnostics. */
+export function parseAgentText(file: string, display: string, text: string, layer: AgentLayer): ParsedAgentFile {
+  return /\.md$/i.test(file) ? parseMarkdownAgent(file, display, text, layer) : parseYamlAgent(file, display, text, layer);
 }
 
 function parseYamlAgent(file: string, display: string, text: string, layer: AgentLayer): ParsedAgentFile {
@@ -378,21 +444,43 @@ function parseYamlAgent(file: string, display: string, text: string, layer: Agen
   return { candidate: { id, layer, source: { file: display, line: parsed.lineOf(['metadata', 'id']), path: file }, definition }, diagnostics };
 }
 
+/**
+ * Where the front matter of a Markdown agent lies: `start` is the offset of its first line, `close` of the closing
+ * `---` (or `...`) line. Found line by line with indexOf, without splitting the whole file into lines.
+ */
+function frontMatterFence(text: string): { start: number; close: number } | 'none' | 'unclosed' {
+  const firstEnd = text.indexOf('\n');
+  if (text.slice(0, firstEnd === -1 ? text.length : firstEnd).trim() !== '---') return 'none';
+  if (firstEnd === -1) return 'unclosed';
+  for (let start = firstEnd + 1; start <= text.length; ) {
+    const end = text.indexOf('\n', start);
+    const line = text.slice(start, end === -1 ? text.length : end).trim();
+    if (line === '---' || line === '...') return { start: firstEnd + 1, close: start };
+    if (end === -1) break;
+    start = end + 1;
+  }
+  return 'unclosed';
+}
+
+/** CRLF line ends as LF, as the agent's text was always handed on. */
+function withLf(text: string): string {
+  return text.includes('\r\n') ? text.replace(/\r\n/g, '\n') : text;
+}
+
 function parseMarkdownAgent(file: string, display: string, text: string, layer: AgentLayer): ParsedAgentFile {
-  const lines = text.split(/\r?\n/);
-  if (lines[0]?.trim() !== '---') {
+  const fence = frontMatterFence(text);
+  if (fence === 'none') {
     return { diagnostics: [diagnostic(display, 1, 1, 'Markdown agent has no YAML front matter: start the file with a --- line, then name: and description:, then ---; it was not loaded')] };
   }
-  const close = lines.findIndex((l, i) => i > 0 && (l.trim() === '---' || l.trim() === '...'));
-  if (close === -1) {
+  if (fence === 'unclosed') {
     return { diagnostics: [diagnostic(display, 1, 1, 'the front matter opened on line 1 is never closed with ---; the agent was not loaded')] };
   }
-  const frontMatter = lines.slice(1, close);
-  if (frontMatter.join('').trim() === '') {
+  const frontMatter = withLf(text.slice(fence.start, Math.max(fence.start, fence.close - 1)).replace(/\r$/, ''));
+  if (frontMatter.trim() === '') {
     return { diagnostics: [diagnostic(display, 1, 1, 'the front matter is empty: add name: and description:; the agent was not loaded')] };
   }
   // A blank first line keeps every front-matter line at its line number in the file.
-  const parsed = parseStructuredText<unknown>(display, '\n' + frontMatter.join('\n'), { schema: subagentFrontMatterSchema });
+  const parsed = parseStructuredText<unknown>(display, '\n' + frontMatter, { schema: subagentFrontMatterSchema });
   const diagnostics = parsed.diagnostics;
   const value = withoutInvalid(parsed.value, parsed.invalidPaths);
   if (!isRecord(value)) return { diagnostics };
@@ -402,7 +490,8 @@ function parseMarkdownAgent(file: string, display: string, text: string, layer: 
     else diagnostics.push(diagnostic(display, 1, 1, 'the agent has no valid name; it was not loaded'));
     return { diagnostics };
   }
-  const body = lines.slice(close + 1).join('\n').replace(/^\s*\n/, '').trimEnd();
+  const afterClose = text.indexOf('\n', fence.close);
+  const body = afterClose === -1 ? '' : withLf(text.slice(afterClose + 1)).replace(/^\s*\n/, '').trimEnd();
   const definition: AgentDefinition = {
     format: 'markdown',
     fallbackModels: [],

@@ -31,6 +31,21 @@ export class FileCache<R> {
     return result;
   }
 
+  /** The cached result if `stat` (taken by the caller) still matches the file it was parsed from. */
+  fresh(file: string, stat: fs.Stats): R | undefined {
+    const hit = this.entries.get(file);
+    return hit && sameStamp(hit.stamp, stat) ? hit.result : undefined;
+  }
+
+  has(file: string): boolean {
+    return this.entries.has(file);
+  }
+
+  /** Keeps a result parsed by the caller; `stat` is of the content parsed, taken at or after `readAt`. */
+  put(file: string, stat: fs.Stats, readAt: number, result: R): void {
+    this.entries.set(file, { stamp: stampOf(stat, readAt), result });
+  }
+
   /** Forgets one file so the next get() parses it again even if its stamp did not change. */
   forget(file: string): void {
     this.entries.delete(file);

@@ -19,6 +19,31 @@ export function readSourceText(file: string, display: string, stat: fs.Stats, ma
   return { text };
 }
 
+/**
+ * Text of a file already opened (and fstat'ed) by the caller, with readSourceText's limits; closes `fd`. Reads
+ * the size fstat gave, which is what the caller's stamp describes: a file that changes meanwhile gets a new stamp
+ * (or a racy one) and is read again on the next load.
+ */
+export function readOpenedText(fd: number, stat: fs.Stats, display: string, maxBytes = MAX_CONFIG_BYTES): { text: string } | { problem: Diagnostic } {
+  let bytes: Buffer;
+  try {
+    if (stat.size > maxBytes) {
+      return { problem: diagnostic(display, 1, 1, `file is ${formatBytes(stat.size)}, over the ${formatBytes(maxBytes)} limit for configuration files; it was not loaded`) };
+    }
+    const buffer = Buffer.allocUnsafe(stat.size);
+    let length = 0;
+    for (let n; length < buffer.length && (n = fs.readSync(fd, buffer, length, buffer.length - length, null)) > 0; ) length += n;
+    bytes = buffer.subarray(0, length);
+  } catch (err) {
+    return { problem: diagnostic(display, 1, 1, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`) };
+  } finally {
+    fs.closeSync(fd);
+  }
+  const text = decodeText(bytes);
+  if (text === undefined) return { problem: diagnostic(display, 1, 1, 'is a binary file, not text; it was not loaded') };
+  return { text };
+}
+
 /** readSourceText + parseStructuredText, with diagnostics naming the display path. */
 export function parseSourceFile<T>(file: string, display: string, stat: fs.Stats, options: ParseOptions = {}): ParsedFile<T> {
   const read = readSourceText(file, display, stat, options.maxBytes);

@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseDocument, isMap, isScalar, isNode, type Document, type Node as YamlNode, type Pair } from 'yaml';
 import { diagnostic, type Diagnostic } from '../diagnostics';
+import { jsonPathKey, parseJsonFast } from './json-fast';
+import { parseSimpleYaml } from './yaml-simple';
 
 /** Configuration files are small; anything larger is a mistake, not a config. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -94,18 +96,27 @@ function nestingDepth(value: unknown, limit: number): number {
 function parseUnguarded<T>(file: string, input: Buffer | string, options: ParseOptions): ParsedFile<T> {
   const text = typeof input === 'string' ? input : decodeText(input);
   if (text === undefined) return failed(file, 'is a binary file, not text; it was not loaded');
-  if (text.trim() === '') {
+  if (!/\S/.test(text)) {
     return { value: undefined, diagnostics: [diagnostic(file, 1, 1, 'file is empty; nothing was loaded', 'warning')], lineOf: () => 1 };
   }
   const source = options.jsonc ? blankJsonComments(text) : text;
   // Positions are worked out from offsets only when a diagnostic or a source line asks (see LinePositions).
   const lineCounter = new LinePositions(source);
-  const doc = parseDocument(source, { prettyErrors: false, uniqueKeys: true });
+  // Most files take one of two fast paths (same value, same positions); anything else is composed by yaml.
+  const json = parseJsonFast(source);
+  if (json) {
+    return fromFastPath<T>(file, source, json.value, (p) => json.keyOffsets.get(jsonPathKey(p)), lineCounter, options, json.depth);
+  }
+  const simple = parseSimpleYaml(source);
+  if (simple) return fromFastPath<T>(file, source, simple.value, (p) => simple.keyPositions.get(jsonPathKey(p)), lineCounter, options);
+  const doc = parseYamlDocument(source);
   const lineOf = (path: ReadonlyArray<string | number>) => lineOfPath(doc, lineCounter, path);
   const diagnostics: Diagnostic[] = [];
   for (const e of doc.errors) {
     const pos = lineCounter.linePos(e.pos[0]);
-    diagnostics.push(diagnostic(file, pos.line, pos.col, firstLine(e.message)));
+    // yaml reports its own stack overflow on deep nesting as a document error: said as what it is.
+    const message = /call stack/i.test(e.message) ? `nested more than ${MAX_NESTING_DEPTH} levels deep; it was not loaded` : firstLine(e.message);
+    diagnostics.push(diagnostic(file, pos.line, pos.col, message));
   }
   if (diagnostics.length) return { value: undefined, diagnostics, lineOf };
   for (const w of doc.warnings) {
@@ -113,23 +124,61 @@ function parseUnguarded<T>(file: string, input: Buffer | string, options: ParseO
     diagnostics.push(diagnostic(file, pos.line, pos.col, firstLine(w.message), 'warning'));
   }
   const value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as T;
-  if (nestingDepth(value, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) return { value: undefined, diagnostics: [diagnostic(file, 1, 1, `nested more than ${MAX_NESTING_DEPTH} levels deep; it was not loaded`)], lineOf };
+  if (nestingDepth(value, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) return tooDeep(file, lineOf);
   const invalidPaths: Array<Array<string | number>> = [];
-  if (options.schema) diagnostics.push(...schemaDiagnostics(file, doc, lineCounter, value, options.schema, invalidPaths));
+  if (options.schema) diagnostics.push(...schemaDiagnostics(file, () => doc, lineCounter, value, options.schema, invalidPaths));
   return { value, diagnostics, lineOf, invalidPaths };
 }
 
-function schemaDiagnostics(file: string, doc: Document, lc: LinePositions, value: unknown, schema: object, invalidPaths: Array<Array<string | number>> = []): Diagnostic[] {
+function parseYamlDocument(source: string): Document {
+  return parseDocument(source, { prettyErrors: false, uniqueKeys: true });
+}
+
+/**
+ * A file one of the fast paths read (parseJsonFast, parseSimpleYaml): the value yaml would give, and the keys'
+ * positions (`keyAt`: an offset or a line and column). The YAML document (same value, same positions) is built only
+ * if a diagnostic needs a position the fast path did not keep, so a valid file never pays for it.
+ */
+function fromFastPath<T>(
+  file: string,
+  source: string,
+  value: unknown,
+  keyAt: (path: ReadonlyArray<string | number>) => number | { line: number } | undefined,
+  lc: LinePositions,
+  options: ParseOptions,
+  depth = nestingDepth(value, MAX_NESTING_DEPTH),
+): ParsedFile<T> {
+  let doc: Document | undefined;
+  const lazyDoc = () => (doc ??= parseYamlDocument(source));
+  const lineOf = (path: ReadonlyArray<string | number>) => {
+    const at = typeof path[path.length - 1] === 'string' ? keyAt(path) : undefined;
+    if (at === undefined) return lineOfPath(lazyDoc(), lc, path);
+    return typeof at === 'number' ? lc.linePos(at).line : at.line;
+  };
+  if (depth > MAX_NESTING_DEPTH) return tooDeep(file, lineOf);
+  const diagnostics: Diagnostic[] = [];
+  const invalidPaths: Array<Array<string | number>> = [];
+  if (options.schema) diagnostics.push(...schemaDiagnostics(file, lazyDoc, lc, value, options.schema, invalidPaths));
+  return { value: value as T, diagnostics, lineOf, invalidPaths };
+}
+
+function tooDeep<T>(file: string, lineOf: (path: ReadonlyArray<string | number>) => number): ParsedFile<T> {
+  return { value: undefined, diagnostics: [diagnostic(file, 1, 1, `nested more than ${MAX_NESTING_DEPTH} levels deep; it was not loaded`)], lineOf };
+}
+
+/** `doc` is called only when a position is needed: valid files (the usual case) never ask for it. */
+function schemaDiagnostics(file: string, doc: () => Document, lc: LinePositions, value: unknown, schema: object, invalidPaths: Array<Array<string | number>> = []): Diagnostic[] {
   const out: Diagnostic[] = [];
   const props = (schema as { properties?: Record<string, unknown> }).properties;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    const at = doc.contents && isNode(doc.contents) ? position(lc, doc.contents) : { line: 1, col: 1 };
+    const contents = doc().contents;
+    const at = contents && isNode(contents) ? position(lc, contents) : { line: 1, col: 1 };
     return [diagnostic(file, at.line, at.col, `expected a mapping at the top level, found ${describe(value)}`)];
   }
   if (props) {
     for (const key of Object.keys(value)) {
       if (!(key in props)) {
-        const at = keyPosition(doc, lc, [], key);
+        const at = keyPosition(doc(), lc, [], key);
         out.push(diagnostic(file, at.line, at.col, `unknown key "${key}" (known: ${Object.keys(props).join(', ')})`, 'warning'));
       }
     }
@@ -141,12 +190,12 @@ function schemaDiagnostics(file: string, doc: Document, lc: LinePositions, value
       if (e.keyword === 'additionalProperties') {
         const extra = String((e.params as { additionalProperty: string }).additionalProperty);
         if (path.length === 0) continue; // top level handled above as a warning
-        const at = keyPosition(doc, lc, path, extra);
+        const at = keyPosition(doc(), lc, path, extra);
         out.push(diagnostic(file, at.line, at.col, `${where(path)}: unknown key "${extra}"`));
         continue;
       }
       if (e.keyword !== 'required') invalidPaths.push(path);
-      const at = nodePosition(doc, lc, path);
+      const at = nodePosition(doc(), lc, path);
       out.push(diagnostic(file, at.line, at.col, `${where(path)}: ${explain(e)}`));
     }
   }
@@ -213,15 +262,28 @@ function position(lc: LinePositions, node: YamlNode): { line: number; col: numbe
 }
 
 /**
- * Offset → 1-based line and column, like yaml's LineCounter, but the line starts are found only on the first
- * question (one indexOf pass), not recorded for every line while parsing: most files are never asked.
+ * Offset → 1-based line and column, like yaml's LineCounter, but nothing is recorded while parsing: the first
+ * question counts lines up to its offset, a second one builds the table of line starts (one indexOf pass).
  */
 export class LinePositions {
   private starts: number[] | undefined;
+  private asked = false;
 
   constructor(private readonly text: string) {}
 
   linePos(offset: number): { line: number; col: number } {
+    // One question (an agent's source line, near the top) is answered by counting up to it; the table is built
+    // when a second one comes.
+    if (!this.asked) {
+      this.asked = true;
+      let line = 1;
+      let start = 0;
+      for (let i = this.text.indexOf('\n'); i !== -1 && i < offset; i = this.text.indexOf('\n', i + 1)) {
+        line++;
+        start = i + 1;
+      }
+      return { line, col: offset - start + 1 };
+    }
     const starts = (this.starts ??= lineStarts(this.text));
     let lo = 0;
     let hi = starts.length - 1;
@@ -244,11 +306,14 @@ function failed<T>(file: string, message: string): ParsedFile<T> {
   return { value: undefined, diagnostics: [diagnostic(file, 1, 1, message)], lineOf: () => 1 };
 }
 
+// A fatal decoder keeps no state between whole-buffer decode() calls, so one serves every file.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /** UTF-8 text, or undefined for binary content (NUL bytes or invalid UTF-8). A BOM is dropped. */
-export function decodeText(bytes: Buffer): string | undefined {
+export function decodeText(bytes: Uint8Array): string | undefined {
   if (bytes.includes(0)) return undefined;
   try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    const text = utf8.decode(bytes);
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   } catch {
     return undefined;

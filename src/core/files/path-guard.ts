@@ -300,7 +300,10 @@ export function foldName(name: string): string {
  */
 export function forbiddenMatch(patterns: readonly string[], parts: readonly string[]): string | undefined {
   const names = parts.map(foldName);
-  for (const { pattern, segs } of compiledOnce(forbiddenCache, patterns, compileForbidden)) {
+  const { anySegment, compiled } = compiledOnce(forbiddenCache, patterns, compileForbidden);
+  // Usually no name matches any segment of any pattern: one regular expression per name says so.
+  if (!names.some((n) => anySegment.test(n))) return undefined;
+  for (const { pattern, segs } of compiled) {
     for (let start = 0; start + segs.length <= names.length; start++) {
       if (segs.every((re, i) => re.test(names[start + i]!))) return pattern;
     }
@@ -308,15 +311,17 @@ export function forbiddenMatch(patterns: readonly string[], parts: readonly stri
   return undefined;
 }
 
-function compileForbidden(patterns: readonly string[]): Array<{ pattern: string; segs: RegExp[] }> {
-  return patterns
-    .map((pattern) => ({ pattern, segs: pattern.split('/').filter(Boolean).map((s) => globToRegExp(foldName(s))) }))
-    .filter((p) => p.segs.length > 0);
+function compileForbidden(patterns: readonly string[]): { anySegment: RegExp; compiled: Array<{ pattern: string; segs: RegExp[] }> } {
+  const bodies = patterns.map((pattern) => ({ pattern, bodies: pattern.split('/').filter(Boolean).map((s) => globBody(foldName(s))) })).filter((p) => p.bodies.length > 0);
+  const all = bodies.flatMap((p) => p.bodies);
+  return {
+    anySegment: all.length ? new RegExp(`^(?:${all.join('|')})$`, 's') : /(?!)/,
+    compiled: bodies.map((p) => ({ pattern: p.pattern, segs: p.bodies.map((b) => new RegExp(`^${b}$`, 's')) })),
+  };
 }
 
-function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${body}$`, 's');
+function globBody(glob: string): string {
+  return glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
 }
 
 export function extensionAllowed(allowed: readonly string[], name: string): boolean {

@@ -29,8 +29,12 @@ describe('structured-file: config bombs become diagnostics', () => {
       assert.equal(r.value, undefined, `depth ${depth}`);
       assert.match(r.diagnostics[0]!.message, /nested|call stack/i);
     }
-    const yaml = Array.from({ length: 200 }, (_, i) => ' '.repeat(i) + `k${i}:`).join('\n') + ' 1\n';
-    assert.equal(parseStructuredText('deep.yaml', yaml).value, undefined);
+    for (const levels of [200, 1400]) {
+      const yaml = Array.from({ length: levels }, (_, i) => ' '.repeat(i) + `k${i}:`).join('\n') + ' 1\n';
+      const r = parseStructuredText('deep.yaml', yaml);
+      assert.equal(r.value, undefined);
+      assert.match(r.diagnostics[0]!.message, /^nested more than 64 levels deep/, `${levels} levels`);
+    }
     assert.ok(parseStructuredText('ok.json', '{"x":'.repeat(10) + '1' + '}'.repeat(10)).value, 'ordinary nesting loads');
   });
 
