@@ -156,7 +156,7 @@ describe('sidecar delegate: concurrency limits from .agents/discovery-config.yam
     fake = await startFakeProviderServer();
     scratch = makeScratch();
     fs.writeFileSync(path.join(scratch.workspace, '.agents', 'discovery-config.yaml'), 'limits:\n  max_concurrent: 1\n');
-    s = await connectSidecar(scratch, { env: providerEnv(fake, { SWITCHBOARD_MAX_QUEUE: '1', SWITCHBOARD_QUEUE_TIMEOUT_MS: '800' }) });
+    s = await connectSidecar(scratch, { env: providerEnv(fake, { SWITCHBOARD_MAX_QUEUE: '1', SWITCHBOARD_QUEUE_TIMEOUT_MS: '3000' }) });
   });
   after(async () => {
     await s?.close();
@@ -165,23 +165,33 @@ describe('sidecar delegate: concurrency limits from .agents/discovery-config.yam
   });
 
   it('one runs, one waits in the bounded queue and then times out, one is refused at once', async () => {
-    fake.setDefault('*', { kind: 'ok', delayMs: 2_500 });
+    // Sized for a loaded machine: the queue wait (3 s) far exceeds the gap between the second and third calls, and
+    // the first call holds its slot (6 s) past the second's timeout. The first is running once the provider has it.
+    fake.setDefault('*', { kind: 'ok', delayMs: 6_000 });
     const call = (prompt: string) => s.client.callTool({ name: 'delegate', arguments: { task: 'docs', prompt } }, undefined, { timeout: 30_000 });
     const running = call('first');
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => fake.count() === 1, 20_000);
     const queued = call('second');
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 300));
     const refused = await call('third');
     assert.equal(refused.isError, true);
     assert.match(textOf(refused), /too many delegations: 1 running and 1 waiting \(max_concurrent 1\)/);
     const timedOut = await queued;
     assert.equal(timedOut.isError, true);
-    assert.match(textOf(timedOut), /no free delegation slot after 1 s/);
+    assert.match(textOf(timedOut), /no free delegation slot after 3 s/);
     const first = await running;
     assert.equal(first.isError, undefined, textOf(first));
     assert.equal(fake.count(), 1, 'only the call that ran reached the provider');
   });
 });
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
