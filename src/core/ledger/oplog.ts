@@ -55,13 +55,15 @@ export function parseLogHeader(bytes: Buffer): string | undefined {
 
 export function encodeRecord(statements: LoggedStatement[]): Buffer {
   // The replacer costs more than the rest of the encoding; only values JSON cannot hold need it.
-  const payload = Buffer.from(statements.every(plainJsonParams) ? JSON.stringify(statements) : JSON.stringify(statements, encodeValue), 'utf8');
-  if (payload.length > MAX_RECORD_BYTES) throw new Error(`ledger log record too large (${payload.length} bytes)`);
-  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
-  out.writeUInt32BE(payload.length, 0);
-  out.writeUInt32BE(~payload.length >>> 0, 4);
-  out.writeUInt32BE(crc32(payload), 8);
-  payload.copy(out, RECORD_HEADER_BYTES);
+  const json = statements.every(plainJsonParams) ? JSON.stringify(statements) : JSON.stringify(statements, encodeValue);
+  const length = Buffer.byteLength(json, 'utf8');
+  if (length > MAX_RECORD_BYTES) throw new Error(`ledger log record too large (${length} bytes)`);
+  // The payload is encoded straight into the record, behind its header.
+  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + length);
+  out.write(json, RECORD_HEADER_BYTES, 'utf8');
+  out.writeUInt32BE(length, 0);
+  out.writeUInt32BE(~length >>> 0, 4);
+  out.writeUInt32BE(crc32(out.subarray(RECORD_HEADER_BYTES)), 8);
   return out;
 }
 

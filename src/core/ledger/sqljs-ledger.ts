@@ -116,14 +116,16 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     return this.db.mutate((now) => {
       this.deleteReservation(reservationId);
       const releasedReservation = this.db.changes() > 0;
-      if (this.db.all('SELECT 1 FROM calls WHERE id = ?', [callId]).length) {
-        // Already recorded (a retry after a crash or a lost reply): count it once.
-        return { result: { events: [], states: this.states(record.providerId, rules, now) }, changed: releasedReservation, durable: true };
-      }
-      this.db.run(`INSERT INTO calls (${CALL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, [
+      // One statement both checks and records: a call id already there inserts nothing.
+      // (ON CONFLICT (id), not OR IGNORE: a record breaking another constraint must still fail loudly.)
+      this.db.run(`INSERT INTO calls (${CALL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`, [
         callId, now, record.providerId, record.model, record.tier, record.task ?? null, record.actor ?? null, record.ok ? 1 : 0,
         record.inputTokens, record.outputTokens, record.costUsd, record.baselineUsd, record.principal?.id ?? null, record.principal?.team ?? null,
       ]);
+      if (this.db.changes() === 0) {
+        // Already recorded (a retry after a crash or a lost reply): count it once.
+        return { result: { events: [], states: this.states(record.providerId, rules, now) }, changed: releasedReservation, durable: true };
+      }
       const used = settledAmounts(record);
       const seen = new Set<string>();
       for (const rule of rules) {
@@ -397,8 +399,12 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
 
   /** Keeps the call rows near maxCallRows on every settle (in batches, so most settles only count). */
   private capCallRows(): void {
+    const most = this.maxCallRows + Math.max(10, this.maxCallRows / 10);
+    // The rowid span bounds the count from above and costs two index seeks where count(*) reads every row.
+    const span = Number(this.db.all('SELECT (SELECT max(rowid) FROM calls) - (SELECT min(rowid) FROM calls) + 1 AS n', [])[0]?.n ?? 0);
+    if (span <= most) return;
     const rows = Number(this.db.all('SELECT count(*) AS n FROM calls', [])[0]?.n ?? 0);
-    if (rows <= this.maxCallRows + Math.max(10, this.maxCallRows / 10)) return;
+    if (rows <= most) return;
     // id breaks ties so every process replaying this statement deletes the same rows.
     this.db.run('DELETE FROM calls WHERE id IN (SELECT id FROM calls ORDER BY ts_ms DESC, id DESC LIMIT -1 OFFSET ?)', [this.maxCallRows]);
   }

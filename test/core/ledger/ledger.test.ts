@@ -5,7 +5,7 @@ import { SCHEMA_V1 } from '../../../src/core/ledger/schema';
 import type { Budget, Ledger, Principal, QuotaRule } from '../../../src/core/ledger/types';
 import { UserError } from '../../../src/core/errors';
 import { LEDGER_BACKENDS, type CommonLedgerOptions } from './backends';
-import { ManualClock, call, openAt, queryOnDisk, tempHome } from './helpers';
+import { ManualClock, call, ledgerDirNames, openAt, queryOnDisk, tempHome } from './helpers';
 
 const at = (s: string) => Date.parse(s);
 const perDay: QuotaRule = { metric: 'requests', window: 'day', limit: 3 };
@@ -401,7 +401,7 @@ describe('SqlJsLedger files', () => {
     const { ledger: later } = await ledgerAt(clock);
     assert.equal((await later.quota('openai', rules))[0]!.used, 0.25);
     // No temp files are left behind.
-    assert.deepEqual(fs.readdirSync(home.dir).sort(), ['ledger.sqlite']);
+    assert.deepEqual(ledgerDirNames(home.dir), ['ledger.sqlite']);
   });
 
   it('keeps the file bounded: old windows and call rows are pruned, totals stay', async function () {
