@@ -222,8 +222,14 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
 
   async availability(cooldownKey: string, providerId: string): Promise<{ cooldown?: Cooldown; circuit: CircuitState }> {
     return this.db.read((now) => {
-      const cooldown = this.cooldownAt(cooldownKey, now);
-      return { ...(cooldown ? { cooldown } : {}), circuit: this.circuitAt(providerId, now) };
+      // Both in one statement (the router asks before every call).
+      const row = this.db.all(
+        `SELECT (SELECT until_ms FROM cooldowns WHERE key = ? AND until_ms > ?) AS until_ms, (SELECT reason FROM cooldowns WHERE key = ? AND until_ms > ?) AS reason,
+                (SELECT open_until_ms FROM circuits WHERE provider = ?) AS open_until_ms`,
+        [cooldownKey, now, cooldownKey, now, providerId],
+      )[0]!;
+      const circuit = circuitOf(row.open_until_ms == null ? null : Number(row.open_until_ms), now);
+      return row.until_ms == null ? { circuit } : { cooldown: { key: cooldownKey, untilMs: Number(row.until_ms), reason: String(row.reason) }, circuit };
     });
   }
 
