@@ -37,8 +37,8 @@ export interface FileLockOptions {
   /**
    * Keep one lock file per instance and link it again for each acquisition, rather than creating and freeing a
    * file each time (a third of the lock's cost, and of the file-system journal a later fsync must write). The
-   * file stays as `<target>.tmp-<pid>-l<hex>` between acquisitions; dispose() removes it, and if the process
-   * dies first it is swept like any dead writer's temp. For long-lived instances that call dispose().
+   * file stays as `<target>.tmp-<pid>-l<hex>` between acquisitions; dispose() or the process's exit removes it,
+   * and a killed process's is swept like any dead writer's temp. For long-lived instances.
    */
   reuseLockFile?: boolean;
 }
@@ -50,6 +50,24 @@ const BREAK_MARKER_STALE_MS = 2_000;
 /** Tokens are this process's random nonce plus a counter: unique across processes and time, cheap to make. */
 const PROCESS_NONCE = randomBytes(8).toString('hex');
 let tokenCounter = 0;
+/** This process's kept lock files (reuseLockFile), removed when it exits; a killed process's are swept by others. */
+const keptLockFiles = new Set<string>();
+let removeKeptAtExit: (() => void) | undefined;
+
+function keepUntilExit(file: string): void {
+  keptLockFiles.add(file);
+  if (removeKeptAtExit) return;
+  removeKeptAtExit = () => {
+    for (const kept of keptLockFiles) {
+      try {
+        fs.unlinkSync(kept);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.once('exit', removeKeptAtExit);
+}
 
 export class FileLock {
   readonly lockPath: string;
@@ -229,6 +247,7 @@ export class FileLock {
       fd = fs.openSync(tmp, 'wx');
     }
     this.spare = { path: tmp, fd, record: Buffer.alloc(0) };
+    keepUntilExit(tmp);
     return this.spare;
   }
 
@@ -236,6 +255,7 @@ export class FileLock {
     const spare = this.spare;
     if (!spare) return;
     this.spare = undefined;
+    keptLockFiles.delete(spare.path);
     unlinkQuiet(spare.path);
     // While it is the held lock, release() closes it (it is no longer the kept file).
     if (this.heldFd !== spare.fd) fs.closeSync(spare.fd);
