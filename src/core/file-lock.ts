@@ -81,7 +81,8 @@ export class FileLock {
    */
   private heldFd: number | undefined;
   private heldStat: fs.Stats | undefined;
-  private readonly reuseLockFile: boolean;
+  /** Cleared for good when the file system has no hard links (each acquisition then creates its file in place). */
+  private reuseLockFile: boolean;
   /** With reuseLockFile: the kept lock file, open, and its owner record (padded with spaces to one length). */
   private spare: { path: string; fd: number; record: Buffer } | undefined;
 
@@ -226,7 +227,10 @@ export class FileLock {
         this.dropSpare();
         // The temp name was swept (a breaker judged this process stalled): make a new one and try again.
         if (code === 'ENOENT') continue;
-        if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS' || code === 'EOPNOTSUPP') return undefined;
+        if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS' || code === 'EOPNOTSUPP') {
+          this.reuseLockFile = false;
+          return undefined;
+        }
         throw err;
       }
       this.holdOpen(spare.fd);
