@@ -51,6 +51,14 @@ const DAY_MS = 86_400_000;
 const CALL_COLUMNS = 'id, ts_ms, provider, model, tier, task, actor, ok, input_tokens, output_tokens, cost_usd, baseline_usd, principal, team';
 const PRUNE_EVERY_MS = 3_600_000;
 
+const addUsageSqlByCount: string[] = [];
+
+/** Adds to `rows` usage counters (provider, metric, win, tz, start_ms, amount), creating those not there yet. */
+function addUsageSql(rows: number): string {
+  return (addUsageSqlByCount[rows] ??= `INSERT INTO usage VALUES ${Array.from({ length: rows }, () => '(?,?,?,?,?,?)').join(',')} ` +
+    'ON CONFLICT (provider, metric, win, tz, start_ms) DO UPDATE SET used = used + excluded.used');
+}
+
 const statesSqlByCount: string[] = [];
 
 /** The held amounts of a counter's open reservations and the usage of `rules` of its windows, as one row. */
@@ -144,17 +152,16 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
       }
       const used = settledAmounts(record);
       const seen = new Set<string>();
+      const usageRows: SqlValue[] = [];
       for (const rule of rules) {
         const { win, tz, startMs } = this.windowKey(rule, now);
         const key = `${rule.metric}|${win}|${tz}`;
         if (seen.has(key)) continue; // two rules on the same counter (different limits) share one usage row
         seen.add(key);
-        this.db.run(
-          `INSERT INTO usage VALUES (?,?,?,?,?,?)
-           ON CONFLICT (provider, metric, win, tz, start_ms) DO UPDATE SET used = used + excluded.used`,
-          [record.providerId, rule.metric, win, tz, startMs, used[rule.metric] ?? 0],
-        );
+        usageRows.push(record.providerId, rule.metric, win, tz, startMs, used[rule.metric] ?? 0);
       }
+      // Every rule's counter in one statement (one row each, all different).
+      if (usageRows.length) this.db.run(addUsageSql(usageRows.length / 6), usageRows);
       if (record.costUsd > 0) {
         const monthStart = windowBounds('month', 'UTC', now).startMs;
         for (const counter of chargedCounters(record)) {
@@ -375,9 +382,13 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
 
   // ---- quota arithmetic ----------------------------------------------------------------------------------
 
-  /** A reservation and its budget holds (`<id>#<counter>`: between "<id>#" and "<id>$" in SQLite's byte order). */
+  /**
+   * A reservation and its budget holds (`<id>#<counter>`), as one index range: from "<id>" to "<id>$" in SQLite's
+   * byte order. Reservation ids are UUIDs, whose characters all sort after "$", so no other reservation's rows
+   * fall in it.
+   */
   private deleteReservation(id: string): void {
-    this.db.run('DELETE FROM reservations WHERE id = ? OR (id >= ? AND id < ?)', [id, `${id}#`, `${id}$`]);
+    this.db.run('DELETE FROM reservations WHERE id >= ? AND id < ?', [id, `${id}$`]);
   }
 
   private budgetStateOf(budget: ResolvedBudget, now: number): QuotaState {
