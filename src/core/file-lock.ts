@@ -34,6 +34,13 @@ export interface FileLockOptions {
   staleMs?: number;
   /** Give up waiting after this long, with a message naming the holder. */
   acquireTimeoutMs?: number;
+  /**
+   * Keep one lock file per instance and link it again for each acquisition, rather than creating and freeing a
+   * file each time (a third of the lock's cost, and of the file-system journal a later fsync must write). The
+   * file stays as `<target>.tmp-<pid>-l<hex>` between acquisitions; dispose() or the process's exit removes it,
+   * and a killed process's is swept like any dead writer's temp. For long-lived instances.
+   */
+  reuseLockFile?: boolean;
 }
 
 const DEFAULT_STALE_MS = 10_000;
@@ -43,6 +50,24 @@ const BREAK_MARKER_STALE_MS = 2_000;
 /** Tokens are this process's random nonce plus a counter: unique across processes and time, cheap to make. */
 const PROCESS_NONCE = randomBytes(8).toString('hex');
 let tokenCounter = 0;
+/** This process's kept lock files (reuseLockFile), removed when it exits; a killed process's are swept by others. */
+const keptLockFiles = new Set<string>();
+let removeKeptAtExit: (() => void) | undefined;
+
+function keepUntilExit(file: string): void {
+  keptLockFiles.add(file);
+  if (removeKeptAtExit) return;
+  removeKeptAtExit = () => {
+    for (const kept of keptLockFiles) {
+      try {
+        fs.unlinkSync(kept);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.once('exit', removeKeptAtExit);
+}
 
 export class FileLock {
   readonly lockPath: string;
@@ -56,11 +81,16 @@ export class FileLock {
    */
   private heldFd: number | undefined;
   private heldStat: fs.Stats | undefined;
+  /** Cleared for good when the file system has no hard links (each acquisition then creates its file in place). */
+  private reuseLockFile: boolean;
+  /** With reuseLockFile: the kept lock file, open, and its owner record (padded with spaces to one length). */
+  private spare: { path: string; fd: number; record: Buffer } | undefined;
 
   constructor(target: string, options: FileLockOptions = {}) {
     this.lockPath = `${target}.lock`;
     this.staleMs = options.staleMs ?? DEFAULT_STALE_MS;
     this.acquireTimeoutMs = options.acquireTimeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS;
+    this.reuseLockFile = options.reuseLockFile ?? false;
   }
 
   get isHeld(): boolean {
@@ -116,9 +146,16 @@ export class FileLock {
     this.held = undefined;
     this.heldStat = undefined;
     if (this.heldFd !== undefined) {
-      fs.closeSync(this.heldFd);
+      // The kept file stays open for the next acquisition (its other name, the temp, still links it).
+      if (this.heldFd !== this.spare?.fd) fs.closeSync(this.heldFd);
       this.heldFd = undefined;
     }
+  }
+
+  /** Releases the lock if held and removes the kept lock file (reuseLockFile). */
+  dispose(): void {
+    this.release();
+    this.dropSpare();
   }
 
   /**
@@ -129,6 +166,10 @@ export class FileLock {
    * so a breaker clears it if we die in between. On success the file stays open (see heldFd).
    */
   private create(owner: LockOwner): boolean {
+    if (this.reuseLockFile) {
+      const linked = this.linkSpare(owner);
+      if (linked !== undefined) return linked;
+    }
     const target = this.lockPath.slice(0, -'.lock'.length);
     const tmp = `${target}.tmp-${process.pid}-l${(++tokenCounter).toString(16)}`;
     let fd: number;
@@ -159,6 +200,69 @@ export class FileLock {
     }
     this.holdOpen(fd);
     return true;
+  }
+
+  /**
+   * reuseLockFile: writes the new owner (fresh token) into the kept file while no lock name links it, then links
+   * it as the lock. A breaker that linked the previous holding's inode and reads it now finds a token other than
+   * the one it judged stale, so it removes nothing (as with a new file). The record is padded to one length so
+   * no byte of an older, longer one is left after it. Undefined: no kept file can be used here (no hard links),
+   * fall back to a new file.
+   */
+  private linkSpare(owner: LockOwner): boolean | undefined {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const spare = this.spare ?? this.makeSpare();
+      const json = JSON.stringify(owner);
+      const length = Buffer.byteLength(json, 'utf8');
+      // Room for the token counter to grow without growing the file each time.
+      if (length > spare.record.length) spare.record = Buffer.alloc(length + 32);
+      const record = spare.record;
+      record.fill(0x20, record.write(json, 0, 'utf8'));
+      fs.writeSync(spare.fd, record, 0, record.length, 0);
+      try {
+        fs.linkSync(spare.path, this.lockPath);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return false;
+        this.dropSpare();
+        // The temp name was swept (a breaker judged this process stalled): make a new one and try again.
+        if (code === 'ENOENT') continue;
+        if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS' || code === 'EOPNOTSUPP') {
+          this.reuseLockFile = false;
+          return undefined;
+        }
+        throw err;
+      }
+      this.holdOpen(spare.fd);
+      return true;
+    }
+    return undefined;
+  }
+
+  private makeSpare(): { path: string; fd: number; record: Buffer } {
+    const target = this.lockPath.slice(0, -'.lock'.length);
+    const tmp = `${target}.tmp-${process.pid}-l${(++tokenCounter).toString(16)}`;
+    let fd: number;
+    try {
+      fd = fs.openSync(tmp, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      fs.mkdirSync(path.dirname(this.lockPath), { recursive: true });
+      fd = fs.openSync(tmp, 'wx');
+    }
+    this.spare = { path: tmp, fd, record: Buffer.alloc(0) };
+    keepUntilExit(tmp);
+    return this.spare;
+  }
+
+  private dropSpare(): void {
+    const spare = this.spare;
+    if (!spare) return;
+    this.spare = undefined;
+    keptLockFiles.delete(spare.path);
+    unlinkQuiet(spare.path);
+    // While it is the held lock, release() closes it (it is no longer the kept file).
+    if (this.heldFd !== spare.fd) fs.closeSync(spare.fd);
   }
 
   /** For file systems without hard links: create, then write (an unreadable lock is stale after a second). */

@@ -9,8 +9,8 @@ import { tempHome } from './ledger/helpers';
 
 const CHILD = path.join(__dirname, 'ledger', 'fixtures', 'lock-child.ts');
 
-function startChild(args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+function startChild(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
 }
 
 /** A hang guard only: six children starting at once on a machine shared by many can take most of a minute. */
@@ -82,26 +82,29 @@ describe('FileLock (cross-process)', function () {
     waiter.release();
   });
 
-  it('never grants a dead owner\'s lock twice when many processes break it at once', async () => {
-    fs.writeFileSync(`${home.file}.lock`, JSON.stringify({ pid: await deadPid(), host: os.hostname(), token: 'dead', at: 0 }));
-    const log = path.join(home.dir, 'critical.log');
-    const go = path.join(home.dir, 'go');
-    const workers = Array.from({ length: 6 }, () => startChild(['critical', home.file, log, '25', go]));
-    children.push(...workers);
-    await Promise.all(workers.map((w) => waitForLine(w, 'ready')));
-    fs.writeFileSync(go, ''); // all six meet the dead owner's lock within a millisecond or two
-    await Promise.all(workers.map(exited));
-    assert.deepEqual(workers.map((w) => w.exitCode), [0, 0, 0, 0, 0, 0]);
-    const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
-    assert.equal(lines.length, 6 * 25 * 2);
-    // Strict alternation: every enter is followed by the same process's exit before anyone else enters.
-    for (let i = 0; i < lines.length; i += 2) {
-      const [e, pid, n] = lines[i]!.split(' ');
-      assert.equal(e, 'enter');
-      assert.equal(lines[i + 1], `exit ${pid} ${n}`, `overlap at line ${i}`);
-    }
-    assert.equal(fs.readdirSync(home.dir).filter((n) => n.includes('.lock')).length, 0, 'no lock or break marker left behind');
-  });
+  for (const reuse of [false, true]) {
+    it(`never grants a dead owner's lock twice when many processes break it at once${reuse ? ' (reuseLockFile)' : ''}`, async () => {
+      fs.writeFileSync(`${home.file}.lock`, JSON.stringify({ pid: await deadPid(), host: os.hostname(), token: 'dead', at: 0 }));
+      const log = path.join(home.dir, 'critical.log');
+      const go = path.join(home.dir, 'go');
+      const workers = Array.from({ length: 6 }, () => startChild(['critical', home.file, log, '25', go], reuse ? { SB_TEST_REUSE_LOCK: '1' } : {}));
+      children.push(...workers);
+      await Promise.all(workers.map((w) => waitForLine(w, 'ready')));
+      fs.writeFileSync(go, ''); // all six meet the dead owner's lock within a millisecond or two
+      await Promise.all(workers.map(exited));
+      assert.deepEqual(workers.map((w) => w.exitCode), [0, 0, 0, 0, 0, 0]);
+      const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+      assert.equal(lines.length, 6 * 25 * 2);
+      // Strict alternation: every enter is followed by the same process's exit before anyone else enters.
+      for (let i = 0; i < lines.length; i += 2) {
+        const [e, pid, n] = lines[i]!.split(' ');
+        assert.equal(e, 'enter');
+        assert.equal(lines[i + 1], `exit ${pid} ${n}`, `overlap at line ${i}`);
+      }
+      assert.equal(fs.readdirSync(home.dir).filter((n) => n.includes('.lock')).length, 0, 'no lock or break marker left behind');
+      assert.deepEqual(fs.readdirSync(home.dir).filter((n) => n.includes('.tmp-')), [], 'no temp file left behind (a kept lock file goes at exit)');
+    });
+  }
 
   it('a breaker that read a stale lock late does not remove the lock a live process took meanwhile', () => {
     const lockPath = `${home.file}.lock`;
@@ -120,6 +123,63 @@ describe('FileLock (cross-process)', function () {
       fast.release();
       assert.deepEqual(fs.readdirSync(home.dir), [], 'no break marker left behind');
     });
+  });
+
+  it('reuseLockFile: links one kept file per acquisition, each time with a fresh owner token, and dispose removes it', () => {
+    const lockPath = `${home.file}.lock`;
+    const a = new FileLock(home.file, { reuseLockFile: true });
+    const b = new FileLock(home.file, { reuseLockFile: true });
+    assert.equal(a.tryAcquire(), true);
+    const first = { ino: fs.statSync(lockPath).ino, owner: JSON.parse(fs.readFileSync(lockPath, 'utf8')) };
+    assert.equal(b.tryAcquire(), false);
+    a.release();
+    assert.equal(fs.existsSync(lockPath), false);
+    assert.equal(a.tryAcquire(), true);
+    const second = { ino: fs.statSync(lockPath).ino, owner: JSON.parse(fs.readFileSync(lockPath, 'utf8')) };
+    assert.equal(second.ino, first.ino, 'the same file, linked again');
+    assert.equal(second.owner.pid, process.pid);
+    assert.notEqual(second.owner.token, first.owner.token);
+    assert.equal(a.stillHeld(), true);
+    a.release();
+    assert.equal(b.tryAcquire(), true);
+    assert.equal(a.tryAcquire(), false);
+    b.release();
+    a.dispose();
+    b.dispose();
+    assert.deepEqual(fs.readdirSync(home.dir), [], 'dispose removes the kept files');
+  });
+
+  it('reuseLockFile: a breaker that judged an earlier holding stale does not remove the lock retaken with the same file', () => {
+    const lockPath = `${home.file}.lock`;
+    const holder = new FileLock(home.file, { reuseLockFile: true });
+    const breaker = new FileLock(home.file) as any;
+    assert.equal(holder.tryAcquire(), true);
+    // The breaker read this holding (and, say, found it older than staleMs)...
+    const seen = fs.statSync(lockPath);
+    const found = { owner: JSON.parse(fs.readFileSync(lockPath, 'utf8')), mtimeMs: seen.mtimeMs, ino: seen.ino };
+    // ...and before it breaks it, the holder releases and takes the lock again: same inode, new owner record.
+    holder.release();
+    assert.equal(holder.tryAcquire(), true);
+    assert.equal(fs.statSync(lockPath).ino, found.ino);
+    breaker.breakStale(found);
+    assert.equal(holder.stillHeld(), true, 'the retaken lock survives');
+    assert.equal(breaker.tryAcquire(), false);
+    holder.dispose();
+    assert.deepEqual(fs.readdirSync(home.dir), [], 'no lock, break marker or kept file left behind');
+  });
+
+  it('reuseLockFile: a kept file swept while its process lives (judged stalled) is replaced at the next acquisition', () => {
+    const lock = new FileLock(home.file, { reuseLockFile: true });
+    assert.equal(lock.tryAcquire(), true);
+    lock.release();
+    const kept = fs.readdirSync(home.dir);
+    assert.equal(kept.length, 1);
+    fs.unlinkSync(path.join(home.dir, kept[0]!)); // as a breaker's removeOrphanTemps(pid) does
+    assert.equal(lock.tryAcquire(), true);
+    assert.equal(lock.stillHeld(), true);
+    lock.release();
+    lock.dispose();
+    assert.deepEqual(fs.readdirSync(home.dir), []);
   });
 
   it('treats a lock from another host as live until it is older than staleMs', () => {

@@ -53,15 +53,37 @@ export function parseLogHeader(bytes: Buffer): string | undefined {
   return m?.[1];
 }
 
+/** Each statement's SQL as JSON text: the same few statements make every record, and escaping them is most of the work. */
+const sqlJson = new Map<string, string>();
+const MAX_CACHED_SQL = 256;
+
+function jsonOfSql(sql: string): string {
+  let json = sqlJson.get(sql);
+  if (json === undefined) {
+    json = JSON.stringify(sql);
+    if (sqlJson.size < MAX_CACHED_SQL) sqlJson.set(sql, json);
+  }
+  return json;
+}
+
 export function encodeRecord(statements: LoggedStatement[]): Buffer {
-  // The replacer costs more than the rest of the encoding; only values JSON cannot hold need it.
-  const payload = Buffer.from(statements.every(plainJsonParams) ? JSON.stringify(statements) : JSON.stringify(statements, encodeValue), 'utf8');
-  if (payload.length > MAX_RECORD_BYTES) throw new Error(`ledger log record too large (${payload.length} bytes)`);
-  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
-  out.writeUInt32BE(payload.length, 0);
-  out.writeUInt32BE(~payload.length >>> 0, 4);
-  out.writeUInt32BE(crc32(payload), 8);
-  payload.copy(out, RECORD_HEADER_BYTES);
+  // Exactly JSON.stringify(statements), put together from the cached SQL and each statement's parameters.
+  let json = '[';
+  for (let i = 0; i < statements.length; i++) {
+    const statement = statements[i]!;
+    // The replacer costs more than the rest of the encoding; only values JSON cannot hold need it.
+    const params = plainJsonParams(statement) ? JSON.stringify(statement[1]) : JSON.stringify(statement[1], encodeValue);
+    json += `${i ? ',' : ''}[${jsonOfSql(statement[0])},${params}]`;
+  }
+  json += ']';
+  const length = Buffer.byteLength(json, 'utf8');
+  if (length > MAX_RECORD_BYTES) throw new Error(`ledger log record too large (${length} bytes)`);
+  // The payload is encoded straight into the record, behind its header.
+  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + length);
+  out.write(json, RECORD_HEADER_BYTES, 'utf8');
+  out.writeUInt32BE(length, 0);
+  out.writeUInt32BE(~length >>> 0, 4);
+  out.writeUInt32BE(crc32(out.subarray(RECORD_HEADER_BYTES)), 8);
   return out;
 }
 

@@ -51,6 +51,30 @@ const DAY_MS = 86_400_000;
 const CALL_COLUMNS = 'id, ts_ms, provider, model, tier, task, actor, ok, input_tokens, output_tokens, cost_usd, baseline_usd, principal, team';
 const PRUNE_EVERY_MS = 3_600_000;
 
+const addUsageSqlByCount: string[] = [];
+
+/** Adds to `rows` usage counters (provider, metric, win, tz, start_ms, amount), creating those not there yet. */
+function addUsageSql(rows: number): string {
+  return (addUsageSqlByCount[rows] ??= `INSERT INTO usage VALUES ${Array.from({ length: rows }, () => '(?,?,?,?,?,?)').join(',')} ` +
+    'ON CONFLICT (provider, metric, win, tz, start_ms) DO UPDATE SET used = used + excluded.used');
+}
+
+const statesSqlByCount: string[] = [];
+
+/** The held amounts of a counter's open reservations and the usage of `rules` of its windows, as one row. */
+function statesSql(rules: number): string {
+  let sql = statesSqlByCount[rules];
+  if (sql === undefined) {
+    const used = Array.from({ length: rules }, (_, i) =>
+      `(SELECT used FROM usage WHERE provider = ? AND metric = ? AND win = ? AND tz = ? AND start_ms = ?) AS used${i}`);
+    sql = `SELECT ${used.join(', ')}, COALESCE(SUM(requests),0) AS requests, COALESCE(SUM(input_chars),0) AS input_chars,
+             COALESCE(SUM(tokens),0) AS tokens, COALESCE(SUM(usd),0) AS usd
+           FROM reservations WHERE provider = ? AND expires_ms > ?`;
+    statesSqlByCount[rules] = sql;
+  }
+  return sql;
+}
+
 export class SqlJsLedger implements Ledger, LedgerTransfer {
   readonly file: string;
   private readonly windows = new WindowCache();
@@ -116,27 +140,28 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     return this.db.mutate((now) => {
       this.deleteReservation(reservationId);
       const releasedReservation = this.db.changes() > 0;
-      if (this.db.all('SELECT 1 FROM calls WHERE id = ?', [callId]).length) {
-        // Already recorded (a retry after a crash or a lost reply): count it once.
-        return { result: { events: [], states: this.states(record.providerId, rules, now) }, changed: releasedReservation, durable: true };
-      }
-      this.db.run(`INSERT INTO calls (${CALL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, [
+      // One statement both checks and records: a call id already there inserts nothing.
+      // (ON CONFLICT (id), not OR IGNORE: a record breaking another constraint must still fail loudly.)
+      this.db.run(`INSERT INTO calls (${CALL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`, [
         callId, now, record.providerId, record.model, record.tier, record.task ?? null, record.actor ?? null, record.ok ? 1 : 0,
         record.inputTokens, record.outputTokens, record.costUsd, record.baselineUsd, record.principal?.id ?? null, record.principal?.team ?? null,
       ]);
+      if (this.db.changes() === 0) {
+        // Already recorded (a retry after a crash or a lost reply): count it once.
+        return { result: { events: [], states: this.states(record.providerId, rules, now) }, changed: releasedReservation, durable: true };
+      }
       const used = settledAmounts(record);
       const seen = new Set<string>();
+      const usageRows: SqlValue[] = [];
       for (const rule of rules) {
         const { win, tz, startMs } = this.windowKey(rule, now);
         const key = `${rule.metric}|${win}|${tz}`;
         if (seen.has(key)) continue; // two rules on the same counter (different limits) share one usage row
         seen.add(key);
-        this.db.run(
-          `INSERT INTO usage VALUES (?,?,?,?,?,?)
-           ON CONFLICT (provider, metric, win, tz, start_ms) DO UPDATE SET used = used + excluded.used`,
-          [record.providerId, rule.metric, win, tz, startMs, used[rule.metric] ?? 0],
-        );
+        usageRows.push(record.providerId, rule.metric, win, tz, startMs, used[rule.metric] ?? 0);
       }
+      // Every rule's counter in one statement (one row each, all different).
+      if (usageRows.length) this.db.run(addUsageSql(usageRows.length / 6), usageRows);
       if (record.costUsd > 0) {
         const monthStart = windowBounds('month', 'UTC', now).startMs;
         for (const counter of chargedCounters(record)) {
@@ -204,8 +229,14 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
 
   async availability(cooldownKey: string, providerId: string): Promise<{ cooldown?: Cooldown; circuit: CircuitState }> {
     return this.db.read((now) => {
-      const cooldown = this.cooldownAt(cooldownKey, now);
-      return { ...(cooldown ? { cooldown } : {}), circuit: this.circuitAt(providerId, now) };
+      // Both in one statement (the router asks before every call).
+      const row = this.db.all(
+        `SELECT (SELECT until_ms FROM cooldowns WHERE key = ? AND until_ms > ?) AS until_ms, (SELECT reason FROM cooldowns WHERE key = ? AND until_ms > ?) AS reason,
+                (SELECT open_until_ms FROM circuits WHERE provider = ?) AS open_until_ms`,
+        [cooldownKey, now, cooldownKey, now, providerId],
+      )[0]!;
+      const circuit = circuitOf(row.open_until_ms == null ? null : Number(row.open_until_ms), now);
+      return row.until_ms == null ? { circuit } : { cooldown: { key: cooldownKey, untilMs: Number(row.until_ms), reason: String(row.reason) }, circuit };
     });
   }
 
@@ -351,9 +382,13 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
 
   // ---- quota arithmetic ----------------------------------------------------------------------------------
 
-  /** A reservation and its budget holds (`<id>#<counter>`: between "<id>#" and "<id>$" in SQLite's byte order). */
+  /**
+   * A reservation and its budget holds (`<id>#<counter>`), as one index range: from "<id>" to "<id>$" in SQLite's
+   * byte order. Reservation ids are UUIDs, whose characters all sort after "$", so no other reservation's rows
+   * fall in it.
+   */
   private deleteReservation(id: string): void {
-    this.db.run('DELETE FROM reservations WHERE id = ? OR (id >= ? AND id < ?)', [id, `${id}#`, `${id}$`]);
+    this.db.run('DELETE FROM reservations WHERE id >= ? AND id < ?', [id, `${id}$`]);
   }
 
   private budgetStateOf(budget: ResolvedBudget, now: number): QuotaState {
@@ -379,10 +414,15 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
 
   private states(providerId: string, rules: QuotaRule[], now: number): QuotaState[] {
     if (!rules.length) return [];
-    const held = this.held(providerId, now);
-    return rules.map((rule) => {
-      const { win, tz, startMs, resetAtMs } = this.windowKey(rule, now);
-      return quotaState(rule, this.usedIn(providerId, rule.metric, win, tz, startMs), Number(held[rule.metric] ?? 0), startMs, resetAtMs);
+    // One statement for the held amounts and every rule's usage: each statement run costs more than its lookups.
+    const keys = rules.map((rule) => this.windowKey(rule, now));
+    const params: SqlValue[] = [];
+    rules.forEach((rule, i) => params.push(providerId, rule.metric, keys[i]!.win, keys[i]!.tz, keys[i]!.startMs));
+    params.push(providerId, now);
+    const row = this.db.all(statesSql(rules.length), params)[0]!;
+    return rules.map((rule, i) => {
+      const { startMs, resetAtMs } = keys[i]!;
+      return quotaState(rule, Number(row[`used${i}`] ?? 0), Number(row[rule.metric] ?? 0), startMs, resetAtMs);
     });
   }
 
@@ -397,8 +437,12 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
 
   /** Keeps the call rows near maxCallRows on every settle (in batches, so most settles only count). */
   private capCallRows(): void {
+    const most = this.maxCallRows + Math.max(10, this.maxCallRows / 10);
+    // The rowid span bounds the count from above and costs two index seeks where count(*) reads every row.
+    const span = Number(this.db.all('SELECT (SELECT max(rowid) FROM calls) - (SELECT min(rowid) FROM calls) + 1 AS n', [])[0]?.n ?? 0);
+    if (span <= most) return;
     const rows = Number(this.db.all('SELECT count(*) AS n FROM calls', [])[0]?.n ?? 0);
-    if (rows <= this.maxCallRows + Math.max(10, this.maxCallRows / 10)) return;
+    if (rows <= most) return;
     // id breaks ties so every process replaying this statement deletes the same rows.
     this.db.run('DELETE FROM calls WHERE id IN (SELECT id FROM calls ORDER BY ts_ms DESC, id DESC LIMIT -1 OFFSET ?)', [this.maxCallRows]);
   }

@@ -97,7 +97,7 @@ export class SharedSqlJsFile {
     this.sql = sql;
     this.file = path.resolve(options.file);
     this.clock = options.clock;
-    this.lock = new FileLock(this.file, options.lock);
+    this.lock = new FileLock(this.file, { ...options.lock, reuseLockFile: true });
     this.onWarning = options.onWarning ?? (() => undefined);
     this.compactLogBytes = options.compactLogBytes ?? 64 * 1024;
     this.onSnapshotWritten = options.onSnapshotWritten ?? (() => undefined);
@@ -130,6 +130,9 @@ export class SharedSqlJsFile {
     await this.foldLog();
     if (this.closed) return;
     this.closed = true;
+    // A change queued before close finishes first (later ones find the ledger closed and take no lock).
+    await this.queue;
+    this.lock.dispose();
     this.dropDb();
     if (this.dirFd !== undefined) {
       fs.closeSync(this.dirFd);
@@ -188,24 +191,23 @@ export class SharedSqlJsFile {
 
   private apply<T>(fn: (now: number) => Mutation<T>): T {
     this.refresh(true);
-    const db = this.db!;
     this.pending = [];
-    db.run('BEGIN');
+    this.control('BEGIN');
     let out: Mutation<T>;
     try {
       out = fn(this.clock());
     } catch (err) {
       this.pending = undefined;
-      db.run('ROLLBACK');
+      this.control('ROLLBACK');
       throw err;
     }
     const statements = this.pending;
     this.pending = undefined;
     if (!out.changed) {
-      db.run('ROLLBACK');
+      this.control('ROLLBACK');
       return out.result;
     }
-    db.run('COMMIT');
+    this.control('COMMIT');
     try {
       // No snapshot yet (or one written before the log existed): the change goes into a first snapshot.
       if (this.diskGen === null || this.logId === null) this.writeSnapshot();
@@ -382,16 +384,15 @@ export class SharedSqlJsFile {
   }
 
   private replay(statements: LoggedStatement[], offset: number): void {
-    const db = this.db!;
-    db.run('BEGIN');
+    this.control('BEGIN');
     try {
       for (const [sql, params] of statements) this.stmt(sql).run(params);
     } catch (err) {
-      db.run('ROLLBACK');
+      this.control('ROLLBACK');
       // Good checksum but the statements do not apply: this copy and the log's writer disagree.
       throw new CorruptLog(offset, `record does not replay: ${(err as Error).message}`);
     }
-    db.run('COMMIT');
+    this.control('COMMIT');
     this.counters.recordsApplied++;
   }
 
@@ -528,7 +529,8 @@ export class SharedSqlJsFile {
     // The copy's rollback journal only needs to serve this process (the files are the log and the snapshot).
     // No other connection ever opens the copy, so exclusive locking is safe; it spares SQLite re-reading its
     // file's header to detect other writers before every statement, which cost more than the statements did.
-    db.exec('PRAGMA journal_mode = MEMORY; PRAGMA locking_mode = EXCLUSIVE');
+    // Durability is the log's business, not this copy's: no syncs of the in-memory file either.
+    db.exec('PRAGMA journal_mode = MEMORY; PRAGMA locking_mode = EXCLUSIVE; PRAGMA synchronous = OFF');
     this.db = db;
     this.diskGen = gen;
     this.diskIno = ino;
@@ -631,6 +633,11 @@ export class SharedSqlJsFile {
     if (process.platform === 'win32') return; // directories cannot be fsynced there; NTFS journals the rename
     this.dirFd ??= fs.openSync(path.dirname(this.file), 'r');
     fs.fsyncSync(this.dirFd);
+  }
+
+  /** BEGIN, COMMIT, ROLLBACK as cached statements: Database.run would parse them again on every change. */
+  private control(sql: 'BEGIN' | 'COMMIT' | 'ROLLBACK'): void {
+    this.stmt(sql).run();
   }
 
   private stmt(sql: string): Statement {

@@ -20,6 +20,15 @@ export function tempHome(): { dir: string; file: string; cleanup: () => void } {
   return { dir, file: path.join(dir, 'ledger.sqlite'), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * A ledger directory's names, less the lock file each ledger open in this test process keeps between its
+ * changes (`<file>.tmp-<this pid>-l<hex>`, removed by close()). Temps of any other process still show.
+ */
+export function ledgerDirNames(dir: string): string[] {
+  const kept = new RegExp(`\\.tmp-${process.pid}-l[0-9a-f]+$`);
+  return fs.readdirSync(dir).filter((n) => !kept.test(n)).sort();
+}
+
 export async function openAt(file: string, clock: ManualClock, options: Partial<SqlJsLedgerOptions> = {}): Promise<{ ledger: SqlJsLedger; warnings: LedgerWarning[] }> {
   const warnings: LedgerWarning[] = [];
   const ledger = await SqlJsLedger.open({ file, clock: clock.now, onWarning: (w) => warnings.push(w), ...options });

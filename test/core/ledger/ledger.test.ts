@@ -5,9 +5,17 @@ import { SCHEMA_V1 } from '../../../src/core/ledger/schema';
 import type { Budget, Ledger, Principal, QuotaRule } from '../../../src/core/ledger/types';
 import { UserError } from '../../../src/core/errors';
 import { LEDGER_BACKENDS, type CommonLedgerOptions } from './backends';
-import { ManualClock, call, openAt, queryOnDisk, tempHome } from './helpers';
+import { ManualClock, call, ledgerDirNames, openAt, queryOnDisk, tempHome } from './helpers';
 
 const at = (s: string) => Date.parse(s);
+
+/** availability(), where a ledger has it, says in one read what cooldown() and circuit() say. */
+async function assertAvailability(ledger: Ledger, key: string, providerId: string): Promise<void> {
+  if (!ledger.availability) return;
+  const cooldown = await ledger.cooldown(key);
+  const circuit = await ledger.circuit(providerId);
+  assert.deepEqual(await ledger.availability(key, providerId), { ...(cooldown ? { cooldown } : {}), circuit });
+}
 const perDay: QuotaRule = { metric: 'requests', window: 'day', limit: 3 };
 
 /** The behaviour every ledger must have, run against each backend (sql.js file, PostgreSQL). */
@@ -144,12 +152,15 @@ for (const backend of LEDGER_BACKENDS) {
       await a.setCooldown('gemini/key1', clock.nowMs + 60_000, 'rate limited');
       assert.deepEqual(await b.cooldown('gemini/key1'), { key: 'gemini/key1', untilMs: clock.nowMs + 60_000, reason: 'rate limited' });
       assert.equal(await b.cooldown('gemini/key2'), undefined);
+      await assertAvailability(b, 'gemini/key1', 'p');
+      await assertAvailability(b, 'gemini/key2', 'p');
       await b.setCooldown('gemini/key1', clock.nowMs + 10_000, 'shorter');
       assert.equal((await a.cooldown('gemini/key1'))!.reason, 'rate limited');
       await b.setCooldown('gemini/key1', clock.nowMs + 120_000, 'key rejected');
       assert.equal((await a.cooldown('gemini/key1'))!.untilMs, clock.nowMs + 120_000);
       clock.advance(120_000);
       assert.equal(await a.cooldown('gemini/key1'), undefined);
+      await assertAvailability(a, 'gemini/key1', 'p');
       await a.setCooldown('x', clock.nowMs + 1_000, 'r');
       await a.setCooldown('x', clock.nowMs, 'cleared'); // a time already past clears it
       assert.equal(await b.cooldown('x'), undefined);
@@ -169,8 +180,13 @@ for (const backend of LEDGER_BACKENDS) {
       assert.deepEqual(opened, { state: 'open', untilMs: clock.nowMs + 30_000 });
       assert.deepEqual(await a.circuit('p'), opened);
       assert.deepEqual(await a.circuit('other'), { state: 'closed' });
+      await a.setCooldown('k', clock.nowMs + 5_000, 'rate limited');
+      await assertAvailability(a, 'k', 'p');
+      await assertAvailability(a, 'k', 'other');
+      await assertAvailability(a, 'none', 'p');
       clock.advance(30_000);
       assert.deepEqual(await a.circuit('p'), { state: 'half-open' });
+      await assertAvailability(a, 'k', 'p');
       // The half-open trial fails: open again at once, for another full period.
       assert.deepEqual(await b.recordOutcome('p', false), { state: 'open', untilMs: clock.nowMs + 30_000 });
       clock.advance(30_000);
@@ -401,7 +417,7 @@ describe('SqlJsLedger files', () => {
     const { ledger: later } = await ledgerAt(clock);
     assert.equal((await later.quota('openai', rules))[0]!.used, 0.25);
     // No temp files are left behind.
-    assert.deepEqual(fs.readdirSync(home.dir).sort(), ['ledger.sqlite']);
+    assert.deepEqual(ledgerDirNames(home.dir), ['ledger.sqlite']);
   });
 
   it('keeps the file bounded: old windows and call rows are pruned, totals stay', async function () {

@@ -6,7 +6,7 @@ import initSqlJs from 'sql.js';
 import { SqlJsLedger } from '../../../src/core/ledger/sqljs-ledger';
 import { encodeRecord, scanRecords, LOG_HEADER_BYTES } from '../../../src/core/ledger/oplog';
 import type { QuotaRule } from '../../../src/core/ledger/types';
-import { ManualClock, bundleLedgerChild, call, openAt, queryOnDisk, tempHome } from './helpers';
+import { ManualClock, bundleLedgerChild, call, ledgerDirNames, openAt, queryOnDisk, tempHome } from './helpers';
 
 const rules: QuotaRule[] = [{ metric: 'requests', window: 'day', limit: 1e9 }, { metric: 'tokens', window: 'month', limit: 1e12 }];
 /** The rules the contention child uses (it settles under provider "shared"). */
@@ -193,7 +193,7 @@ describe('SqlJsLedger operation log', function () {
     assert.equal(await used(later, 'shared'), inSnapshot + 1);
     assert.deepEqual(await queryOnDisk(home.file, "SELECT count(*) FROM calls WHERE provider = 'shared'"), [[inSnapshot + 1]]);
     assert.deepEqual([...warnings, ...laterWarnings], []);
-    assert.deepEqual(fs.readdirSync(home.dir).filter((n) => n.includes('.tmp-')), [], 'the dead writer left no temp file it had not renamed');
+    assert.deepEqual(ledgerDirNames(home.dir).filter((n) => n.includes('.tmp-')), [], 'the dead writer left no temp file it had not renamed');
   });
 
   it('catches up with another process by reading only its new log records', async () => {
@@ -231,7 +231,7 @@ describe('SqlJsLedger operation log', function () {
     assert.deepEqual(fs.readFileSync(w.setAsideAs), damaged, 'the damaged log is kept as it was');
     assert.equal(await used(b), 2, 'the two settles before the damage count');
     assert.equal(await used(a), 2, 'the writer reloads what is on disk too');
-    assert.deepEqual(fs.readdirSync(home.dir).filter((n) => !n.includes('.corrupt-')), ['ledger.sqlite']);
+    assert.deepEqual(ledgerDirNames(home.dir).filter((n) => !n.includes('.corrupt-')), ['ledger.sqlite']);
     await settleOne(b);
     assert.equal(await used(a), 3);
   });
@@ -301,7 +301,7 @@ describe('SqlJsLedger operation log', function () {
     await exited(worker);
     assert.ok(fs.existsSync(`${home.file}.log`));
     const { ledger: b } = await ledger();
-    assert.deepEqual(fs.readdirSync(home.dir), ['ledger.sqlite']);
+    assert.deepEqual(ledgerDirNames(home.dir), ['ledger.sqlite']);
     assert.equal(await used(b, 'shared'), 5);
     assert.deepEqual(await snapshotOnly(home.file, "SELECT count(*) FROM calls"), [[9]]);
     void childRules;

@@ -30,6 +30,16 @@ describe('ledger operation log format', () => {
     assert.equal(records[3]!.end, 100 + all.length);
   });
 
+  it('writes each payload as the JSON of its statement list, byte for byte, whatever the statements hold', () => {
+    const quoted: LoggedStatement[] = [['INSERT INTO t VALUES (\'a "b"\', ?)', ['\n\u2028 ✓']], ['SELECT 1', []], ...A];
+    for (const statements of [A, B, C, quoted, quoted]) {
+      const record = encodeRecord(statements);
+      assert.equal(record.subarray(RECORD_HEADER_BYTES).toString('utf8'), JSON.stringify(statements));
+      assert.equal(record.readUInt32BE(0), record.length - RECORD_HEADER_BYTES);
+    }
+    assert.equal(encodeRecord([['X', [Infinity]]]).subarray(RECORD_HEADER_BYTES).toString('utf8'), '[["X",[{"$n":"Infinity"}]]]');
+  });
+
   it('uses the standard CRC-32 (the table fallback agrees with zlib)', () => {
     for (const f of [crc32, crc32ByTable]) assert.equal(f(Buffer.from('123456789')), 0xcbf43926);
     const sample = Buffer.from(JSON.stringify(A));
