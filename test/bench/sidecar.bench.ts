@@ -46,6 +46,11 @@ function cpuMs(pid: number | null | undefined): number {
   }
 }
 
+/** The untimed pause after each call: work a server does after answering (our write_file's after-answer syncs,
+ * a read's audit line) must not run while the other server's call is being timed. */
+const SETTLE_MS = 15;
+const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
+
 /** Runs a and b alternately n times (after `warmup` rounds) and returns the milliseconds of each. */
 async function interleaved(n: number, warmup: number, a: (i: number) => Promise<unknown>, b?: (i: number) => Promise<unknown>): Promise<{ a: number[]; b: number[] }> {
   const out = { a: [] as number[], b: [] as number[] };
@@ -54,10 +59,12 @@ async function interleaved(n: number, warmup: number, a: (i: number) => Promise<
     await a(i);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (i >= warmup) out.a.push(ms);
+    await settle();
     if (!b) continue;
     t0 = process.hrtime.bigint();
     await b(i);
     if (i >= warmup) out.b.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    await settle();
   }
   return out;
 }
