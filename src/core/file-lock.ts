@@ -170,16 +170,7 @@ export class FileLock {
       const linked = this.linkSpare(owner);
       if (linked !== undefined) return linked;
     }
-    const target = this.lockPath.slice(0, -'.lock'.length);
-    const tmp = `${target}.tmp-${process.pid}-l${(++tokenCounter).toString(16)}`;
-    let fd: number;
-    try {
-      fd = fs.openSync(tmp, 'wx');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      fs.mkdirSync(path.dirname(this.lockPath), { recursive: true });
-      fd = fs.openSync(tmp, 'wx');
-    }
+    const { tmp, fd } = this.newTemp();
     let linked = false;
     try {
       fs.writeSync(fd, JSON.stringify(owner));
@@ -239,17 +230,21 @@ export class FileLock {
     return undefined;
   }
 
-  private makeSpare(): { path: string; fd: number; record: Buffer } {
+  /** A new, empty temp file beside the lock, named with our pid so a breaker can clear it if we die. */
+  private newTemp(): { tmp: string; fd: number } {
     const target = this.lockPath.slice(0, -'.lock'.length);
     const tmp = `${target}.tmp-${process.pid}-l${(++tokenCounter).toString(16)}`;
-    let fd: number;
     try {
-      fd = fs.openSync(tmp, 'wx');
+      return { tmp, fd: fs.openSync(tmp, 'wx') };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       fs.mkdirSync(path.dirname(this.lockPath), { recursive: true });
-      fd = fs.openSync(tmp, 'wx');
+      return { tmp, fd: fs.openSync(tmp, 'wx') };
     }
+  }
+
+  private makeSpare(): { path: string; fd: number; record: Buffer } {
+    const { tmp, fd } = this.newTemp();
     this.spare = { path: tmp, fd, record: Buffer.alloc(0) };
     keepUntilExit(tmp);
     return this.spare;
