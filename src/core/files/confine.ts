@@ -11,34 +11,15 @@ import { forbiddenMatch } from './path-guard';
 import { KEY_MATERIAL } from './policy';
 
 export type Confined = { ok: true; real: string; stat: fs.Stats } | { ok: false; missing: boolean; reason: string };
+type Refusal = { ok: false; missing: boolean; reason: string };
+type Resolved = { ok: true; real: string; realParts: string[]; givenParts: string[] };
 
 export function confineToWorkspace(workspace: string, file: string): Confined {
-  let real: string;
-  let root: string;
-  try {
-    root = fs.realpathSync.native(workspace);
-  } catch {
-    return { ok: false, missing: true, reason: 'the workspace folder does not exist' };
-  }
-  try {
-    real = fs.realpathSync.native(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return { ok: false, missing: code === 'ENOENT', reason: code === 'ENOENT' ? 'it does not exist (or is a link to nothing)' : `it cannot be resolved (${code ?? 'error'})` };
-  }
-  const rel = path.relative(root, real);
-  if (rel === '' || rel === '..' || rel.startsWith('..' + path.sep) || path.isAbsolute(rel)) {
-    return { ok: false, missing: false, reason: 'it is a link to a file outside the workspace, which is never read' };
-  }
-  const given = path.relative(path.resolve(workspace), path.resolve(file));
-  for (const parts of [rel.split(path.sep), given.split(path.sep)]) {
-    const hit = forbiddenMatch(KEY_MATERIAL, parts);
-    if (hit) return { ok: false, missing: false, reason: `"${hit}" is key material, which is never read` };
-  }
-  const stat = fs.statSync(real);
-  if (!stat.isFile()) return { ok: false, missing: false, reason: 'it is not a regular file' };
-  if (stat.nlink > 1) return { ok: false, missing: false, reason: 'it has several hard links, so its content may live outside the workspace' };
-  return { ok: true, real, stat };
+  const resolved = resolveInside(workspace, file, false);
+  if (!resolved.ok) return resolved;
+  const stat = fs.statSync(resolved.real);
+  const refusal = fileRefusal(stat);
+  return refusal ? { ok: false, missing: false, reason: refusal } : { ok: true, real: resolved.real, stat };
 }
 
 /**
@@ -46,14 +27,20 @@ export function confineToWorkspace(workspace: string, file: string): Confined {
  * once per load instead of once per file. Files in it are then opened by name without following a final link
  * (openInFolder), so a plain file needs no per-file path resolution, and a link takes confineToWorkspace's path.
  */
-export type ConfinedFolder =
-  | { ok: true; real: string; realParts: string[]; givenParts: string[] }
-  | { ok: false; missing: boolean; reason: string };
+export type ConfinedFolder = Resolved | Refusal;
 
 /** The longest key-material pattern, in path components: a match that involves a file's name spans at most this many. */
 const KEY_MATERIAL_SPAN = Math.max(...KEY_MATERIAL.map((p) => p.split('/').filter(Boolean).length));
 
 export function confineFolder(workspace: string, dir: string): ConfinedFolder {
+  return resolveInside(workspace, dir, true);
+}
+
+/**
+ * Resolves `target` (links followed) and checks it lies inside the workspace (the workspace itself only when
+ * `rootAllowed`) and that neither its real nor its given path names key material.
+ */
+function resolveInside(workspace: string, target: string, rootAllowed: boolean): Resolved | Refusal {
   let root: string;
   let real: string;
   try {
@@ -62,17 +49,16 @@ export function confineFolder(workspace: string, dir: string): ConfinedFolder {
     return { ok: false, missing: true, reason: 'the workspace folder does not exist' };
   }
   try {
-    real = fs.realpathSync.native(dir);
+    real = fs.realpathSync.native(target);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return { ok: false, missing: code === 'ENOENT', reason: code === 'ENOENT' ? 'it does not exist (or is a link to nothing)' : `it cannot be resolved (${code ?? 'error'})` };
+    return unresolved(err);
   }
   const rel = path.relative(root, real);
-  if (rel === '..' || rel.startsWith('..' + path.sep) || path.isAbsolute(rel)) {
+  if ((rel === '' && !rootAllowed) || rel === '..' || rel.startsWith('..' + path.sep) || path.isAbsolute(rel)) {
     return { ok: false, missing: false, reason: 'it is a link to a file outside the workspace, which is never read' };
   }
   const realParts = rel === '' ? [] : rel.split(path.sep);
-  const given = path.relative(path.resolve(workspace), path.resolve(dir));
+  const given = path.relative(path.resolve(workspace), path.resolve(target));
   const givenParts = given === '' ? [] : given.split(path.sep);
   for (const parts of [realParts, givenParts]) {
     const hit = forbiddenMatch(KEY_MATERIAL, parts);
@@ -81,7 +67,17 @@ export function confineFolder(workspace: string, dir: string): ConfinedFolder {
   return { ok: true, real, realParts, givenParts };
 }
 
-export type OpenedFile = { ok: true; fd: number; stat: fs.Stats } | { ok: false; missing: boolean; reason: string } | { ok: false; link: true };
+function unresolved(err: unknown): Refusal {
+  const code = (err as NodeJS.ErrnoException).code;
+  return { ok: false, missing: code === 'ENOENT', reason: code === 'ENOENT' ? 'it does not exist (or is a link to nothing)' : `it cannot be resolved (${code ?? 'error'})` };
+}
+
+/** Why a file that resolved inside the workspace is still not read: not a regular file, or several hard links. */
+function fileRefusal(stat: fs.Stats): string | undefined {
+  return !stat.isFile() ? 'it is not a regular file' : stat.nlink > 1 ? 'it has several hard links, so its content may live outside the workspace' : undefined;
+}
+
+export type OpenedFile = { ok: true; fd: number; stat: fs.Stats } | Refusal | { ok: false; link: true };
 
 // O_NONBLOCK: opening a FIFO planted under an agent's name returns at once (and fstat then refuses it).
 const NO_FOLLOW = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
@@ -108,7 +104,7 @@ export function openChecked(file: string): OpenedFile {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ELOOP') return { ok: false, link: true };
-    return { ok: false, missing: code === 'ENOENT', reason: code === 'ENOENT' ? 'it does not exist (or is a link to nothing)' : `it cannot be resolved (${code ?? 'error'})` };
+    return unresolved(err);
   }
   let stat: fs.Stats;
   try {
@@ -117,7 +113,7 @@ export function openChecked(file: string): OpenedFile {
     fs.closeSync(fd);
     return { ok: false, missing: false, reason: `it cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
   }
-  const refusal = !stat.isFile() ? 'it is not a regular file' : stat.nlink > 1 ? 'it has several hard links, so its content may live outside the workspace' : undefined;
+  const refusal = fileRefusal(stat);
   if (refusal) {
     fs.closeSync(fd);
     return { ok: false, missing: false, reason: refusal };
