@@ -113,8 +113,7 @@ describe('FileLock (cross-process)', function () {
       const slow = new FileLock(home.file) as any;
       const fast = new FileLock(home.file);
       // The slow breaker has read the dead owner's lock and is about to break it...
-      const seen = fs.statSync(lockPath);
-      const found = { owner: JSON.parse(fs.readFileSync(lockPath, 'utf8')), mtimeMs: seen.mtimeMs, ino: seen.ino };
+      const found = lockAsSeen(lockPath);
       // ...when the fast one breaks it and takes the lock.
       assert.equal(fast.tryAcquire(), true);
       slow.breakStale(found);
@@ -155,8 +154,7 @@ describe('FileLock (cross-process)', function () {
     const breaker = new FileLock(home.file) as any;
     assert.equal(holder.tryAcquire(), true);
     // The breaker read this holding (and, say, found it older than staleMs)...
-    const seen = fs.statSync(lockPath);
-    const found = { owner: JSON.parse(fs.readFileSync(lockPath, 'utf8')), mtimeMs: seen.mtimeMs, ino: seen.ino };
+    const found = lockAsSeen(lockPath);
     // ...and before it breaks it, the holder releases and takes the lock again: same inode, new owner record.
     holder.release();
     assert.equal(holder.tryAcquire(), true);
@@ -241,3 +239,9 @@ describe('FileLock (cross-process)', function () {
     assert.deepEqual(fs.readdirSync(home.dir), []);
   });
 });
+
+/** The lock as a breaker reads it before judging it stale: its owner record, mtime and inode. */
+function lockAsSeen(lockPath: string): { owner: { token: string }; mtimeMs: number; ino: number } {
+  const seen = fs.statSync(lockPath);
+  return { owner: JSON.parse(fs.readFileSync(lockPath, 'utf8')), mtimeMs: seen.mtimeMs, ino: seen.ino };
+}
