@@ -5,18 +5,14 @@ import { diagnostic, type Diagnostic } from '../diagnostics';
 /** Text of a file, or a diagnostic saying why it was not loaded (too big, binary, unreadable). */
 export function readSourceText(file: string, display: string, stat: fs.Stats, maxBytes = MAX_CONFIG_BYTES): { text: string } | { problem: Diagnostic } {
   if (!stat.isFile()) return { problem: diagnostic(display, 1, 1, 'is not a regular file') };
-  if (stat.size > maxBytes) {
-    return { problem: diagnostic(display, 1, 1, `file is ${formatBytes(stat.size)}, over the ${formatBytes(maxBytes)} limit for configuration files; it was not loaded`) };
-  }
+  if (stat.size > maxBytes) return { problem: tooBig(stat, maxBytes, display) };
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(file);
   } catch (err) {
-    return { problem: diagnostic(display, 1, 1, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`) };
+    return { problem: unreadable(err, display) };
   }
-  const text = decodeText(bytes);
-  if (text === undefined) return { problem: diagnostic(display, 1, 1, 'is a binary file, not text; it was not loaded') };
-  return { text };
+  return decoded(bytes, display);
 }
 
 /**
@@ -27,21 +23,30 @@ export function readSourceText(file: string, display: string, stat: fs.Stats, ma
 export function readOpenedText(fd: number, stat: fs.Stats, display: string, maxBytes = MAX_CONFIG_BYTES): { text: string } | { problem: Diagnostic } {
   let bytes: Buffer;
   try {
-    if (stat.size > maxBytes) {
-      return { problem: diagnostic(display, 1, 1, `file is ${formatBytes(stat.size)}, over the ${formatBytes(maxBytes)} limit for configuration files; it was not loaded`) };
-    }
+    if (stat.size > maxBytes) return { problem: tooBig(stat, maxBytes, display) };
     const buffer = Buffer.allocUnsafe(stat.size);
     let length = 0;
     for (let n; length < buffer.length && (n = fs.readSync(fd, buffer, length, buffer.length - length, null)) > 0; ) length += n;
     bytes = buffer.subarray(0, length);
   } catch (err) {
-    return { problem: diagnostic(display, 1, 1, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`) };
+    return { problem: unreadable(err, display) };
   } finally {
     fs.closeSync(fd);
   }
+  return decoded(bytes, display);
+}
+
+function tooBig(stat: fs.Stats, maxBytes: number, display: string): Diagnostic {
+  return diagnostic(display, 1, 1, `file is ${formatBytes(stat.size)}, over the ${formatBytes(maxBytes)} limit for configuration files; it was not loaded`);
+}
+
+function unreadable(err: unknown, display: string): Diagnostic {
+  return diagnostic(display, 1, 1, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+}
+
+function decoded(bytes: Buffer, display: string): { text: string } | { problem: Diagnostic } {
   const text = decodeText(bytes);
-  if (text === undefined) return { problem: diagnostic(display, 1, 1, 'is a binary file, not text; it was not loaded') };
-  return { text };
+  return text === undefined ? { problem: diagnostic(display, 1, 1, 'is a binary file, not text; it was not loaded') } : { text };
 }
 
 /** readSourceText + parseStructuredText, with diagnostics naming the display path. */
