@@ -86,13 +86,14 @@ export class SidecarContext {
     const previous = this.settleRoots;
     this.rootsAreSettled = false;
     this.rootsSettled = new Promise<void>((resolve) => {
-      this.settleRoots = () => {
-        if (!settled) {
-          settled = true;
-          this.rootsAreSettled = true;
-          resolve();
-        }
+      const settle = (): void => {
+        if (settled) return;
+        settled = true;
+        // Only the newest expectation says the roots are in: releasing the one it replaced says nothing of them.
+        if (this.settleRoots === settle) this.rootsAreSettled = true;
+        resolve();
       };
+      this.settleRoots = settle;
     });
     previous?.();
   }

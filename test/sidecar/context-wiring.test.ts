@@ -12,6 +12,29 @@ import { startFakeProviderServer } from '../fakes/provider-server';
 describe('SidecarContext wiring', function () {
   this.timeout(30_000);
 
+  it('a second roots change before the first is answered: tool calls still wait for the newest roots', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-context-roots-'));
+    const workspace = path.join(root, 'ws');
+    fs.mkdirSync(workspace);
+    const sidecar = new SidecarContext({ workspace, workspaceExplicit: true, env: { ...process.env, SWITCHBOARD_HOME: path.join(root, 'home') }, actor: 'cli', log: () => {} });
+    try {
+      sidecar.setClientRoots(undefined);
+      await sidecar.ready(); // settled, and the cascade code loaded
+      sidecar.expectRoots();
+      sidecar.expectRoots(); // releases the first expectation, not the second
+      let done = false;
+      const waiting = sidecar.ready().then(() => (done = true));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(done, false, 'ready() waits for the roots the client has not sent yet');
+      sidecar.setClientRoots([`file://${workspace}`]);
+      await waiting;
+      assert.equal(done, true);
+    } finally {
+      await sidecar.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('reads router.yaml layers, opens the ledger in its env SWITCHBOARD_HOME and routes through the SDKs', async () => {
     const server = await startFakeProviderServer();
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-context-wiring-'));
