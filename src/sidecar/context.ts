@@ -132,9 +132,14 @@ export class SidecarContext {
   }
 
   /** Awaited before every tool call: the client's roots (briefly) and the code the synchronous accessors use. */
+  /** ready() has nothing left to wait for: a caller may skip awaiting it (one less turn per tool call). */
+  get isReady(): boolean {
+    return this.rootsAreSettled && cascadeModule !== undefined;
+  }
+
   async ready(): Promise<void> {
     // The usual case once a session is under way: nothing to wait for, and no timer to arm per call.
-    if (this.rootsAreSettled && cascadeModule) return;
+    if (this.isReady) return;
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
     await Promise.all([

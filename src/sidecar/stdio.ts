@@ -27,9 +27,18 @@ const HEAD_BYTES = 4096;
 
 type JsonRpcId = string | number;
 
+/** A lane that answers some requests without the SDK (direct-tool-calls.ts). */
+export interface DirectLane {
+  take(message: unknown, reply: { sendLine(line: string): Promise<void> }): boolean;
+  cancel(requestId: unknown): void;
+  close(): void;
+}
+
 export interface LineTransportOptions {
   maxFrameBytes?: number;
   log?: (line: string) => void;
+  /** Plain tool calls go here first; what it declines goes to the SDK. */
+  direct?: DirectLane;
 }
 
 export class LineTransport implements Transport {
@@ -39,6 +48,7 @@ export class LineTransport implements Transport {
 
   private readonly maxFrameBytes: number;
   private readonly log: (line: string) => void;
+  private readonly direct: DirectLane | undefined;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   /** Set while skipping the rest of an oversized frame; holds its first bytes. */
@@ -61,6 +71,7 @@ export class LineTransport implements Transport {
   constructor(private readonly input: Readable, private readonly output: Writable, options: LineTransportOptions = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.log = options.log ?? (() => {});
+    this.direct = options.direct;
   }
 
   async start(): Promise<void> {
@@ -79,7 +90,13 @@ export class LineTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) return;
-    const line = JSON.stringify(message) + '\n';
+    return this.sendLine(JSON.stringify(message));
+  }
+
+  /** Sends one message already serialised as JSON (without its newline). */
+  sendLine(json: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const line = json + '\n';
     const mine = this.writing.then(() => this.writeLine(line));
     this.writing = mine;
     return mine;
@@ -119,6 +136,7 @@ export class LineTransport implements Transport {
     this.output.off('close', this.onOutputClose);
     // Nothing more is read: a paused stdin no longer keeps the process alive.
     this.input.pause();
+    this.direct?.close();
     for (const release of [...this.drainWaiters]) release();
     this.deferred = undefined;
     this.pending = [];
@@ -218,6 +236,7 @@ export class LineTransport implements Transport {
       for (const id of ids) this.replyError(id, INVALID_REQUEST, 'Invalid Request: batches are not supported');
       return;
     }
+    if (this.direct?.take(value, this)) return;
     const parsed = JSONRPCMessageSchema.safeParse(value);
     if (!parsed.success) {
       const id = idOf(value);
@@ -228,6 +247,7 @@ export class LineTransport implements Transport {
       return;
     }
     const message = parsed.data as JSONRPCMessage;
+    if ('method' in message && message.method === 'notifications/cancelled') this.direct?.cancel(message.params?.requestId);
     // The SDK answers a known method with bad params as an internal error carrying a zod dump; say -32602 plainly.
     if ('method' in message && 'id' in message) {
       const problem = paramsProblem(message.method, value);

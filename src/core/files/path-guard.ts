@@ -62,6 +62,11 @@ export interface CheckedPath {
   exists: boolean;
   /** lstat of `abs` when it exists (device and inode are re-checked when the file is opened). */
   stat?: fs.Stats;
+  /**
+   * Set when the folders on the way were looked at one by one rather than resolved (reads on Linux): the opened
+   * file's real path must then be read back and equal `abs`, or the read is refused.
+   */
+  openedPathMustMatch?: true;
 }
 
 /** What checkPath needs, computed once per workspace by `createPathContext`. */
@@ -142,7 +147,8 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
   const { absolute, components } = screen(input, deny, ctx.windowsNames);
 
   const lexical = absolute ? path.join(path.parse(process.cwd()).root, ...components) : path.join(ctx.workspace, ...components);
-  const { canonical, exists, stat: lexicalStat } = canonicalize(lexical, deny);
+  const plain = !absolute && purpose === 'read' ? plainBelow(ctx.workspace, components) : undefined;
+  const { canonical, exists, stat: lexicalStat } = plain ?? canonicalize(lexical, deny);
 
   const root = ctx.roots.find((r) => isInside(ctx, r, canonical));
   if (!root) deny('outside_allowed_paths', 'it is outside the folders Switchboard may use');
@@ -155,7 +161,11 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
   const userAction = ctx.policy.userActionFiles?.some((f) => f === givenParts.join('/') && f === canonicalParts.join('/'));
   // Without a link on the way both spellings are the same names: matched once.
   const spellings = givenParts.length === canonicalParts.length && givenParts.every((p, i) => p === canonicalParts[i]) ? [canonicalParts] : [givenParts, canonicalParts];
-  for (const parts of userAction ? [] : spellings) {
+  // The name checks depend only on the names and the lists: a spelling that passed them all is remembered.
+  const passed = passedNames(ctx.policy);
+  const namesKey = `${userAction ? '1' : '0'}${givenParts.join('/')}\0${canonicalParts.join('/')}`;
+  const known = passed.has(namesKey);
+  for (const parts of userAction || known ? [] : spellings) {
     const hit = forbiddenMatch(ctx.policy.forbidden, parts);
     if (hit) deny('forbidden', `"${hit}" is on the forbidden list (secrets, version control, Switchboard state, configuration that runs code)`);
     const key = forbiddenMatch(KEY_MATERIAL, parts);
@@ -164,11 +174,15 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
   // Existence is only told for names that passed the forbidden list.
   const stat = exists ? (lexicalStat ?? fs.lstatSync(canonical)) : undefined;
   if (stat?.isDirectory()) deny('not_regular_file', 'it is a folder, not a file');
-  for (const parts of spellings) {
+  for (const parts of known ? [] : spellings) {
     const name = parts[parts.length - 1];
     if (name !== undefined && !extensionAllowed(ctx.policy.allowedExtensions, name)) {
       deny('extension', `files of this type are not on the allowed_extensions list`);
     }
+  }
+  if (!known) {
+    if (passed.size >= 1024) passed.clear();
+    passed.add(namesKey);
   }
 
   if (stat) {
@@ -178,7 +192,7 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
   } else if (purpose === 'read') {
     throw new UserError(`No file ${shown()} in the workspace`, 'not_found');
   }
-  return { rel: relativeForDisplay(ctx.workspace, canonical), abs: canonical, root: root!, exists, stat };
+  return { rel: relativeForDisplay(ctx.workspace, canonical), abs: canonical, root: root!, exists, stat, ...(plain ? { openedPathMustMatch: true } : {}) };
 }
 
 /** The input as it may appear in a message: relative inputs only, never an absolute path or odd characters. */
@@ -248,6 +262,40 @@ function canonicalize(lexical: string, deny: (rule: DenyRule, why: string) => ne
   if (rest.length > 0 && !fs.statSync(real!).isDirectory()) deny('not_a_directory', 'a file is used as a folder in the path');
   if (rest.length === 0) return { canonical: real!, exists: true, ...(real! === lexical ? { stat: stat! } : {}) };
   return { canonical: path.join(real!, ...rest), exists: false };
+}
+
+/**
+ * The cheap way to the canonical path of a file to read, where it applies: the workspace is canonical already,
+ * so when every folder below it on the way is a real folder and the file itself a regular file (one lstat each),
+ * the path as given is the canonical path, without a realpath walking every folder from `/`. Only for reads on
+ * Linux with /proc: there the opened file's real path is compared with the checked one (readExisting), which
+ * catches a folder swapped for a link after this look. Anything else (a link, a missing name) takes the full
+ * walk, which also words the denial.
+ */
+function plainBelow(workspace: string, components: readonly string[]): { canonical: string; exists: true; stat: fs.Stats; openedPathMustMatch: true } | undefined {
+  if (!procFdReliable()) return undefined;
+  let p = workspace;
+  for (let i = 0; i < components.length; i++) {
+    p += path.sep + components[i]!;
+    const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    if (i < components.length - 1 ? !st.isDirectory() : !st.isFile()) return undefined;
+    if (i === components.length - 1) return { canonical: p, exists: true, stat: st, openedPathMustMatch: true };
+  }
+  return undefined;
+}
+
+let procFd: boolean | undefined;
+/** Linux with /proc mounted: the path of an open file can be read back (durable.ts pathOfOpenFile). */
+function procFdReliable(): boolean {
+  if (procFd === undefined) {
+    try {
+      procFd = process.platform === 'linux' && fs.statSync('/proc/self/fd').isDirectory();
+    } catch {
+      procFd = false;
+    }
+  }
+  return procFd;
 }
 
 // The same few roots are split on every check: kept (bounded; the arrays are never changed by callers).
@@ -352,6 +400,23 @@ function compiledOnce<T>(cache: WeakMap<readonly string[], { copy: string[]; val
   const value = compile(list);
   cache.set(list, { copy: [...list], value });
   return value;
+}
+
+/**
+ * Spellings (given and canonical names) that passed the forbidden, key-material and extension checks under a
+ * policy's lists. Tied to the compiled lists, so a list changed in place starts a new set.
+ */
+const passedCache = new WeakMap<object, { extensions: object; names: Set<string> }>();
+
+function passedNames(policy: FilePolicy): Set<string> {
+  const forbidden = compiledOnce(forbiddenCache, policy.forbidden, compileForbidden);
+  const extensions = compiledOnce(extensionCache, policy.allowedExtensions, compileExtensions);
+  let entry = passedCache.get(forbidden);
+  if (!entry || entry.extensions !== extensions) {
+    entry = { extensions, names: new Set() };
+    passedCache.set(forbidden, entry);
+  }
+  return entry.names;
 }
 
 function kindOf(st: fs.Stats): string {

@@ -350,7 +350,7 @@ export class WorkspaceFiles {
       if (c.stat && (st.ino !== c.stat.ino || st.dev !== c.stat.dev)) throw changed();
       if (st.nlink > 1) throw new PathDenied('hard_link', `Using "${c.rel}" was refused: the file has several hard links`);
       const where = pathOfOpenFile(fd);
-      if (where !== undefined && where !== c.abs) throw changed();
+      if (where === undefined ? c.openedPathMustMatch : where !== c.abs) throw changed();
       const data = await readCapped(fd, this.policy.maxFileBytes, st.size);
       if (data.length > this.policy.maxFileBytes) throw new PathDenied('too_large', `Using "${c.rel}" was refused: it grew over the max_file_bytes limit of ${this.policy.maxFileBytes}`);
       const existing: Existing = { data, stat: st, sha256: sha256(data) };

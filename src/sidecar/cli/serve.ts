@@ -1,6 +1,8 @@
 import { createServer } from '../server';
 import { SidecarContext } from '../context';
 import { serveStdio } from '../stdio';
+import { DirectToolCalls } from '../direct-tool-calls';
+import { ALL_TOOLS } from '../tools';
 import { parseCommandArgs } from './args';
 import type { Command } from './commands';
 import { UserError } from '../../core/errors';
@@ -28,10 +30,13 @@ export const serveCommand: Command = {
     const maxFrameBytes = maxFrame === undefined ? undefined : Number(maxFrame);
     if (maxFrameBytes !== undefined && !(Number.isInteger(maxFrameBytes) && maxFrameBytes > 0)) throw new UserError('max frame bytes must be a positive integer');
     // The editor hands keys only for a folder it trusts: the one this sidecar starts in.
-    const env = await withEditorKeys(process.env, (line) => process.stderr.write(`switchboard: ${line}\n`), common.workspace);
+    // A plain copy: a server's environment is fixed at start, and every redaction reads the key variables (on
+    // process.env each read is a call into the runtime).
+    const env = { ...(await withEditorKeys(process.env, (line) => process.stderr.write(`switchboard: ${line}\n`), common.workspace)) };
     const sidecar = new SidecarContext({ workspace: common.workspace, workspaceExplicit: explicit, actor, env });
     const server = createServer({ sidecar, version: SWITCHBOARD_VERSION });
-    const ended = await serveStdio(server, { maxFrameBytes, log: sidecar.log });
+    const direct = new DirectToolCalls(sidecar, ALL_TOOLS);
+    const ended = await serveStdio(server, { maxFrameBytes, log: sidecar.log, direct });
     await sidecar.close();
     // A broken stdout means the client is gone: exit now rather than linger on work nobody can receive.
     if (ended.outputError) process.exit(1);

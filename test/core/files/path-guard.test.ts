@@ -67,4 +67,28 @@ describe('files: path-guard matching rules', () => {
     await assert.rejects(WorkspaceFiles.open(path.join(dir, 'missing')), /The workspace folder does not exist/);
     removeDir(dir);
   });
+
+  it('a read below real folders skips the realpath walk and then must prove the opened path; a link on the way takes the walk', async () => {
+    const dir = tempDir();
+    try {
+      const ws = fs.realpathSync(dir);
+      fs.mkdirSync(path.join(ws, 'src', 'deep'), { recursive: true });
+      fs.writeFileSync(path.join(ws, 'src', 'deep', 'a.ts'), 'export {};\n');
+      fs.symlinkSync(path.join(ws, 'src'), path.join(ws, 'linked'));
+      const files = await WorkspaceFiles.open(ws);
+      const plain = files.check('src/deep/a.ts', 'read');
+      assert.equal(plain.abs, path.join(ws, 'src', 'deep', 'a.ts'));
+      // Only where the opened file's path can be read back (Linux /proc) is the walk skipped.
+      assert.equal(plain.openedPathMustMatch, process.platform === 'linux' ? true : undefined);
+      const viaLink = files.check('linked/deep/a.ts', 'read');
+      assert.equal(viaLink.abs, path.join(ws, 'src', 'deep', 'a.ts'), 'a link on the way is resolved to the canonical path');
+      assert.equal(viaLink.openedPathMustMatch, undefined);
+      // Writes always take the full walk.
+      assert.equal(files.check('src/deep/a.ts', 'write').openedPathMustMatch, undefined);
+      assert.equal((await files.read('linked/deep/a.ts', { actor: 'cli' })).text, 'export {};\n');
+      await files.idle();
+    } finally {
+      removeDir(dir);
+    }
+  });
 });
