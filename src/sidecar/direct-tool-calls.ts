@@ -25,10 +25,17 @@ export interface DirectReply {
   sendLine(line: string): Promise<void>;
 }
 
-interface Compiled {
-  tool: ToolDefinition;
-  input: z.ZodType;
-  output: z.ZodType;
+/** A tool with its shapes made into zod objects on its first call (a start converts none). */
+class Compiled {
+  private inputSchema: z.ZodType | undefined;
+  private outputSchema: z.ZodType | undefined;
+  constructor(readonly tool: ToolDefinition) {}
+  get input(): z.ZodType {
+    return (this.inputSchema ??= z.object(this.tool.input));
+  }
+  get output(): z.ZodType {
+    return (this.outputSchema ??= z.object(this.tool.output));
+  }
 }
 
 export class DirectToolCalls {
@@ -36,7 +43,7 @@ export class DirectToolCalls {
   private readonly running = new Map<RequestId, AbortController>();
 
   constructor(private readonly sidecar: SidecarContext, tools: readonly ToolDefinition[]) {
-    for (const tool of tools) this.tools.set(tool.name, { tool, input: z.object(tool.input), output: z.object(tool.output) });
+    for (const tool of tools) this.tools.set(tool.name, new Compiled(tool));
   }
 
   /** Runs `message` here and returns true, or returns false (nothing done) for the SDK to handle it. */
