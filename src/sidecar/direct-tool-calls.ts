@@ -5,14 +5,15 @@
  * lane answers the common case itself, with the same `runTool` and the same result:
  *  - only a request it can fully vouch for: `jsonrpc` "2.0", a string or finite number id, `tools/call`, params
  *    holding just `name` (a tool served here), plain-object `arguments` that the tool's own input schema
- *    accepts, and at most `_meta.progressToken`. Anything else (unknown tool, bad arguments, extra fields)
- *    goes to the SDK, which answers it exactly as before;
+ *    accepts, and `_meta` (a progress token is used, other keys such as Claude Code's tool-use id are ignored,
+ *    as the SDK ignores them; a task's key is not taken). Anything else (unknown tool, bad arguments, other
+ *    fields) goes to the SDK, which answers it exactly as before;
  *  - the structured result is checked against the tool's output schema, as the SDK would;
  *  - `notifications/cancelled` aborts a call running here and its answer is never sent, as in the SDK;
  *  - a text block repeated in the structured result (read_file's content) is JSON-escaped once.
  */
 import { z } from 'zod';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { RELATED_TASK_META_KEY, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { SidecarContext } from './context';
 import { runTool, type ToolExtra } from './tool-call';
 import type { ToolDefinition } from './tools/tool';
@@ -80,8 +81,8 @@ export class DirectToolCalls {
       if (key === 'name' || key === 'arguments') continue;
       if (key !== '_meta') return undefined;
       const meta = params._meta;
-      if (!isPlainObject(meta)) return undefined;
-      for (const metaKey in meta) if (metaKey !== 'progressToken') return undefined;
+      // Clients add their own keys (Claude Code: its tool-use id), which the SDK ignores too; a task's is not ours.
+      if (!isPlainObject(meta) || RELATED_TASK_META_KEY in meta) return undefined;
       const token = meta.progressToken;
       if (token !== undefined && typeof token !== 'string' && !(typeof token === 'number' && Number.isFinite(token))) return undefined;
       progressToken = token;

@@ -41,8 +41,8 @@ describe('sidecar stdio: the direct lane for plain tool calls', function () {
   it('answers a plain read_file itself, with exactly the result the SDK path gives', async () => {
     fs.writeFileSync(path.join(scratch.workspace, 'tricky.md'), TRICKY);
     await call('lane', { name: 'read_file', arguments: { path: 'tricky.md' } });
-    // An unknown _meta field is not something the lane vouches for: the SDK answers this one.
-    await call('sdk', { name: 'read_file', arguments: { path: 'tricky.md' }, _meta: { progressToken: 'p', extra: true } });
+    // A field the lane does not know (the SDK drops it): the SDK answers this one.
+    await call('sdk', { name: 'read_file', arguments: { path: 'tricky.md' }, unknownField: true });
     const lane = await lineOf('lane');
     const sdk = await lineOf('sdk');
     // Who answered shows in the key order: the lane writes jsonrpc first, the SDK result first.
@@ -54,9 +54,17 @@ describe('sidecar stdio: the direct lane for plain tool calls', function () {
     assert.equal((laneResult.structuredContent as { content: string }).content, TRICKY);
   });
 
+  it('takes calls shaped like Claude Code\'s (its own _meta keys beside a progress token), not a task\'s', async () => {
+    fs.writeFileSync(path.join(scratch.workspace, 'cc.md'), 'from claude code\n');
+    await call('cc', { name: 'read_file', arguments: { path: 'cc.md' }, _meta: { 'claudecode/toolUseId': 'toolu_01', progressToken: 7 } });
+    await call('task', { name: 'read_file', arguments: { path: 'cc.md' }, _meta: { 'io.modelcontextprotocol/related-task': { taskId: 't1' } } });
+    assert.match(await lineOf('cc'), /^\{"jsonrpc":"2\.0","id":"cc","result":.*from claude code/);
+    assert.doesNotMatch(await lineOf('task'), /^\{"jsonrpc"/, 'a task-related call is the SDK\'s');
+  });
+
   it('gives a denied read the same isError result both ways', async () => {
     await call('lane', { name: 'read_file', arguments: { path: '.env' } });
-    await call('sdk', { name: 'read_file', arguments: { path: '.env' }, _meta: { other: 1 } });
+    await call('sdk', { name: 'read_file', arguments: { path: '.env' }, unknownField: 1 });
     const lane = JSON.parse(await lineOf('lane')).result as CallToolResult;
     assert.equal(lane.isError, true);
     assert.match((lane.content[0] as { text: string }).text, /forbidden/);
@@ -148,6 +156,8 @@ describe('sidecar: DirectToolCalls in process', function () {
       { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { n: 'x' } } },
       { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { n: 1 }, task: {} } },
       { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { n: 1 }, _meta: { progressToken: {} } } },
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { n: 1 }, _meta: [] } },
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { n: 1 }, requestState: 'x' } },
       { jsonrpc: '2.0', id: null, method: 'tools/call', params: { name: 'echo', arguments: { n: 1 } } },
       { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { n: 1 } }, extra: 1 },
       { jsonrpc: '1.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { n: 1 } } },
