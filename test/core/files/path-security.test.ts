@@ -296,13 +296,13 @@ describe('files: path policy security suite', function () {
 });
 
 describe('files: a real race between check and use', function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   // Another process flips a workspace file between a regular file and a link to an outside secret as fast as it
   // can, while reads and writes run: none may ever return or change the secret.
   const FLIPPER = `
     const fs = require('node:fs'); const [dir, name, target] = process.argv.slice(1);
     const p = dir + '/' + name; let i = 0;
-    const stop = Date.now() + 20000;
+    const stop = Date.now() + 90000;
     while (Date.now() < stop) {
       const t = dir + '/.flip' + (i++ % 2);
       try { fs.rmSync(t, { force: true }); } catch {}
@@ -329,8 +329,17 @@ describe('files: a real race between check and use', function () {
         const outcomes = { ok: 0, denied: 0 };
         const rules = new Map<string, number>();
         try {
-          await new Promise((r) => setTimeout(r, 100));
-          for (let i = 0; i < 400; i++) {
+          // The flipper is a new node process: on a busy machine it can take seconds to start. Wait until it has
+          // flipped, then run until both outcomes were seen (at least 400 operations; reads take a fraction of a
+          // millisecond now, so a fixed count could end before the flipper ever got the CPU).
+          const startBy = Date.now() + 30_000; // (the suite allows 120 s)
+          while (!fs.lstatSync(path.join(c.ws, name)).isSymbolicLink()) {
+            assert.ok(Date.now() < startBy, 'the flipper never flipped');
+            await new Promise((r) => setTimeout(r, 5));
+          }
+          const runUntil = Date.now() + 30_000;
+          for (let i = 0; i < 400 || ((outcomes.ok === 0 || outcomes.denied === 0) && Date.now() < runUntil); i++) {
+            if (i % 50 === 49) await new Promise((r) => setImmediate(r));
             try {
               if (op === 'read') {
                 const r = await files.read(name, { actor: 'claude-code' });
@@ -349,7 +358,7 @@ describe('files: a real race between check and use', function () {
           }
         } finally {
           child.kill('SIGKILL');
-          // The flipper stops by itself after 20 s: then its exit has already been reported.
+          // The flipper stops by itself after 90 s: then its exit has already been reported.
           if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
         }
         assert.deepEqual(diffSnapshots(before, snapshot(c.outside)), []);
