@@ -290,3 +290,10 @@ function parseLine(line: string): AuditRecord | undefined {
     return undefined; // a line torn by a crash (no fsync yet) is skipped
   }
 }
+
+/** A path a caller gave, as an audit line may show it: relative inputs only, control characters masked. */
+export function relativeOrUndefined(input: string): string | undefined {
+  if (typeof input !== 'string' || !input || /^([/\\~]|[a-z][a-z0-9+.-]*:)/i.test(input)) return undefined;
+  // eslint-disable-next-line no-control-regex
+  return input.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, 300);
+}
