@@ -237,10 +237,11 @@ export async function createDurable(file: string, data: Uint8Array, mode = 0o600
 }
 
 /**
- * The first half of createDurable: created and written; `finish` syncs content and folder entry together.
- * `spare`: a spare made with the same mode (in any folder of the same file system), moved into place instead.
+ * The first half of createDurable: created and written; `finish` syncs content and folder entry together
+ * (`syncFolder: false`: the content only, the caller syncs the folder). `spare`: a spare made with the same
+ * mode (in any folder of the same file system), moved into place instead.
  */
-export async function createUnsynced(file: string, data: Uint8Array, mode = 0o600, spare?: Spare): Promise<PreparedWrite> {
+export async function createUnsynced(file: string, data: Uint8Array, mode = 0o600, spare?: Spare, options: { syncFolder?: boolean } = {}): Promise<PreparedWrite> {
   const fd = (spare ? takeSpare(spare, file)?.fd : undefined) ?? fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, mode);
   let open = true;
   const remove = async (): Promise<void> => {
@@ -260,7 +261,7 @@ export async function createUnsynced(file: string, data: Uint8Array, mode = 0o60
     abandon: remove,
     finish: async () => {
       try {
-        await Promise.all([fdatasyncFd(fd), fsyncDir(path.dirname(file))]);
+        await Promise.all([fdatasyncFd(fd), options.syncFolder === false ? undefined : fsyncDir(path.dirname(file))]);
       } catch (err) {
         await remove();
         throw err;

@@ -29,6 +29,11 @@ export class TempFolder {
     }
   }
 
+  /** A plain folder of the state folder, checked by `init`: temp files, spares and journal entries can go here. */
+  get usable(): boolean {
+    return this.dev !== undefined;
+  }
+
   /** Whether a temp file for `target` can be made here (same file system: rename works across the folders). */
   serves(target: string): boolean {
     if (this.dev === undefined) return false;

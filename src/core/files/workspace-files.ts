@@ -160,6 +160,7 @@ export class WorkspaceFiles {
     await files.store.init();
     await files.journal.init();
     files.temps.init();
+    if (files.temps.usable) files.journal.writeIn(files.temps.dir);
     if (options.maintenance !== false) {
       await files.recover();
       await files.prune();
@@ -375,10 +376,10 @@ export class WorkspaceFiles {
    * Backup, journal, change, audit, record. The caller holds the lock.
    *
    * Syncs, and why each is needed (a replace with its temp file in `.switchboard/tmp`, the usual case):
-   *  1. one wait the caller sees, all side by side: the journal entry's content and its folder entry (what to
-   *     finish or undo), the backup blob and, when new, its folder entry (skipped when this process synced
-   *     that very blob before: BackupStore.prepareBlob), the new content in the temp file and the temp
-   *     folder's entry (so recovery finds it). All files are created and written before the first sync
+   *  1. one wait the caller sees, all side by side: the journal entry's content (what to finish or undo), the
+   *     backup blob and, when new, its folder entry (skipped when this process synced that very blob, unchanged
+   *     since: BackupStore.prepareBlob), the new content in the temp file, and the temp folder, which holds the
+   *     names of the temp file and of the journal entry (one sync). All files are created and written before the first sync
    *     starts: a file created while a sync is being committed waits for that commit, which had turned these
    *     overlapping waits into consecutive ones. The temp file is named by nothing in the workspace until the
    *     rename, so a power cut before the journal entry is durable leaves at worst a temp file there, which
@@ -396,7 +397,7 @@ export class WorkspaceFiles {
    *     operation recoverable, step 3 runs after the caller has its answer (`defer`; the workspace lock is held
    *     until it is done, `idle` waits for it), and the entry leaves the journal only once these syncs
    *     succeeded. Otherwise (temp file beside the target, or folders created for it) the caller waits for it.
-   * The replaced file stays open until step 3 (Existing.fd), so freeing it is not on the caller's path either.
+   * The replaced file stays open until step 3 (Existing.fd), which starts after the answer is written: freeing it is disk work.
    */
   private async commit(
     c: CheckedPath,
@@ -450,7 +451,9 @@ export class WorkspaceFiles {
     //    file after the journal's sync had started made the two waits run one after the other). Settled forms,
     //    so every exit can wait for all of them without leaving a rejection unhandled.
     // prepare() writes the entry before its first wait: from here a killed process leaves it for recovery.
-    const journalFile = settledValue(this.journal.prepare(entry, this.temps.takeSpare('journal')));
+    // Beside a temp file in the same folder, the entry's name is made durable by that folder's sync (below).
+    const entryFolderSynced = tempInState && this.journal.folder === this.temps.dir;
+    const journalFile = settledValue(this.journal.prepare(entry, this.temps.takeSpare('journal'), { syncFolder: !entryFolderSynced }));
     const blobFile = settledValue(old && this.policy.backup ? this.store.prepareBlob(old.data, old.sha256, old.stat.mode & 0o7777, (mode) => this.temps.takeSpare('blob', mode)) : Promise.resolve(NO_WRITE));
     let journaled: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
     let blob: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
@@ -479,7 +482,7 @@ export class WorkspaceFiles {
       const [j, b, t] = await Promise.all([journalFile, blobFile, tempFile]);
       journaled = settled('error' in j ? Promise.reject(j.error) : j.value.finish());
       blob = settled('error' in b ? Promise.reject(b.error) : b.value.finish());
-      // The temp file's name, so recovery finds it if the rename is lost (see step 1).
+      // The temp file's name, so recovery finds it if the rename is lost (see step 1), and the entry's beside it.
       if (t && !('error' in t)) tempFolder = settled(fsyncDir(this.temps.dir));
       if (t && 'error' in t) throw t.error;
       if (kind === 'replace') {
