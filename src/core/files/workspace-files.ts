@@ -297,7 +297,7 @@ export class WorkspaceFiles {
     });
   }
 
-  /** `idle`, then removes this instance's kept lock file (WorkspaceLock); a later operation makes a new one. */
+  /** `idle`, then removes this process's kept lock file of the workspace (WorkspaceLock); a later operation makes a new one. */
   async dispose(): Promise<void> {
     await this.idle();
     await this.lock.dispose();

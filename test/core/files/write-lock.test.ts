@@ -1,5 +1,5 @@
 /**
- * The workspace lock keeps one lock file per WorkspaceFiles instance (`.switchboard/write.tmp-<pid>-l<hex>`) and
+ * The workspace lock keeps one lock file per process and workspace (`.switchboard/write.tmp-<pid>-l<hex>`) and
  * links it as `write.lock` for each operation instead of creating and freeing a file each time. Between
  * operations no lock is held; `dispose` removes the kept file, and a process killed with SIGKILL (which cannot
  * remove its own) has its file swept by the next process that opens the workspace, while a live process's file
@@ -47,7 +47,7 @@ function startHolder(bundle: string, ws: string, target: string): Promise<{ pid:
   });
 }
 
-describe('files: the workspace lock keeps one lock file per instance', function () {
+describe('files: the workspace lock keeps one lock file per process and workspace', function () {
   this.timeout(180_000);
   let root: string;
   let ws: string;
@@ -71,6 +71,11 @@ describe('files: the workspace lock keeps one lock file per instance', function 
     await files.idle();
     assert.deepEqual(keptLockFiles(ws).map((k) => k.name), [kept[0]!.name], 'the same file, not one per write');
     assert.equal(fs.statSync(path.join(ws, '.switchboard', kept[0]!.name)).ino, ino);
+    // A second instance on the same workspace (a CLI command, a context sync) shares it.
+    const other = await WorkspaceFiles.open(ws, { actor: 'cli' });
+    await other.write('c.ts', 'c\n', { actor });
+    await other.idle();
+    assert.deepEqual(keptLockFiles(ws).map((k) => k.name), [kept[0]!.name], 'one kept file for the process, however many instances');
     assert.equal(fs.existsSync(path.join(ws, '.switchboard/write.lock')), false);
 
     await files.dispose();
@@ -107,13 +112,12 @@ describe('files: the workspace lock keeps one lock file per instance', function 
     const next = await WorkspaceFiles.open(ws, { actor: 'extension' });
     const left = keptLockFiles(ws).map((k) => k.pid);
     assert.ok(!left.includes(holder.pid), 'the dead process\'s file is swept');
-    assert.ok(left.length >= 1 && left.every((pid) => pid === process.pid), 'this live process\'s are kept (one per instance)');
+    assert.deepEqual(left, [process.pid], 'this live process\'s is kept');
     assert.equal(fs.readFileSync(path.join(ws, 'theirs.ts'), 'utf8'), `written by ${holder.pid}\n`);
-    // The swept instance's lock still works for this process, in both instances.
+    // The lock still works for this process, in both instances.
     await next.write('theirs.ts', 'again\n', { actor });
     await mine.write('mine.ts', 'again\n', { actor });
     await next.dispose();
-    await mine.dispose();
     assert.deepEqual(keptLockFiles(ws), []);
     assert.equal(fs.existsSync(path.join(ws, '.switchboard/write.lock')), false);
   });
