@@ -34,7 +34,7 @@ import type { Diagnostic } from '../diagnostics';
 import { UserError, isUserError } from '../errors';
 import { workspaceStateDir } from '../paths';
 import { redact } from '../redact';
-import { appendAudit, appendAuditSoon, auditFile, readAudit, relativeOrUndefined, writeAuditLine, type AuditOp, type AuditRecord } from './audit';
+import { appendAudit, appendAuditSoon, auditFile, auditOf, formatAuditLineOrUndefined, readAudit, relativeOrUndefined, writeAuditLine, type AuditOp, type AuditRecord } from './audit';
 import { ACTORS, BackupStore, idTime, newBackupId, toInfo, type Actor, type BackupInfo, type BackupRecord, type FileState, type PruneReport } from './backups';
 import { fsyncDir, openNoFollow, pathOfOpenFile, prepareReplace, readCapped, retryBusy, sha256, tempNameFor, type PreparedWrite } from './durable';
 import { Journal, type JournalEntry } from './journal';
@@ -471,6 +471,9 @@ export class WorkspaceFiles {
       skipDirSync: true,
     };
 
+    const result: WriteResult = { path: c.rel, backupId: id, bytes: data?.length ?? 0, sha256: after.sha256, previousSha256: before.sha256, created: !old, deleted: kind === 'unlink' };
+    const auditRecord: AuditRecord = { actor: opts.actor, op: change.op, outcome: 'ok', ...auditFor(result) };
+    let auditLine: string | undefined;
     // The change itself; its folder is synced in step 2.
     try {
       // In .switchboard/tmp the temp file is named by nothing in the workspace: created with the others.
@@ -493,7 +496,10 @@ export class WorkspaceFiles {
           this.verifyStill(c, old);
           temp = await prepareReplace(c.abs, data!, replaceOptions);
         }
-        await temp.finish();
+        const renamed = temp.finish();
+        // Formatted while the syncs run (redaction and JSON), written once the rename is done.
+        auditLine = formatAuditLineOrUndefined(auditRecord);
+        await renamed;
       } else {
         await waitFor(journaled, blob);
         this.verifyStill(c, old);
@@ -512,11 +518,10 @@ export class WorkspaceFiles {
     }
 
     // 2. The change has happened: whatever fails below, the record is true and is kept.
-    const result: WriteResult = { path: c.rel, backupId: id, bytes: data?.length ?? 0, sha256: after.sha256, previousSha256: before.sha256, created: !old, deleted: kind === 'unlink' };
     let syncAudit: (() => Promise<void>) | undefined;
     try {
       // Written inline ahead of the folder's sync (a file grown during a sync waits for it, see step 1).
-      syncAudit = writeAuditLine(this.workspace, { actor: opts.actor, op: change.op, outcome: 'ok', ...auditFor(result) }, { file: this.auditFile });
+      syncAudit = writeAuditLine(this.workspace, auditRecord, { file: this.auditFile, line: auditLine });
     } catch (err) {
       await this.store.adopt(this.journal.fileOf(id), record, { sync: false });
       throw err;
@@ -683,18 +688,4 @@ const NO_WRITE: PreparedWrite = { finish: async () => undefined, abandon: async 
 
 function assertActor(actor: unknown): asserts actor is Actor {
   if (!ACTORS.includes(actor as Actor)) throw new UserError(`Unknown actor "${String(actor).slice(0, 40)}" (expected ${ACTORS.join(', ')})`, 'bad_actor');
-}
-
-function auditOf(r: WriteResult, opts: WriteOptions): Partial<AuditRecord> {
-  return {
-    path: r.path,
-    bytes: r.bytes,
-    ...(r.sha256 ? { sha256: r.sha256 } : {}),
-    ...(r.previousSha256 ? { sha256_before: r.previousSha256 } : {}),
-    backup_id: r.backupId,
-    ...(opts.provider ? { provider: opts.provider } : {}),
-    ...(opts.model ? { model: opts.model } : {}),
-    ...(opts.costUsd !== undefined ? { cost_usd: opts.costUsd } : {}),
-    ...(opts.reason ? { reason: opts.reason } : {}),
-  };
 }
