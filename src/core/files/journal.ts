@@ -1,10 +1,11 @@
 /**
  * The write journal, `.switchboard/tmp/<id>.json` (`.switchboard/journal/` where the temp folder cannot be used,
  * see `writeIn`): an operation is written here (durably) before the workspace file is touched, and removed
- * once it is complete, so a crash in between can be finished or rolled back at the next start (`WorkspaceFiles.recover`). A completed entry is moved into the store as the backup
- * record; a failed one is removed. Neither is synced on the write path: an entry left over by a power cut after
- * its operation completed is recognised as complete (by the file's content, or by the operation's audit line
- * when the file was edited since).
+ * once it is complete, so a crash in between can be finished or rolled back at the next start
+ * (`WorkspaceFiles.recover`). A completed entry is moved into the store as the backup record; a failed one is
+ * removed. Neither is synced on the write path: an entry left over by a power cut after its operation completed
+ * is recognised as complete (by the file's content, or by the operation's audit line when the file was edited
+ * since).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -56,7 +57,7 @@ export class Journal {
    * before then leaves at worst an empty or cut-off entry, which `pending` knows to be harmless.
    */
   async begin(entry: JournalEntry): Promise<void> {
-    await createDurable(this.fileOf(entry.id), Buffer.from(JSON.stringify(entry)));
+    await createDurable(path.join(this.entriesDir, `${entry.id}.json`), Buffer.from(JSON.stringify(entry)));
   }
 
   /**

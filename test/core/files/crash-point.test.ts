@@ -146,4 +146,37 @@ describe('files: crash point at the rename (syncs overlapped, order kept)', func
     assert.deepEqual(await files.restore(entryId, { actor: 'cli' }).then((r) => r.restoredFrom), entryId);
     assert.deepEqual(fs.readFileSync(path.join(ws, target)), oldContent, 'and it can be undone');
   });
+
+  it('with .switchboard/tmp unusable (a link to a folder elsewhere): the entry goes to .switchboard/journal, synced with its folder, and nothing is written through the link', async () => {
+    const ws = path.join(dir, 'no-tmp');
+    const target = 'src/app.ts';
+    fs.mkdirSync(path.join(ws, 'src'), { recursive: true });
+    const oldContent = Buffer.from('export const version = 1;\n');
+    const newContent = Buffer.from('export const version = 2;\n');
+    fs.writeFileSync(path.join(ws, target), oldContent);
+    await WorkspaceFiles.open(ws, { actor: 'cli' }); // makes the state folder
+    const elsewhere = path.join(dir, 'elsewhere');
+    fs.mkdirSync(elsewhere);
+    fs.rmSync(path.join(ws, '.switchboard/tmp'), { recursive: true });
+    fs.symlinkSync(elsewhere, path.join(ws, '.switchboard/tmp'));
+    const contentFile = path.join(dir, 'content-no-tmp.txt');
+    fs.writeFileSync(contentFile, newContent);
+
+    await runUntil('rename', bundle, ws, target, contentFile, (report) => {
+      const rel = report.synced.map((p) => path.relative(ws, p).split(path.sep).join('/'));
+      const entries = journalEntries(ws);
+      assert.deepEqual(entries.map((e) => path.dirname(e)), ['.switchboard/journal'], 'the entry is in .switchboard/journal');
+      assert.ok(rel.includes(entries[0]!) && rel.includes('.switchboard/journal'), `the entry and its folder synced before the rename (synced: ${rel.join(', ')})`);
+      assert.ok(rel.some((p) => p.startsWith('src/') && p.endsWith('.sb-tmp')), 'the new content, beside the target, synced before the rename');
+    });
+    assert.deepEqual(fs.readdirSync(elsewhere), [], 'nothing written through the link');
+    const files = await WorkspaceFiles.open(ws, { actor: 'extension' });
+    const onDisk = fs.readFileSync(path.join(ws, target));
+    assert.ok(onDisk.equals(newContent) || onDisk.equals(oldContent), 'recovery left the old or the new content');
+    assert.deepEqual(journalEntries(ws), []);
+    assert.deepEqual(orphans(ws), []);
+    await files.write(target, 'export const version = 3;\n', { actor: 'cli' });
+    await files.idle();
+    assert.deepEqual(fs.readdirSync(elsewhere), [], 'still nothing written through the link');
+  });
 });
