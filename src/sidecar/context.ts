@@ -343,6 +343,8 @@ export class SidecarContext {
   }
 
   private resetServices(): void {
+    // The replaced instance's kept lock file goes once its last write is done (see WorkspaceFiles.dispose).
+    this.filesPromise?.then((f) => f.dispose()).catch(() => undefined);
     this.filesPromise = undefined;
     this.cascadeInstance = undefined;
     this.limiterInstance = undefined;
@@ -350,8 +352,9 @@ export class SidecarContext {
   }
 
   async close(): Promise<void> {
-    // Writes that have answered finish their bookkeeping (record, audit sync) before the process goes.
-    await (await this.filesPromise?.catch(() => undefined))?.idle();
+    // Writes that have answered finish their bookkeeping (record, audit sync) before the process goes, and the
+    // kept lock file is removed.
+    await (await this.filesPromise?.catch(() => undefined))?.dispose();
     const ledger = this.ledgerPromise;
     this.ledgerPromise = undefined;
     if (ledger) await (await ledger.catch(() => undefined))?.close();

@@ -74,9 +74,10 @@ export interface PendingAuditSync {
  * Writes one record now and returns its sync for later, so a caller can answer first and make the line durable
  * alongside its other syncs (WorkspaceFiles.commit).
  */
-export function writeAuditLine(workspace: string, record: AuditRecord, options: Pick<AppendAuditOptions, 'file'> = {}): PendingAuditSync {
+export function writeAuditLine(workspace: string, record: AuditRecord, options: Pick<AppendAuditOptions, 'file'> & { line?: string } = {}): PendingAuditSync {
   flushAuditSoon();
-  const line = formatAuditLine(record);
+  // `line`: the record formatted ahead of time (formatAuditLineOrUndefined), while the caller waited for a disk.
+  const line = options.line ?? formatAuditLine(record);
   const file = options.file ?? auditFile(workspace);
   const open = openAudit(file);
   try {
@@ -200,6 +201,15 @@ function dropKept(): void {
   kept = undefined;
 }
 
+/** formatAuditLine, or undefined where it fails (writeAuditLine then formats it again and reports the failure). */
+export function formatAuditLineOrUndefined(record: AuditRecord): string | undefined {
+  try {
+    return formatAuditLine(record);
+  } catch {
+    return undefined;
+  }
+}
+
 export function formatAuditLine(record: AuditRecord): string {
   const full: AuditRecord = redactDeep({ time: new Date().toISOString(), ...record });
   let line = JSON.stringify(full) + '\n';
@@ -289,4 +299,29 @@ function parseLine(line: string): AuditRecord | undefined {
   } catch {
     return undefined; // a line torn by a crash (no fsync yet) is skipped
   }
+}
+
+/** A path a caller gave, as an audit line may show it: relative inputs only, control characters masked. */
+export function relativeOrUndefined(input: string): string | undefined {
+  if (typeof input !== 'string' || !input || /^([/\\~]|[a-z][a-z0-9+.-]*:)/i.test(input)) return undefined;
+  // eslint-disable-next-line no-control-regex
+  return input.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, 300);
+}
+
+/** The fields of a write's, delete's or restore's audit line (WorkspaceFiles' result and the caller's options). */
+export function auditOf(
+  r: { path: string; bytes: number; sha256?: string; previousSha256?: string; backupId: string },
+  opts: { actor: string; provider?: string; model?: string; costUsd?: number; reason?: string },
+): Partial<AuditRecord> {
+  return {
+    path: r.path,
+    bytes: r.bytes,
+    ...(r.sha256 ? { sha256: r.sha256 } : {}),
+    ...(r.previousSha256 ? { sha256_before: r.previousSha256 } : {}),
+    backup_id: r.backupId,
+    ...(opts.provider ? { provider: opts.provider } : {}),
+    ...(opts.model ? { model: opts.model } : {}),
+    ...(opts.costUsd !== undefined ? { cost_usd: opts.costUsd } : {}),
+    ...(opts.reason ? { reason: opts.reason } : {}),
+  };
 }

@@ -58,12 +58,15 @@ export interface BackupInfo {
 }
 
 let lastMicros = 0;
+/** Random per process, then counted: ids of two processes in the same microsecond differ as with fresh random digits. */
+let idSuffix = crypto.randomBytes(2).readUInt16BE(0);
 
-/** Sortable, short, unique: base-36 microseconds (monotonic in this process) and 4 random hex digits. */
+/** Sortable, short, unique: base-36 microseconds (monotonic in this process) and 4 hex digits (see idSuffix). */
 export function newBackupId(): string {
   const micros = Math.max(Math.floor((performance.timeOrigin + performance.now()) * 1000), lastMicros + 1);
   lastMicros = micros;
-  return `${micros.toString(36).padStart(11, '0')}-${crypto.randomBytes(2).toString('hex')}`;
+  idSuffix = (idSuffix + 1) & 0xffff;
+  return `${micros.toString(36).padStart(11, '0')}-${idSuffix.toString(16).padStart(4, '0')}`;
 }
 
 export function idTime(id: string): number {
@@ -74,8 +77,9 @@ export class BackupStore {
   readonly blobs: string;
   readonly records: string;
   /**
-   * Blobs this process has synced itself, as `hash:dev:ino`: backing the same content up again needs no new
-   * sync (a replaced blob is another inode and is synced again). Bounded: forgetting one costs one sync.
+   * Blobs this process has synced itself, as hash, inode, size and times (`syncKey`): backing the same content
+   * up again needs neither a read nor a sync (a replaced or modified blob no longer matches and is checked and
+   * synced again). Bounded: forgetting one costs one read and one sync.
    */
   private readonly synced = new Set<string>();
 
@@ -126,18 +130,21 @@ export class BackupStore {
 
   /**
    * putBlob in two halves: a new blob is created and written now and synced by `finish` (see prepareReplace);
-   * a blob already stored intact costs a read and nothing to sync.
+   * a blob already stored intact costs a read and a sync, or a stat when this process synced it itself.
    */
   async prepareBlob(data: Uint8Array, hash = sha256(data), mode?: number, spareOf?: (mode: number) => Spare | undefined): Promise<PreparedWrite> {
     const file = this.blobPath(hash);
     const blobMode = mode === undefined ? undefined : (mode & 0o066) | 0o600;
     const nothing: PreparedWrite = { finish: async () => undefined, abandon: async () => undefined };
-    const stored = (): PreparedWrite => {
+    const stored = (found?: fs.Stats): PreparedWrite => {
+      // Synced by this process, and the very file it synced, unchanged since: its content is on the disk, whole.
+      if (found && this.syncedUnchanged(hash, found)) {
+        tightenTo(file, blobMode, found.mode);
+        return nothing;
+      }
       const st = this.verifiedSmallBlob(file, hash);
       if (st) {
         tightenTo(file, blobMode);
-        // Synced by this process before (this very inode): on the disk already, nothing to wait for.
-        if (this.synced.has(syncKey(hash, st))) return nothing;
         // Synced again alongside the other files: the writer that created it may have been killed before its
         // own sync, and a backup this write relies on must be on the disk before the target changes.
         return { finish: () => syncFile(file).then(() => this.markSynced(hash, st)), abandon: nothing.abandon };
@@ -145,7 +152,8 @@ export class BackupStore {
       // Missing, damaged, or too large to check inline: the full path (rare).
       return { finish: () => this.putBlob(data, hash, mode).then(() => undefined), abandon: nothing.abandon };
     };
-    if (fs.existsSync(file)) return stored();
+    const found = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (found) return stored(found);
     let created: PreparedWrite;
     try {
       created = await createUnsynced(file, data, blobMode ?? 0o666, spareOf?.(blobMode ?? 0o666));
@@ -161,6 +169,16 @@ export class BackupStore {
         if (st) this.markSynced(hash, st);
       },
     };
+  }
+
+  /**
+   * The blob at `file` is one this process synced (after writing it whole, or after reading it back whole and
+   * matching its hash) and it has not changed since: same inode, size, modification and change times. Nothing
+   * writes into a stored blob in place (a new or repaired blob is a new inode), so that proves its content
+   * without reading it. A blob left cut off by a crash is never in the set: a new process starts with it empty.
+   */
+  private syncedUnchanged(hash: string, st: fs.Stats): boolean {
+    return st.isFile() && this.synced.has(syncKey(hash, st));
   }
 
   private markSynced(hash: string, st: fs.Stats): void {
@@ -368,7 +386,7 @@ export function toInfo(r: BackupRecord): BackupInfo {
 }
 
 function syncKey(hash: string, st: fs.Stats): string {
-  return `${hash}:${st.dev}:${st.ino}`;
+  return `${hash}:${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 }
 
 async function syncFile(file: string): Promise<void> {
@@ -381,8 +399,8 @@ async function syncFile(file: string): Promise<void> {
 }
 
 /** Never more readable than the file it now also backs up (the same bytes may come from a 0600 file). */
-function tightenTo(file: string, mode: number | undefined): void {
+function tightenTo(file: string, mode: number | undefined, knownMode?: number): void {
   if (mode === undefined) return;
-  const current = fs.lstatSync(file).mode & 0o7777;
+  const current = (knownMode ?? fs.lstatSync(file).mode) & 0o7777;
   if ((current & ~mode) !== 0) fs.chmodSync(file, current & mode);
 }

@@ -140,19 +140,19 @@ export function makeSpare(dir: string, mode: number): Spare | undefined {
  * `file`, when the spare is gone (swept by another process's recovery) or is no longer the empty, singly
  * linked file that was made.
  */
-function takeSpare(spare: Spare, file: string): number | undefined {
+function takeSpare(spare: Spare, file: string): { fd: number; mode: number } | undefined {
   try {
     fs.linkSync(spare.file, file); // fails if `file` exists
   } catch {
-    fs.rmSync(spare.file, { force: true });
+    unlinkQuiet(spare.file);
     return undefined;
   }
-  fs.rmSync(spare.file, { force: true });
+  unlinkQuiet(spare.file);
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, fs.constants.O_WRONLY | O_NOFOLLOW);
     const st = fs.fstatSync(fd);
-    if (st.isFile() && st.dev === spare.dev && st.ino === spare.ino && st.nlink === 1 && st.size === 0) return fd;
+    if (st.isFile() && st.dev === spare.dev && st.ino === spare.ino && st.nlink === 1 && st.size === 0) return { fd, mode: st.mode & 0o7777 };
   } catch {
     // fall through: not usable
   }
@@ -185,9 +185,8 @@ export async function prepareReplace(target: string, data: Uint8Array, options: 
   const dir = path.dirname(target);
   const temp = path.join(options.tempDir ?? dir, options.tempName ?? tempNameFor(target, crypto.randomBytes(6).toString('hex')));
   // O_EXCL|O_NOFOLLOW: never open something an attacker placed at the temp name.
-  const fd =
-    (options.spare ? takeSpare(options.spare, temp) : undefined) ??
-    fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, options.mode ?? 0o666);
+  const taken = options.spare ? takeSpare(options.spare, temp) : undefined;
+  const fd = taken?.fd ?? fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, options.mode ?? 0o666);
   let open = true;
   const close = (): void => {
     if (open) fs.closeSync(fd);
@@ -201,7 +200,8 @@ export async function prepareReplace(target: string, data: Uint8Array, options: 
     // Small content inline (microseconds); megabytes off the main thread.
     if (data.length <= INLINE_READ_BYTES) writeAllSync(fd, data);
     else await writeAll(fd, data);
-    if (options.mode !== undefined) fs.fchmodSync(fd, options.mode);
+    // A spare already has its mode when it was made for the same one (the usual case): no chmod.
+    if (options.mode !== undefined && taken?.mode !== options.mode) fs.fchmodSync(fd, options.mode);
   } catch (err) {
     await remove();
     throw err;
@@ -237,11 +237,12 @@ export async function createDurable(file: string, data: Uint8Array, mode = 0o600
 }
 
 /**
- * The first half of createDurable: created and written; `finish` syncs content and folder entry together.
- * `spare`: a spare made with the same mode (in any folder of the same file system), moved into place instead.
+ * The first half of createDurable: created and written; `finish` syncs content and folder entry together
+ * (`syncFolder: false`: the content only, the caller syncs the folder). `spare`: a spare made with the same
+ * mode (in any folder of the same file system), moved into place instead.
  */
-export async function createUnsynced(file: string, data: Uint8Array, mode = 0o600, spare?: Spare): Promise<PreparedWrite> {
-  const fd = (spare ? takeSpare(spare, file) : undefined) ?? fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, mode);
+export async function createUnsynced(file: string, data: Uint8Array, mode = 0o600, spare?: Spare, options: { syncFolder?: boolean } = {}): Promise<PreparedWrite> {
+  const fd = (spare ? takeSpare(spare, file)?.fd : undefined) ?? fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_NOFOLLOW, mode);
   let open = true;
   const remove = async (): Promise<void> => {
     if (open) fs.closeSync(fd);
@@ -260,7 +261,7 @@ export async function createUnsynced(file: string, data: Uint8Array, mode = 0o60
     abandon: remove,
     finish: async () => {
       try {
-        await Promise.all([fdatasyncFd(fd), fsyncDir(path.dirname(file))]);
+        await Promise.all([fdatasyncFd(fd), options.syncFolder === false ? undefined : fsyncDir(path.dirname(file))]);
       } catch (err) {
         await remove();
         throw err;
@@ -269,6 +270,15 @@ export async function createUnsynced(file: string, data: Uint8Array, mode = 0o60
       open = false;
     },
   };
+}
+
+/** unlink, where a missing file is fine (rmSync stats first: twice the system calls). */
+function unlinkQuiet(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 function writeAllSync(fd: number, data: Uint8Array): void {

@@ -43,3 +43,13 @@ export async function stateOf(file: string): Promise<DiskState> {
 export function matches(disk: DiskState, state: FileState): boolean {
   return state.exists ? disk.exists && disk.sha256 === state.sha256 : !disk.exists;
 }
+
+/** The state recorded for `state` is what is on disk now (`current`: its hash, undefined when there is no file). */
+export function sameState(current: { sha256: string } | undefined, state: FileState): boolean {
+  return state.exists ? !!current && current.sha256 === state.sha256 : !current;
+}
+
+/** Resolves once the work queued by the current turn (promise continuations, an answer's write) is done. */
+export function afterThisTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

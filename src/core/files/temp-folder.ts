@@ -1,7 +1,8 @@
 /**
- * `.switchboard/tmp`: where a write's new content is prepared while its journal entry is being synced (named by
- * nothing in the workspace until the rename), and where spares wait (see durable.ts makeSpare). Used only when
- * it is a plain folder of the workspace's state; otherwise temp files go beside their targets.
+ * `.switchboard/tmp`: where a write's new content is prepared while its journal entry, written here too, is being
+ * synced (named by nothing in the workspace until the rename; one folder sync makes both names durable), and
+ * where spares wait (see durable.ts makeSpare). Used only when it is a plain folder of the workspace's state;
+ * otherwise temp files go beside their targets and journal entries to `.switchboard/journal`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,6 +28,11 @@ export class TempFolder {
     } catch {
       this.dev = undefined;
     }
+  }
+
+  /** A plain folder of the state folder, checked by `init`: temp files, spares and journal entries can go here. */
+  get usable(): boolean {
+    return this.dev !== undefined;
   }
 
   /** Whether a temp file for `target` can be made here (same file system: rename works across the folders). */

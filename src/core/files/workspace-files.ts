@@ -34,14 +34,14 @@ import type { Diagnostic } from '../diagnostics';
 import { UserError, isUserError } from '../errors';
 import { workspaceStateDir } from '../paths';
 import { redact } from '../redact';
-import { appendAudit, appendAuditSoon, auditFile, readAudit, writeAuditLine, type AuditOp, type AuditRecord } from './audit';
+import { appendAudit, appendAuditSoon, auditFile, auditOf, formatAuditLineOrUndefined, readAudit, relativeOrUndefined, writeAuditLine, type AuditOp, type AuditRecord } from './audit';
 import { ACTORS, BackupStore, idTime, newBackupId, toInfo, type Actor, type BackupInfo, type BackupRecord, type FileState, type PruneReport } from './backups';
 import { fsyncDir, openNoFollow, pathOfOpenFile, prepareReplace, readCapped, retryBusy, sha256, tempNameFor, type PreparedWrite } from './durable';
 import { Journal, type JournalEntry } from './journal';
 import { WorkspaceLock, lockFileFor } from './lock';
 import { checkPath, createPathContext, PathDenied, type CheckedPath, type PathContext, type PathPurpose } from './path-guard';
 import { loadPolicy, type FilePolicy } from './policy';
-import { allOrFirstError, matches, noop, settled, settledValue, stateOf } from './settle';
+import { afterThisTurn, allOrFirstError, matches, noop, sameState, settled, settledValue, stateOf } from './settle';
 import { TempFolder } from './temp-folder';
 
 export interface OpenOptions {
@@ -120,6 +120,14 @@ function closeKept(existing: Existing | undefined): void {
   fs.closeSync(fd);
 }
 
+/** closeKept in the thread pool, where freeing the file (up to half a millisecond here) does not hold up the event loop. */
+function closeKeptInPool(existing: Existing | undefined): Promise<void> {
+  const fd = existing?.fd;
+  if (fd === undefined) return Promise.resolve();
+  existing!.fd = undefined;
+  return new Promise((resolve) => fs.close(fd, () => resolve()));
+}
+
 export class WorkspaceFiles {
   readonly workspace: string;
   readonly stateDir: string;
@@ -160,6 +168,7 @@ export class WorkspaceFiles {
     await files.store.init();
     await files.journal.init();
     files.temps.init();
+    if (files.temps.usable) files.journal.writeIn(files.temps.dir);
     if (options.maintenance !== false) {
       await files.recover();
       await files.prune();
@@ -283,6 +292,7 @@ export class WorkspaceFiles {
         await appendAudit(this.workspace, { actor: this.options.actor ?? 'extension', op: 'recover', path: entry.record.path, backup_id: entry.id, outcome: 'ok', message: outcome }, { file: this.auditFile });
       }
       report.sweptTemps = (await this.store.sweepTemps()) + (await this.temps.sweep());
+      this.lock.sweepDead();
       return report;
     });
   }
@@ -293,6 +303,12 @@ export class WorkspaceFiles {
       const inFlight = (await this.journal.pending()).flatMap((e) => [e.record.before.sha256, e.record.after.sha256]).filter((s): s is string => !!s);
       return this.store.prune(this.policy.backupRetention, inFlight, options.now);
     });
+  }
+
+  /** `idle`, then removes this process's kept lock file of the workspace (WorkspaceLock); a later operation makes a new one. */
+  async dispose(): Promise<void> {
+    await this.idle();
+    await this.lock.dispose();
   }
 
   /**
@@ -368,10 +384,10 @@ export class WorkspaceFiles {
    * Backup, journal, change, audit, record. The caller holds the lock.
    *
    * Syncs, and why each is needed (a replace with its temp file in `.switchboard/tmp`, the usual case):
-   *  1. one wait the caller sees, all side by side: the journal entry's content and its folder entry (what to
-   *     finish or undo), the backup blob and, when new, its folder entry (skipped when this process synced
-   *     that very blob before: BackupStore.prepareBlob), the new content in the temp file and the temp
-   *     folder's entry (so recovery finds it). All files are created and written before the first sync
+   *  1. one wait the caller sees, all side by side: the journal entry's content (what to finish or undo), the
+   *     backup blob and, when new, its folder entry (skipped when this process synced that very blob, unchanged
+   *     since: BackupStore.prepareBlob), the new content in the temp file, and the temp folder, which holds the
+   *     names of the temp file and of the journal entry (one sync). All files are created and written before the first sync
    *     starts: a file created while a sync is being committed waits for that commit, which had turned these
    *     overlapping waits into consecutive ones. The temp file is named by nothing in the workspace until the
    *     rename, so a power cut before the journal entry is durable leaves at worst a temp file there, which
@@ -389,7 +405,7 @@ export class WorkspaceFiles {
    *     operation recoverable, step 3 runs after the caller has its answer (`defer`; the workspace lock is held
    *     until it is done, `idle` waits for it), and the entry leaves the journal only once these syncs
    *     succeeded. Otherwise (temp file beside the target, or folders created for it) the caller waits for it.
-   * The replaced file stays open until step 3 (Existing.fd), so freeing it is not on the caller's path either.
+   * The replaced file stays open until step 3 (Existing.fd), which starts after the answer is written: freeing it is disk work.
    */
   private async commit(
     c: CheckedPath,
@@ -443,7 +459,9 @@ export class WorkspaceFiles {
     //    file after the journal's sync had started made the two waits run one after the other). Settled forms,
     //    so every exit can wait for all of them without leaving a rejection unhandled.
     // prepare() writes the entry before its first wait: from here a killed process leaves it for recovery.
-    const journalFile = settledValue(this.journal.prepare(entry, this.temps.takeSpare('journal')));
+    // Beside a temp file in the same folder, the entry's name is made durable by that folder's sync (below).
+    const entryFolderSynced = tempInState && this.journal.folder === this.temps.dir;
+    const journalFile = settledValue(this.journal.prepare(entry, this.temps.takeSpare('journal'), { syncFolder: !entryFolderSynced }));
     const blobFile = settledValue(old && this.policy.backup ? this.store.prepareBlob(old.data, old.sha256, old.stat.mode & 0o7777, (mode) => this.temps.takeSpare('blob', mode)) : Promise.resolve(NO_WRITE));
     let journaled: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
     let blob: Promise<{ ok: true } | { error: unknown }> = Promise.resolve({ ok: true });
@@ -461,6 +479,9 @@ export class WorkspaceFiles {
       skipDirSync: true,
     };
 
+    const result: WriteResult = { path: c.rel, backupId: id, bytes: data?.length ?? 0, sha256: after.sha256, previousSha256: before.sha256, created: !old, deleted: kind === 'unlink' };
+    const auditRecord: AuditRecord = { actor: opts.actor, op: change.op, outcome: 'ok', ...auditFor(result) };
+    let auditLine: string | undefined;
     // The change itself; its folder is synced in step 2.
     try {
       // In .switchboard/tmp the temp file is named by nothing in the workspace: created with the others.
@@ -472,7 +493,7 @@ export class WorkspaceFiles {
       const [j, b, t] = await Promise.all([journalFile, blobFile, tempFile]);
       journaled = settled('error' in j ? Promise.reject(j.error) : j.value.finish());
       blob = settled('error' in b ? Promise.reject(b.error) : b.value.finish());
-      // The temp file's name, so recovery finds it if the rename is lost (see step 1).
+      // The temp file's name, so recovery finds it if the rename is lost (see step 1), and the entry's beside it.
       if (t && !('error' in t)) tempFolder = settled(fsyncDir(this.temps.dir));
       if (t && 'error' in t) throw t.error;
       if (kind === 'replace') {
@@ -483,7 +504,10 @@ export class WorkspaceFiles {
           this.verifyStill(c, old);
           temp = await prepareReplace(c.abs, data!, replaceOptions);
         }
-        await temp.finish();
+        const renamed = temp.finish();
+        // Formatted while the syncs run (redaction and JSON), written once the rename is done.
+        auditLine = formatAuditLineOrUndefined(auditRecord);
+        await renamed;
       } else {
         await waitFor(journaled, blob);
         this.verifyStill(c, old);
@@ -502,11 +526,10 @@ export class WorkspaceFiles {
     }
 
     // 2. The change has happened: whatever fails below, the record is true and is kept.
-    const result: WriteResult = { path: c.rel, backupId: id, bytes: data?.length ?? 0, sha256: after.sha256, previousSha256: before.sha256, created: !old, deleted: kind === 'unlink' };
     let syncAudit: (() => Promise<void>) | undefined;
     try {
       // Written inline ahead of the folder's sync (a file grown during a sync waits for it, see step 1).
-      syncAudit = writeAuditLine(this.workspace, { actor: opts.actor, op: change.op, outcome: 'ok', ...auditFor(result) }, { file: this.auditFile });
+      syncAudit = writeAuditLine(this.workspace, auditRecord, { file: this.auditFile, line: auditLine });
     } catch (err) {
       await this.store.adopt(this.journal.fileOf(id), record, { sync: false });
       throw err;
@@ -516,9 +539,9 @@ export class WorkspaceFiles {
     const finish = async (): Promise<void> => {
       let synced = false;
       try {
-        // The old file is freed now, off the caller's path (see Existing.fd).
-        closeKept(old);
-        await allOrFirstError([syncAudit(), fsyncDir(path.dirname(c.abs))]);
+        // The old file is freed now (see Existing.fd), beside the syncs.
+        const freed = closeKeptInPool(old);
+        await allOrFirstError([syncAudit(), fsyncDir(path.dirname(c.abs)), freed]);
         synced = true;
       } finally {
         // Answered already: a failed sync leaves the entry to recovery (it can still roll the operation forward).
@@ -527,7 +550,8 @@ export class WorkspaceFiles {
       await this.store.pruneFile(c.rel, this.policy.backupRetention);
       if (recoverable) this.temps.makeSpares(old ? (old.stat.mode & 0o066) | 0o600 : undefined);
     };
-    if (recoverable) defer(finish().catch(() => undefined));
+    // A turn of the event loop first, so the answer (written by promise continuations alone) leaves before it.
+    if (recoverable) defer(afterThisTurn().then(finish).catch(() => undefined));
     else await finish();
     return result;
   }
@@ -672,28 +696,4 @@ const NO_WRITE: PreparedWrite = { finish: async () => undefined, abandon: async 
 
 function assertActor(actor: unknown): asserts actor is Actor {
   if (!ACTORS.includes(actor as Actor)) throw new UserError(`Unknown actor "${String(actor).slice(0, 40)}" (expected ${ACTORS.join(', ')})`, 'bad_actor');
-}
-
-function auditOf(r: WriteResult, opts: WriteOptions): Partial<AuditRecord> {
-  return {
-    path: r.path,
-    bytes: r.bytes,
-    ...(r.sha256 ? { sha256: r.sha256 } : {}),
-    ...(r.previousSha256 ? { sha256_before: r.previousSha256 } : {}),
-    backup_id: r.backupId,
-    ...(opts.provider ? { provider: opts.provider } : {}),
-    ...(opts.model ? { model: opts.model } : {}),
-    ...(opts.costUsd !== undefined ? { cost_usd: opts.costUsd } : {}),
-    ...(opts.reason ? { reason: opts.reason } : {}),
-  };
-}
-
-function relativeOrUndefined(input: string): string | undefined {
-  if (typeof input !== 'string' || !input || /^([/\\~]|[a-z][a-z0-9+.-]*:)/i.test(input)) return undefined;
-  // eslint-disable-next-line no-control-regex
-  return input.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, 300);
-}
-
-function sameState(current: Existing | undefined, state: FileState): boolean {
-  return state.exists ? !!current && current.sha256 === state.sha256 : !current;
 }

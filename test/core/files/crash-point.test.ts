@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WorkspaceFiles } from '../../../src/core/files';
 import { sha256 } from '../../../src/core/files/durable';
-import { bundleFixture, orphans, removeDir, tempDir } from './helpers';
+import { bundleFixture, journalEntries, orphans, removeDir, tempDir } from './helpers';
 
 interface Stopped {
   stopped: 'rename' | 'answered';
@@ -85,11 +85,11 @@ describe('files: crash point at the rename (syncs overlapped, order kept)', func
 
       await runUntil('rename', bundle, ws, target, contentFile, (report) => {
         const rel = report.synced.map((p) => path.relative(ws, p).split(path.sep).join('/'));
-        const journalEntries = fs.readdirSync(path.join(ws, '.switchboard/journal')).filter((n) => n.endsWith('.json'));
-        assert.equal(journalEntries.length, 1, 'one journal entry before the rename');
-        const entry = `.switchboard/journal/${journalEntries[0]}`;
+        const entries = journalEntries(ws);
+        assert.deepEqual(entries.map((e) => path.dirname(e)), ['.switchboard/tmp'], 'one journal entry before the rename, beside the temp file');
+        const entry = entries[0]!;
         assert.ok(rel.includes(entry), `journal entry synced before the rename (synced: ${rel.join(', ')})`);
-        assert.ok(rel.includes('.switchboard/journal'), 'journal folder synced before the rename');
+        assert.ok(rel.includes('.switchboard/tmp'), 'the journal entry\'s folder synced before the rename');
         assert.ok(rel.includes(`.switchboard/backups/blobs/${oldHash}`), 'backup blob synced before the rename');
         if (!blobExisted) assert.ok(rel.includes('.switchboard/backups/blobs'), 'new blob\'s folder entry synced before the rename');
         assert.ok(rel.some((p) => p.endsWith('.sb-tmp')), 'new content synced before the rename');
@@ -104,7 +104,7 @@ describe('files: crash point at the rename (syncs overlapped, order kept)', func
       assert.ok(onDisk.equals(newContent) || onDisk.equals(oldContent), 'recovery left the old or the new content');
       assert.deepEqual(orphans(ws), []);
       assert.equal(fs.existsSync(path.join(ws, '.switchboard/write.lock')), false);
-      assert.deepEqual(fs.readdirSync(path.join(ws, '.switchboard/journal')).filter((n) => n.endsWith('.json')), []);
+      assert.deepEqual(journalEntries(ws), []);
       const [newest] = await files.listBackups({ path: target });
       if (onDisk.equals(newContent)) assert.equal(newest!.sha256, oldHash, 'the finished write\'s backup is the old content');
       assert.equal(sha256(fs.readFileSync(blob)), oldHash);
@@ -124,11 +124,11 @@ describe('files: crash point at the rename (syncs overlapped, order kept)', func
 
     await runUntil('answered', bundle, ws, target, contentFile, (report) => {
       const rel = report.synced.map((p) => path.relative(ws, p).split(path.sep).join('/'));
-      const journalEntries = fs.readdirSync(path.join(ws, '.switchboard/journal')).filter((n) => n.endsWith('.json'));
-      assert.equal(journalEntries.length, 1, 'the entry is still in the journal when the write answers');
-      entryId = journalEntries[0]!.replace(/\.json$/, '');
+      const entries = journalEntries(ws);
+      assert.deepEqual(entries.map((e) => path.dirname(e)), ['.switchboard/tmp'], 'the entry is still in the journal when the write answers');
+      entryId = path.basename(entries[0]!).replace(/\.json$/, '');
       // What recovery needs to finish the write, whatever a power cut loses of the rest.
-      for (const needed of [`.switchboard/journal/${entryId}.json`, '.switchboard/journal', `.switchboard/backups/blobs/${oldHash}`, '.switchboard/backups/blobs', '.switchboard/tmp']) {
+      for (const needed of [`.switchboard/tmp/${entryId}.json`, `.switchboard/backups/blobs/${oldHash}`, '.switchboard/backups/blobs', '.switchboard/tmp']) {
         assert.ok(rel.includes(needed), `${needed} synced before the answer (synced: ${rel.join(', ')})`);
       }
       assert.ok(rel.some((p) => p.endsWith('.sb-tmp')), 'new content synced before the answer');
@@ -145,5 +145,38 @@ describe('files: crash point at the rename (syncs overlapped, order kept)', func
     assert.equal(newest!.sha256, oldHash, 'holding the old content');
     assert.deepEqual(await files.restore(entryId, { actor: 'cli' }).then((r) => r.restoredFrom), entryId);
     assert.deepEqual(fs.readFileSync(path.join(ws, target)), oldContent, 'and it can be undone');
+  });
+
+  it('with .switchboard/tmp unusable (a link to a folder elsewhere): the entry goes to .switchboard/journal, synced with its folder, and nothing is written through the link', async () => {
+    const ws = path.join(dir, 'no-tmp');
+    const target = 'src/app.ts';
+    fs.mkdirSync(path.join(ws, 'src'), { recursive: true });
+    const oldContent = Buffer.from('export const version = 1;\n');
+    const newContent = Buffer.from('export const version = 2;\n');
+    fs.writeFileSync(path.join(ws, target), oldContent);
+    await WorkspaceFiles.open(ws, { actor: 'cli' }); // makes the state folder
+    const elsewhere = path.join(dir, 'elsewhere');
+    fs.mkdirSync(elsewhere);
+    fs.rmSync(path.join(ws, '.switchboard/tmp'), { recursive: true });
+    fs.symlinkSync(elsewhere, path.join(ws, '.switchboard/tmp'));
+    const contentFile = path.join(dir, 'content-no-tmp.txt');
+    fs.writeFileSync(contentFile, newContent);
+
+    await runUntil('rename', bundle, ws, target, contentFile, (report) => {
+      const rel = report.synced.map((p) => path.relative(ws, p).split(path.sep).join('/'));
+      const entries = journalEntries(ws);
+      assert.deepEqual(entries.map((e) => path.dirname(e)), ['.switchboard/journal'], 'the entry is in .switchboard/journal');
+      assert.ok(rel.includes(entries[0]!) && rel.includes('.switchboard/journal'), `the entry and its folder synced before the rename (synced: ${rel.join(', ')})`);
+      assert.ok(rel.some((p) => p.startsWith('src/') && p.endsWith('.sb-tmp')), 'the new content, beside the target, synced before the rename');
+    });
+    assert.deepEqual(fs.readdirSync(elsewhere), [], 'nothing written through the link');
+    const files = await WorkspaceFiles.open(ws, { actor: 'extension' });
+    const onDisk = fs.readFileSync(path.join(ws, target));
+    assert.ok(onDisk.equals(newContent) || onDisk.equals(oldContent), 'recovery left the old or the new content');
+    assert.deepEqual(journalEntries(ws), []);
+    assert.deepEqual(orphans(ws), []);
+    await files.write(target, 'export const version = 3;\n', { actor: 'cli' });
+    await files.idle();
+    assert.deepEqual(fs.readdirSync(elsewhere), [], 'still nothing written through the link');
   });
 });

@@ -82,5 +82,20 @@ export function orphans(ws: string): string[] {
   walk(ws);
   const journal = path.join(ws, '.switchboard', 'journal');
   if (fs.existsSync(journal)) for (const n of fs.readdirSync(journal)) found.push(`.switchboard/journal/${n}`);
-  return found;
+  return [...found, ...journalEntries(ws).filter((e) => e.startsWith('.switchboard/tmp/'))];
+}
+
+/**
+ * Journal entries, as state-folder paths: new ones are written in `.switchboard/tmp` (beside the temp files, one
+ * folder sync for both); `.switchboard/journal` holds those of older versions and of workspaces whose temp
+ * folder cannot be used.
+ */
+export function journalEntries(ws: string): string[] {
+  const out: string[] = [];
+  for (const dir of ['journal', 'tmp']) {
+    const abs = path.join(ws, '.switchboard', dir);
+    if (!fs.existsSync(abs)) continue;
+    for (const n of fs.readdirSync(abs)) if (n.endsWith('.json') && !n.startsWith('.')) out.push(`.switchboard/${dir}/${n}`);
+  }
+  return out;
 }

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WorkspaceFiles, readAudit } from '../../../src/core/files';
 import { tempNameFor } from '../../../src/core/files/durable';
-import { removeDir, tempDir, write } from './helpers';
+import { journalEntries, removeDir, tempDir, write } from './helpers';
 
 const actor = 'claude-code' as const;
 
@@ -115,6 +115,22 @@ describe('files: recovery from power-cut states', function () {
     assert.equal((await files.listBackups({ path: 'src/a.ts' }))[0]!.id, id);
   });
 
+  it('the same with the entry beside the temp file in .switchboard/tmp (where writes put it); a cut-off entry there is removed', async () => {
+    const { id, files } = await leftoverEntry('move');
+    const target = path.join(ws, 'src/a.ts');
+    const tmp = path.join(ws, '.switchboard/tmp');
+    fs.renameSync(path.join(journalDir(), `${id}.json`), path.join(tmp, `${id}.json`));
+    fs.writeFileSync(path.join(tmp, tempNameFor(target, id)), 'v2\n');
+    fs.writeFileSync(path.join(tmp, '0000000000b-beef.json'), '{"id":"0000000000b-beef","kind":"repl'); // cut off
+    fs.rmSync(target);
+    fs.writeFileSync(target, 'v1\n');
+    const report = await files.recover();
+    assert.deepEqual(report.entries.map((e) => [e.id, e.outcome]), [[id, 'rolled_forward']]);
+    assert.equal(fs.readFileSync(target, 'utf8'), 'v2\n');
+    assert.deepEqual(fs.readdirSync(tmp), [], 'entries and temp file gone');
+    assert.equal((await files.listBackups({ path: 'src/a.ts' }))[0]!.id, id);
+  });
+
   it('the same with the temp file beside the target (state folder on another file system)', async () => {
     const { id, files } = await leftoverEntry('move');
     const target = path.join(ws, 'src/a.ts');
@@ -173,7 +189,7 @@ describe('files: recovery from power-cut states', function () {
     const files = await openQuiet();
     const w = await files.write('src/b.ts', 'x\n', { actor });
     await files.idle(); // the record is moved into the store after the answer
-    assert.deepEqual(fs.readdirSync(journalDir()), []);
+    assert.deepEqual(journalEntries(ws), []);
     assert.ok(recordFiles().some((f) => path.basename(f) === `${w.backupId}.json`));
     const [line] = await readAudit(ws, { limit: 1 });
     assert.deepEqual([line!.op, line!.outcome, line!.backup_id], ['write', 'ok', w.backupId]);

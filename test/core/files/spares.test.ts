@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WorkspaceFiles } from '../../../src/core/files';
-import { removeDir, tempDir, write } from './helpers';
+import { journalEntries, removeDir, tempDir, write } from './helpers';
 
 const actor = 'claude-code' as const;
 
@@ -49,7 +49,7 @@ describe('files: spares made after an answer', function () {
     assert.equal((await files.restore(backups[3]!.id, { actor, force: true })).restoredFrom, backups[3]!.id);
     assert.equal(fs.readFileSync(path.join(ws, 'src/a.ts'), 'utf8'), 'v1\n', 'a backup made in a spare restores');
     await files.idle();
-    assert.deepEqual(fs.readdirSync(path.join(ws, '.switchboard/journal')), []);
+    assert.deepEqual(journalEntries(ws), []);
   });
 
   for (const swap of ['hard link', 'symbolic link'] as const) {
@@ -72,7 +72,7 @@ describe('files: spares made after an answer', function () {
       assert.equal(fs.readFileSync(path.join(ws, 'src/a.ts'), 'utf8'), 'v3 secret-looking content\n');
       const [newest] = await files.listBackups({ path: 'src/a.ts' });
       assert.equal(newest!.id, w.backupId);
-      assert.deepEqual(fs.readdirSync(path.join(ws, '.switchboard/journal')), []);
+      assert.deepEqual(journalEntries(ws), []);
     });
   }
 

@@ -5,7 +5,7 @@ import { WorkspaceFiles, readAudit } from '../../../src/core/files';
 import { retryBusy } from '../../../src/core/files/durable';
 import { loadPolicy, defaultPolicy } from '../../../src/core/files/policy';
 import { isUserError } from '../../../src/core/errors';
-import { removeDir, tempDir, write } from './helpers';
+import { journalEntries, removeDir, tempDir, write } from './helpers';
 import { sha256 as sha } from '../../../src/core/files/durable';
 
 const actor = 'claude-code' as const;
@@ -58,7 +58,7 @@ describe('files: WorkspaceFiles', function () {
       assert.deepEqual(fs.readdirSync(ws).filter((n) => n.includes('sb-tmp')), []);
       // The entry leaves the journal after the answer (see WorkspaceFiles.commit).
       await files.idle();
-      assert.deepEqual(fs.readdirSync(path.join(ws, '.switchboard/journal')), []);
+      assert.deepEqual(journalEntries(ws), []);
     });
 
     it('refuses binary files plainly, and reads UTF-8 with a BOM', async () => {
