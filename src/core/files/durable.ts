@@ -21,8 +21,11 @@ const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
 /** Suffix of every temp file Switchboard creates; recovery sweeps by it. */
 export const TEMP_SUFFIX = '.sb-tmp';
 
+// One call instead of a Hash object per digest (Node 20.12+, 21.7+); older Nodes build the object.
+const oneShotHash = typeof crypto.hash === 'function' ? crypto.hash : undefined;
+
 export function sha256(data: Uint8Array): string {
-  return crypto.createHash('sha256').update(data).digest('hex');
+  return oneShotHash ? oneShotHash('sha256', data, 'hex') : crypto.createHash('sha256').update(data).digest('hex');
 }
 
 // Windows reports a file held open by an editor or a virus scanner as EBUSY/EPERM/EACCES for a moment.
