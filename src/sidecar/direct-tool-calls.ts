@@ -41,7 +41,7 @@ class Compiled {
 
 export class DirectToolCalls {
   private readonly tools = new Map<string, Compiled>();
-  private readonly running = new Map<RequestId, AbortController>();
+  private readonly running = new Map<RequestId, Cancellation>();
 
   constructor(private readonly sidecar: SidecarContext, tools: readonly ToolDefinition[]) {
     for (const tool of tools) this.tools.set(tool.name, new Compiled(tool));
@@ -51,9 +51,9 @@ export class DirectToolCalls {
   take(message: unknown, reply: DirectReply): boolean {
     const call = this.plainCall(message);
     if (!call) return false;
-    const controller = new AbortController();
-    this.running.set(call.id, controller);
-    void this.answer(call, controller, reply);
+    const cancellation = new Cancellation();
+    this.running.set(call.id, cancellation);
+    void this.answer(call, cancellation, reply);
     return true;
   }
 
@@ -65,7 +65,7 @@ export class DirectToolCalls {
 
   /** The session ended: every call still running is aborted and answers nobody. */
   close(): void {
-    for (const controller of this.running.values()) controller.abort('the session ended');
+    for (const cancellation of this.running.values()) cancellation.abort('the session ended');
     this.running.clear();
   }
 
@@ -101,10 +101,12 @@ export class DirectToolCalls {
     return { id, compiled, args: parsed.data as Record<string, unknown>, progressToken };
   }
 
-  private async answer(call: { id: RequestId; compiled: Compiled; args: Record<string, unknown>; progressToken?: RequestId }, controller: AbortController, reply: DirectReply): Promise<void> {
+  private async answer(call: { id: RequestId; compiled: Compiled; args: Record<string, unknown>; progressToken?: RequestId }, cancellation: Cancellation, reply: DirectReply): Promise<void> {
     const { id, compiled } = call;
     const extra: ToolExtra = {
-      signal: controller.signal,
+      get signal() {
+        return cancellation.signal;
+      },
       ...(call.progressToken !== undefined ? { _meta: { progressToken: call.progressToken } } : {}),
       sendNotification: (notification) => reply.sendLine(JSON.stringify({ jsonrpc: '2.0', ...notification })),
     };
@@ -123,9 +125,36 @@ export class DirectToolCalls {
       this.sidecar.log(`${compiled.tool.name}: ${(err as Error).message}`);
       result = { content: [{ type: 'text', text: 'Internal error' }], isError: true };
     }
-    if (this.running.get(id) === controller) this.running.delete(id);
-    if (controller.signal.aborted) return;
+    if (this.running.get(id) === cancellation) this.running.delete(id);
+    if (cancellation.aborted) return;
     await reply.sendLine(serializeToolResponse(id, result));
+  }
+}
+
+/**
+ * An AbortController made only when the tool looks at its signal: most calls (a read) never do, and making one
+ * is a noticeable part of a small call.
+ */
+class Cancellation {
+  private controller: AbortController | undefined;
+  private reason: string | undefined;
+
+  get aborted(): boolean {
+    return this.reason !== undefined;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.reason !== undefined) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: string): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    this.controller?.abort(reason);
   }
 }
 

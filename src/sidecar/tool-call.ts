@@ -21,7 +21,10 @@ export async function runTool(sidecar: SidecarContext, tool: ToolDefinition, arg
   let progressCount = 0;
   const context: ToolRunContext = {
     sidecar,
-    signal: extra.signal,
+    // Read when the tool looks (the stdio lane makes the AbortController only then).
+    get signal() {
+      return extra.signal;
+    },
     resultLimitChars: resultLimitChars(sidecar.env),
     wantsProgress: progressToken !== undefined,
     principal: extra.authInfo?.extra?.principal,
