@@ -6,8 +6,8 @@ import type { RateLimitInfo } from '../providers/types';
 import { SharedSqlJsFile, type LedgerStats, type SharedSqlJsFileOptions } from './sqljs-store';
 import { systemClock } from './types';
 import type {
-  CallRecord, CircuitState, Clock, Cooldown, Ledger, QuotaMetric, QuotaRule, QuotaState, QuotaWindow,
-  ReserveOutcome, ReserveRequest, SpendSummary, ThresholdEvent,
+  Availability, CallRecord, CircuitState, Clock, Cooldown, Ledger, QuotaMetric, QuotaRule, QuotaState, QuotaWindow,
+  ReserveOutcome, ReserveRequest, Settlement, SpendSummary, ThresholdEvent,
 } from './types';
 import { WindowCache, windowBounds } from './windows';
 import { CALL_FIELDS, HISTORY_FORMAT, aggregateDeltas, callFromRow } from './history-merge';
@@ -111,10 +111,24 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   // ---- Ledger --------------------------------------------------------------------------------------------
 
   async reserve(request: ReserveRequest): Promise<ReserveOutcome> {
+    // Without a cooldown key nothing is checked but the quota: the outcome is a plain ReserveOutcome.
+    return (await this.reserveChecking(request, undefined)) as ReserveOutcome;
+  }
+
+  /** One lock, one look at the shared file: the router's availability check and reservation (see Ledger). */
+  async reserveIfAvailable(request: ReserveRequest, cooldownKey: string): Promise<ReserveOutcome | { ok: false; unavailable: Availability }> {
+    return this.reserveChecking(request, cooldownKey);
+  }
+
+  private async reserveChecking(request: ReserveRequest, cooldownKey: string | undefined): Promise<ReserveOutcome | { ok: false; unavailable: Availability }> {
     request.rules.forEach(checkRule);
     const amounts = withRequest(request.amounts);
     const budgets = resolveBudgets(request);
-    return this.db.mutate<ReserveOutcome>((now) => {
+    return this.db.mutate<ReserveOutcome | { ok: false; unavailable: Availability }>((now) => {
+      if (cooldownKey !== undefined) {
+        const unavailable = this.availabilityAt(cooldownKey, request.providerId, now);
+        if (unavailable.cooldown || unavailable.circuit.state === 'open') return { result: { ok: false, unavailable }, changed: false };
+      }
       const states = [...this.states(request.providerId, request.rules, now), ...budgets.map((b) => this.budgetStateOf(b, now))];
       // Checked and held under the file lock in one transaction: no other process can admit a call in between.
       const blocking = blockingState(states, amounts);
@@ -134,10 +148,10 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     });
   }
 
-  async settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<{ events: ThresholdEvent[]; states: QuotaState[] }> {
+  async settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<Settlement> {
     rules.forEach(checkRule);
     const callId = record.callId ?? reservationId;
-    return this.db.mutate((now) => {
+    return this.db.mutate<Settlement>((now) => {
       this.deleteReservation(reservationId);
       const releasedReservation = this.db.changes() > 0;
       // One statement both checks and records: a call id already there inserts nothing.
@@ -189,7 +203,9 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
       }
       this.pruneIfDue(now);
       this.capCallRows();
-      return { result: { events, states }, changed: true, durable: true };
+      // Read here, under the lock, the router need not look again to record this call's success.
+      const circuitClean = record.ok ? this.db.all('SELECT 1 FROM circuits WHERE provider = ?', [record.providerId]).length === 0 : undefined;
+      return { result: { events, states, circuitClean }, changed: true, durable: true };
     });
   }
 
@@ -227,17 +243,19 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     return this.db.read((now) => this.cooldownAt(key, now));
   }
 
-  async availability(cooldownKey: string, providerId: string): Promise<{ cooldown?: Cooldown; circuit: CircuitState }> {
-    return this.db.read((now) => {
-      // Both in one statement (the router asks before every call).
-      const row = this.db.all(
-        `SELECT (SELECT until_ms FROM cooldowns WHERE key = ? AND until_ms > ?) AS until_ms, (SELECT reason FROM cooldowns WHERE key = ? AND until_ms > ?) AS reason,
-                (SELECT open_until_ms FROM circuits WHERE provider = ?) AS open_until_ms`,
-        [cooldownKey, now, cooldownKey, now, providerId],
-      )[0]!;
-      const circuit = circuitOf(row.open_until_ms == null ? null : Number(row.open_until_ms), now);
-      return row.until_ms == null ? { circuit } : { cooldown: { key: cooldownKey, untilMs: Number(row.until_ms), reason: String(row.reason) }, circuit };
-    });
+  async availability(cooldownKey: string, providerId: string): Promise<Availability> {
+    return this.db.read((now) => this.availabilityAt(cooldownKey, providerId, now));
+  }
+
+  private availabilityAt(cooldownKey: string, providerId: string, now: number): Availability {
+    // Both in one statement (the router asks before every call).
+    const row = this.db.all(
+      `SELECT (SELECT until_ms FROM cooldowns WHERE key = ? AND until_ms > ?) AS until_ms, (SELECT reason FROM cooldowns WHERE key = ? AND until_ms > ?) AS reason,
+              (SELECT open_until_ms FROM circuits WHERE provider = ?) AS open_until_ms`,
+      [cooldownKey, now, cooldownKey, now, providerId],
+    )[0]!;
+    const circuit = circuitOf(row.open_until_ms == null ? null : Number(row.open_until_ms), now);
+    return row.until_ms == null ? { circuit } : { cooldown: { key: cooldownKey, untilMs: Number(row.until_ms), reason: String(row.reason) }, circuit };
   }
 
   private cooldownAt(key: string, now: number): Cooldown | undefined {
