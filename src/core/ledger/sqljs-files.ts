@@ -177,7 +177,7 @@ const NOTHING_NEW: { records: ScannedRecord[]; stop: ScanStop } = Object.freeze(
  * question, "anything new?". A bad record at a chunk's end is judged on the whole rest of the file, as if the
  * file had been read in one piece.
  */
-export function scanLogTail(fd: number, from: number, size: number): { records: ScannedRecord[]; stop: ScanStop } {
+export function scanLogTail(fd: number, from: number, size: number, chunkBytes = TAIL_CHUNK_BYTES): { records: ScannedRecord[]; stop: ScanStop } {
   const n = fs.readSync(fd, recordHead, 0, Math.min(RECORD_HEADER_BYTES, size - from), from);
   if (n === 0) return NOTHING_NEW;
   if (recordHead.readUInt32BE(0) === 0 && recordHead.readUInt32BE(4) === 0 && recordHead.readUInt32BE(8) === 0 && n === RECORD_HEADER_BYTES) {
@@ -185,10 +185,16 @@ export function scanLogTail(fd: number, from: number, size: number): { records: 
   }
   const records: ScannedRecord[] = [];
   for (let pos = from; ;) {
-    const bytes = readAll(fd, pos, Math.min(size, pos + TAIL_CHUNK_BYTES));
+    const bytes = readAll(fd, pos, Math.min(size, pos + Math.max(chunkBytes, RECORD_HEADER_BYTES)));
     const scan = scanRecords(bytes, pos);
     records.push(...scan.records);
     const readToEnd = pos + bytes.length >= size || bytes.length === 0;
+    // Zeros cut by the chunk's end may be a record's length (its high bytes are zero): free space only when a
+    // whole record header's worth of them is seen, which no record starts with.
+    if (scan.stop.kind === 'free' && !readToEnd && scan.stop.at + RECORD_HEADER_BYTES > pos + bytes.length) {
+      pos = scan.stop.at;
+      continue;
+    }
     if (readToEnd || scan.stop.kind === 'free' || scan.stop.kind === 'damaged') return { records, stop: scan.stop };
     if (scan.stop.kind === 'end') {
       pos += bytes.length;

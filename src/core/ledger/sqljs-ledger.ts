@@ -59,18 +59,25 @@ function addUsageSql(rows: number): string {
     'ON CONFLICT (provider, metric, win, tz, start_ms) DO UPDATE SET used = used + excluded.used');
 }
 
-const statesSqlByCount: string[] = [];
+const statesSqlByKey = new Map<string, string>();
 
-/** The held amounts of a counter's open reservations and the usage of `rules` of its windows, as one row. */
-function statesSql(rules: number): string {
-  let sql = statesSqlByCount[rules];
+/**
+ * The held amounts of a counter's open reservations and the usage of `rules` of its windows, as one row. A
+ * settlement (`settling`) also reads, in the same statement, whether the provider has a circuit row and the
+ * span of call rowids (what capCallRows checks): each statement run costs more than its lookups.
+ */
+function statesSql(rules: number, settling: boolean): string {
+  const key = `${rules}|${settling}`;
+  let sql = statesSqlByKey.get(key);
   if (sql === undefined) {
-    const used = Array.from({ length: rules }, (_, i) =>
+    const columns = Array.from({ length: rules }, (_, i) =>
       `(SELECT used FROM usage WHERE provider = ? AND metric = ? AND win = ? AND tz = ? AND start_ms = ?) AS used${i}`);
-    sql = `SELECT ${used.join(', ')}, COALESCE(SUM(requests),0) AS requests, COALESCE(SUM(input_chars),0) AS input_chars,
-             COALESCE(SUM(tokens),0) AS tokens, COALESCE(SUM(usd),0) AS usd
-           FROM reservations WHERE provider = ? AND expires_ms > ?`;
-    statesSqlByCount[rules] = sql;
+    if (settling) {
+      columns.push('(SELECT 1 FROM circuits WHERE provider = ?) AS circuit_row', '(SELECT max(rowid) FROM calls) - (SELECT min(rowid) FROM calls) + 1 AS call_span');
+    }
+    columns.push('COALESCE(SUM(requests),0) AS requests', 'COALESCE(SUM(input_chars),0) AS input_chars', 'COALESCE(SUM(tokens),0) AS tokens', 'COALESCE(SUM(usd),0) AS usd');
+    sql = `SELECT ${columns.join(', ')} FROM reservations WHERE provider = ? AND expires_ms > ?`;
+    statesSqlByKey.set(key, sql);
   }
   return sql;
 }
@@ -191,7 +198,7 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
          ON CONFLICT (month) DO UPDATE SET calls = calls + 1, usd = usd + excluded.usd, baseline_usd = baseline_usd + excluded.baseline_usd`,
         [utcMonth(now), record.costUsd, record.baselineUsd],
       );
-      const states = this.states(record.providerId, rules, now);
+      const { states, row } = this.statesRead(record.providerId, rules, now, true);
       const events: ThresholdEvent[] = [];
       for (const s of states) {
         const fraction = usedFraction(s);
@@ -202,9 +209,10 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
         }
       }
       this.pruneIfDue(now);
-      this.capCallRows();
+      // The span was read before a prune could delete rows: still an upper bound of the count, as capCallRows needs.
+      this.capCallRows(Number(row.call_span ?? 0));
       // Read here, under the lock, the router need not look again to record this call's success.
-      const circuitClean = record.ok ? this.db.all('SELECT 1 FROM circuits WHERE provider = ?', [record.providerId]).length === 0 : undefined;
+      const circuitClean = record.ok ? row.circuit_row == null : undefined;
       return { result: { events, states, circuitClean }, changed: true, durable: true };
     });
   }
@@ -432,16 +440,22 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
 
   private states(providerId: string, rules: QuotaRule[], now: number): QuotaState[] {
     if (!rules.length) return [];
-    // One statement for the held amounts and every rule's usage: each statement run costs more than its lookups.
+    return this.statesRead(providerId, rules, now, false).states;
+  }
+
+  /** The states, plus (settling) the circuit row and call span the settlement needs, in one statement. */
+  private statesRead(providerId: string, rules: QuotaRule[], now: number, settling: boolean): { states: QuotaState[]; row: Record<string, SqlValue> } {
     const keys = rules.map((rule) => this.windowKey(rule, now));
     const params: SqlValue[] = [];
     rules.forEach((rule, i) => params.push(providerId, rule.metric, keys[i]!.win, keys[i]!.tz, keys[i]!.startMs));
+    if (settling) params.push(providerId);
     params.push(providerId, now);
-    const row = this.db.all(statesSql(rules.length), params)[0]!;
-    return rules.map((rule, i) => {
+    const row = this.db.all(statesSql(rules.length, settling), params)[0]!;
+    const states = rules.map((rule, i) => {
       const { startMs, resetAtMs } = keys[i]!;
       return quotaState(rule, Number(row[`used${i}`] ?? 0), Number(row[rule.metric] ?? 0), startMs, resetAtMs);
     });
+    return { states, row };
   }
 
   private held(providerId: string, now: number): Record<string, SqlValue> {
@@ -454,10 +468,10 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   }
 
   /** Keeps the call rows near maxCallRows on every settle (in batches, so most settles only count). */
-  private capCallRows(): void {
+  private capCallRows(spanRead?: number): void {
     const most = this.maxCallRows + Math.max(10, this.maxCallRows / 10);
     // The rowid span bounds the count from above and costs two index seeks where count(*) reads every row.
-    const span = Number(this.db.all('SELECT (SELECT max(rowid) FROM calls) - (SELECT min(rowid) FROM calls) + 1 AS n', [])[0]?.n ?? 0);
+    const span = spanRead ?? Number(this.db.all('SELECT (SELECT max(rowid) FROM calls) - (SELECT min(rowid) FROM calls) + 1 AS n', [])[0]?.n ?? 0);
     if (span <= most) return;
     const rows = Number(this.db.all('SELECT count(*) AS n FROM calls', [])[0]?.n ?? 0);
     if (rows <= most) return;

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { scanLogTail } from '../../../src/core/ledger/sqljs-files';
 import zlib from 'node:zlib';
 import {
   LOG_HEADER_BYTES, MAX_RECORD_BYTES, RECORD_HEADER_BYTES, crc32, crc32ByTable, encodeLogHeader, encodeRecord, newLogId, parseLogHeader, scanRecords,
@@ -122,5 +126,34 @@ describe('ledger operation log format', () => {
     assert.equal(records.length, 1);
     assert.equal(stop.kind, 'damaged');
     assert.match((stop as { reason: string }).reason, /not a statement list/);
+  });
+
+  it('reads a log file a chunk at a time exactly as in one piece, wherever the chunks cut (scanLogTail)', () => {
+    const { bytes, ends } = three();
+    const lastStart = ends[1]! - 100;
+    const files: Array<[string, Buffer]> = [
+      ['records, then free space', Buffer.concat([bytes, Buffer.alloc(300)])],
+      ['records to the end', bytes],
+      ['a torn record in free space', Buffer.concat([bytes.subarray(0, lastStart + 20), Buffer.alloc(400)])],
+      ['a damaged record with records after it', Buffer.concat([bytes.subarray(0, lastStart), Buffer.from([9, 9, 9, 9]), bytes.subarray(lastStart + 4), Buffer.alloc(50)])],
+    ];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-scan-'));
+    try {
+      for (const [what, content] of files) {
+        const file = path.join(dir, 'log');
+        fs.writeFileSync(file, content);
+        const fd = fs.openSync(file, 'r');
+        try {
+          const whole = scanRecords(content, 0);
+          for (let chunk = 1; chunk <= content.length + 1; chunk++) {
+            assert.deepEqual(scanLogTail(fd, 0, content.length, chunk), whole, `${what}, chunks of ${chunk}`);
+          }
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
