@@ -33,8 +33,15 @@ export interface ScannedRecord {
  * - torn: the last record is incomplete (its writer was killed, or the machine stopped before it reached the
  *   disk). Never acknowledged to anyone, so it is ignored, and the next lock holder truncates it.
  * - damaged: a bad record with more data after it. Not a crash artifact: the file was damaged.
+ * - free: zeros from a record boundary to the end of the bytes. The end of the records: room the log's writer
+ *   set aside for the next ones (see preallocation in sqljs-store.ts), or a file that grew before a crash
+ *   while its data never reached the disk. Either way nothing was written there; the next writer writes over it.
  */
-export type ScanStop = { kind: 'end' } | { kind: 'torn'; at: number; reason: string } | { kind: 'damaged'; at: number; reason: string };
+export type ScanStop =
+  | { kind: 'end' }
+  | { kind: 'free'; at: number }
+  | { kind: 'torn'; at: number; reason: string }
+  | { kind: 'damaged'; at: number; reason: string };
 
 export function newLogId(): string {
   return randomBytes(16).toString('hex');
@@ -91,20 +98,24 @@ export function encodeRecord(statements: LoggedStatement[]): Buffer {
 export function scanRecords(bytes: Buffer, base: number): { records: ScannedRecord[]; stop: ScanStop } {
   const records: ScannedRecord[] = [];
   let p = 0;
-  const bad = (why: string, tornIf: boolean): { records: ScannedRecord[]; stop: ScanStop } => ({
+  // Torn: only zeros (free space) or nothing after the bytes this record could have written; damaged otherwise.
+  const bad = (why: string, torn: boolean): { records: ScannedRecord[]; stop: ScanStop } => ({
     records,
-    stop: tornIf || allZero(bytes, p) ? { kind: 'torn', at: base + p, reason: why } : { kind: 'damaged', at: base + p, reason: why },
+    stop: torn ? { kind: 'torn', at: base + p, reason: why } : { kind: 'damaged', at: base + p, reason: why },
   });
   while (p < bytes.length) {
+    // A record's length starts with zero bytes too, but never four of them (lengths are > 0).
+    if (bytes[p] === 0 && allZero(bytes, p)) return { records, stop: { kind: 'free', at: base + p } };
     const left = bytes.length - p;
     if (left < RECORD_HEADER_BYTES) return bad('incomplete record header', true);
     const len = bytes.readUInt32BE(p);
-    if ((~len >>> 0) !== bytes.readUInt32BE(p + 4) || len === 0 || len > MAX_RECORD_BYTES) return bad('bad record length', false);
+    if ((~len >>> 0) !== bytes.readUInt32BE(p + 4) || len === 0 || len > MAX_RECORD_BYTES) return bad('bad record length', allZero(bytes, p + RECORD_HEADER_BYTES));
     const end = p + RECORD_HEADER_BYTES + len;
     if (end > bytes.length) return bad(`incomplete record (${left} of ${end - p} bytes)`, true);
     const payload = bytes.subarray(p + RECORD_HEADER_BYTES, end);
-    // A complete last record with a bad checksum: its pages did not all reach the disk before a crash.
-    if (crc32(payload) !== bytes.readUInt32BE(p + 8)) return bad('checksum mismatch', end === bytes.length);
+    // A last record with a bad checksum: its pages did not all reach the disk before a crash, or its writer was
+    // killed while writing it into the log's free space.
+    if (crc32(payload) !== bytes.readUInt32BE(p + 8)) return bad('checksum mismatch', allZero(bytes, end));
     let statements: LoggedStatement[];
     try {
       statements = JSON.parse(payload.toString('utf8'), decodeValue) as LoggedStatement[];
@@ -141,8 +152,14 @@ function decodeValue(_key: string, value: unknown): unknown {
   return value;
 }
 
+const ZEROS = Buffer.alloc(4096);
+
+/** True when bytes[from…] are all zero (compared a page at a time: free space in a log is tens of KB). */
 function allZero(bytes: Buffer, from: number): boolean {
-  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  for (let i = from; i < bytes.length; i += ZEROS.length) {
+    const n = Math.min(ZEROS.length, bytes.length - i);
+    if (!bytes.subarray(i, i + n).equals(n === ZEROS.length ? ZEROS : ZEROS.subarray(0, n))) return false;
+  }
   return true;
 }
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Database, SqlJsStatic } from 'sql.js';
 import { UserError } from '../errors';
+import { RECORD_HEADER_BYTES, scanRecords, type ScanStop, type ScannedRecord } from './oplog';
 import { SCHEMA_V1, SCHEMA_VERSION, migrationsFrom } from './schema';
 
 /** Low-level file helpers of the sql.js ledger's shared snapshot + log (sqljs-store.ts). */
@@ -163,4 +164,44 @@ export function unusableLedger(err: unknown, file: string): unknown {
   };
   if (!code || !why[code]) return err;
   return new UserError(`cannot open the usage ledger: ${where} ${why[code]}`, 'ledger_unusable');
+}
+
+/** How much of the log a catch-up reads at a time: new records are a few KB, the free space after them tens of KB. */
+const TAIL_CHUNK_BYTES = 16 * 1024;
+const recordHead = Buffer.alloc(RECORD_HEADER_BYTES);
+const NOTHING_NEW: { records: ScannedRecord[]; stop: ScanStop } = Object.freeze({ records: [], stop: { kind: 'end' } });
+
+/**
+ * The log's records from byte `from` (a record boundary) up to `size`, read a chunk at a time so that the free
+ * space after them (preallocated zeros) is not read whole. One read of a record header answers the usual
+ * question, "anything new?". A bad record at a chunk's end is judged on the whole rest of the file, as if the
+ * file had been read in one piece.
+ */
+export function scanLogTail(fd: number, from: number, size: number, chunkBytes = TAIL_CHUNK_BYTES): { records: ScannedRecord[]; stop: ScanStop } {
+  const n = fs.readSync(fd, recordHead, 0, Math.min(RECORD_HEADER_BYTES, size - from), from);
+  if (n === 0) return NOTHING_NEW;
+  if (recordHead.readUInt32BE(0) === 0 && recordHead.readUInt32BE(4) === 0 && recordHead.readUInt32BE(8) === 0 && n === RECORD_HEADER_BYTES) {
+    return { records: [], stop: { kind: 'free', at: from } };
+  }
+  const records: ScannedRecord[] = [];
+  for (let pos = from; ;) {
+    const bytes = readAll(fd, pos, Math.min(size, pos + Math.max(chunkBytes, RECORD_HEADER_BYTES)));
+    const scan = scanRecords(bytes, pos);
+    records.push(...scan.records);
+    const readToEnd = pos + bytes.length >= size || bytes.length === 0;
+    // Zeros cut by the chunk's end may be a record's length (its high bytes are zero): free space only when a
+    // whole record header's worth of them is seen, which no record starts with.
+    if (scan.stop.kind === 'free' && !readToEnd && scan.stop.at + RECORD_HEADER_BYTES > pos + bytes.length) {
+      pos = scan.stop.at;
+      continue;
+    }
+    if (readToEnd || scan.stop.kind === 'free' || scan.stop.kind === 'damaged') return { records, stop: scan.stop };
+    if (scan.stop.kind === 'end') {
+      pos += bytes.length;
+      continue;
+    }
+    const rest = scanRecords(readAll(fd, scan.stop.at, size), scan.stop.at);
+    records.push(...rest.records);
+    return { records, stop: rest.stop };
+  }
 }

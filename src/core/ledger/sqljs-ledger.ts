@@ -6,8 +6,8 @@ import type { RateLimitInfo } from '../providers/types';
 import { SharedSqlJsFile, type LedgerStats, type SharedSqlJsFileOptions } from './sqljs-store';
 import { systemClock } from './types';
 import type {
-  CallRecord, CircuitState, Clock, Cooldown, Ledger, QuotaMetric, QuotaRule, QuotaState, QuotaWindow,
-  ReserveOutcome, ReserveRequest, SpendSummary, ThresholdEvent,
+  Availability, CallRecord, CircuitState, Clock, Cooldown, Ledger, QuotaMetric, QuotaRule, QuotaState, QuotaWindow,
+  ReserveOutcome, ReserveRequest, Settlement, SpendSummary, ThresholdEvent,
 } from './types';
 import { WindowCache, windowBounds } from './windows';
 import { CALL_FIELDS, HISTORY_FORMAT, aggregateDeltas, callFromRow } from './history-merge';
@@ -59,18 +59,25 @@ function addUsageSql(rows: number): string {
     'ON CONFLICT (provider, metric, win, tz, start_ms) DO UPDATE SET used = used + excluded.used');
 }
 
-const statesSqlByCount: string[] = [];
+const statesSqlByKey = new Map<string, string>();
 
-/** The held amounts of a counter's open reservations and the usage of `rules` of its windows, as one row. */
-function statesSql(rules: number): string {
-  let sql = statesSqlByCount[rules];
+/**
+ * The held amounts of a counter's open reservations and the usage of `rules` of its windows, as one row. A
+ * settlement (`settling`) also reads, in the same statement, whether the provider has a circuit row and the
+ * span of call rowids (what capCallRows checks): each statement run costs more than its lookups.
+ */
+function statesSql(rules: number, settling: boolean): string {
+  const key = `${rules}|${settling}`;
+  let sql = statesSqlByKey.get(key);
   if (sql === undefined) {
-    const used = Array.from({ length: rules }, (_, i) =>
+    const columns = Array.from({ length: rules }, (_, i) =>
       `(SELECT used FROM usage WHERE provider = ? AND metric = ? AND win = ? AND tz = ? AND start_ms = ?) AS used${i}`);
-    sql = `SELECT ${used.join(', ')}, COALESCE(SUM(requests),0) AS requests, COALESCE(SUM(input_chars),0) AS input_chars,
-             COALESCE(SUM(tokens),0) AS tokens, COALESCE(SUM(usd),0) AS usd
-           FROM reservations WHERE provider = ? AND expires_ms > ?`;
-    statesSqlByCount[rules] = sql;
+    if (settling) {
+      columns.push('(SELECT 1 FROM circuits WHERE provider = ?) AS circuit_row', '(SELECT max(rowid) FROM calls) - (SELECT min(rowid) FROM calls) + 1 AS call_span');
+    }
+    columns.push('COALESCE(SUM(requests),0) AS requests', 'COALESCE(SUM(input_chars),0) AS input_chars', 'COALESCE(SUM(tokens),0) AS tokens', 'COALESCE(SUM(usd),0) AS usd');
+    sql = `SELECT ${columns.join(', ')} FROM reservations WHERE provider = ? AND expires_ms > ?`;
+    statesSqlByKey.set(key, sql);
   }
   return sql;
 }
@@ -111,10 +118,24 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   // ---- Ledger --------------------------------------------------------------------------------------------
 
   async reserve(request: ReserveRequest): Promise<ReserveOutcome> {
+    // Without a cooldown key nothing is checked but the quota: the outcome is a plain ReserveOutcome.
+    return (await this.reserveChecking(request, undefined)) as ReserveOutcome;
+  }
+
+  /** One lock, one look at the shared file: the router's availability check and reservation (see Ledger). */
+  async reserveIfAvailable(request: ReserveRequest, cooldownKey: string): Promise<ReserveOutcome | { ok: false; unavailable: Availability }> {
+    return this.reserveChecking(request, cooldownKey);
+  }
+
+  private async reserveChecking(request: ReserveRequest, cooldownKey: string | undefined): Promise<ReserveOutcome | { ok: false; unavailable: Availability }> {
     request.rules.forEach(checkRule);
     const amounts = withRequest(request.amounts);
     const budgets = resolveBudgets(request);
-    return this.db.mutate<ReserveOutcome>((now) => {
+    return this.db.mutate<ReserveOutcome | { ok: false; unavailable: Availability }>((now) => {
+      if (cooldownKey !== undefined) {
+        const unavailable = this.availabilityAt(cooldownKey, request.providerId, now);
+        if (unavailable.cooldown || unavailable.circuit.state === 'open') return { result: { ok: false, unavailable }, changed: false };
+      }
       const states = [...this.states(request.providerId, request.rules, now), ...budgets.map((b) => this.budgetStateOf(b, now))];
       // Checked and held under the file lock in one transaction: no other process can admit a call in between.
       const blocking = blockingState(states, amounts);
@@ -134,10 +155,10 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     });
   }
 
-  async settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<{ events: ThresholdEvent[]; states: QuotaState[] }> {
+  async settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<Settlement> {
     rules.forEach(checkRule);
     const callId = record.callId ?? reservationId;
-    return this.db.mutate((now) => {
+    return this.db.mutate<Settlement>((now) => {
       this.deleteReservation(reservationId);
       const releasedReservation = this.db.changes() > 0;
       // One statement both checks and records: a call id already there inserts nothing.
@@ -177,7 +198,7 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
          ON CONFLICT (month) DO UPDATE SET calls = calls + 1, usd = usd + excluded.usd, baseline_usd = baseline_usd + excluded.baseline_usd`,
         [utcMonth(now), record.costUsd, record.baselineUsd],
       );
-      const states = this.states(record.providerId, rules, now);
+      const { states, row } = this.statesRead(record.providerId, rules, now, true);
       const events: ThresholdEvent[] = [];
       for (const s of states) {
         const fraction = usedFraction(s);
@@ -188,8 +209,11 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
         }
       }
       this.pruneIfDue(now);
-      this.capCallRows();
-      return { result: { events, states }, changed: true, durable: true };
+      // The span was read before a prune could delete rows: still an upper bound of the count, as capCallRows needs.
+      this.capCallRows(Number(row.call_span ?? 0));
+      // Read here, under the lock, the router need not look again to record this call's success.
+      const circuitClean = record.ok ? row.circuit_row == null : undefined;
+      return { result: { events, states, circuitClean }, changed: true, durable: true };
     });
   }
 
@@ -227,17 +251,19 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     return this.db.read((now) => this.cooldownAt(key, now));
   }
 
-  async availability(cooldownKey: string, providerId: string): Promise<{ cooldown?: Cooldown; circuit: CircuitState }> {
-    return this.db.read((now) => {
-      // Both in one statement (the router asks before every call).
-      const row = this.db.all(
-        `SELECT (SELECT until_ms FROM cooldowns WHERE key = ? AND until_ms > ?) AS until_ms, (SELECT reason FROM cooldowns WHERE key = ? AND until_ms > ?) AS reason,
-                (SELECT open_until_ms FROM circuits WHERE provider = ?) AS open_until_ms`,
-        [cooldownKey, now, cooldownKey, now, providerId],
-      )[0]!;
-      const circuit = circuitOf(row.open_until_ms == null ? null : Number(row.open_until_ms), now);
-      return row.until_ms == null ? { circuit } : { cooldown: { key: cooldownKey, untilMs: Number(row.until_ms), reason: String(row.reason) }, circuit };
-    });
+  async availability(cooldownKey: string, providerId: string): Promise<Availability> {
+    return this.db.read((now) => this.availabilityAt(cooldownKey, providerId, now));
+  }
+
+  private availabilityAt(cooldownKey: string, providerId: string, now: number): Availability {
+    // Both in one statement (the router asks before every call).
+    const row = this.db.all(
+      `SELECT (SELECT until_ms FROM cooldowns WHERE key = ? AND until_ms > ?) AS until_ms, (SELECT reason FROM cooldowns WHERE key = ? AND until_ms > ?) AS reason,
+              (SELECT open_until_ms FROM circuits WHERE provider = ?) AS open_until_ms`,
+      [cooldownKey, now, cooldownKey, now, providerId],
+    )[0]!;
+    const circuit = circuitOf(row.open_until_ms == null ? null : Number(row.open_until_ms), now);
+    return row.until_ms == null ? { circuit } : { cooldown: { key: cooldownKey, untilMs: Number(row.until_ms), reason: String(row.reason) }, circuit };
   }
 
   private cooldownAt(key: string, now: number): Cooldown | undefined {
@@ -414,16 +440,22 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
 
   private states(providerId: string, rules: QuotaRule[], now: number): QuotaState[] {
     if (!rules.length) return [];
-    // One statement for the held amounts and every rule's usage: each statement run costs more than its lookups.
+    return this.statesRead(providerId, rules, now, false).states;
+  }
+
+  /** The states, plus (settling) the circuit row and call span the settlement needs, in one statement. */
+  private statesRead(providerId: string, rules: QuotaRule[], now: number, settling: boolean): { states: QuotaState[]; row: Record<string, SqlValue> } {
     const keys = rules.map((rule) => this.windowKey(rule, now));
     const params: SqlValue[] = [];
     rules.forEach((rule, i) => params.push(providerId, rule.metric, keys[i]!.win, keys[i]!.tz, keys[i]!.startMs));
+    if (settling) params.push(providerId);
     params.push(providerId, now);
-    const row = this.db.all(statesSql(rules.length), params)[0]!;
-    return rules.map((rule, i) => {
+    const row = this.db.all(statesSql(rules.length, settling), params)[0]!;
+    const states = rules.map((rule, i) => {
       const { startMs, resetAtMs } = keys[i]!;
       return quotaState(rule, Number(row[`used${i}`] ?? 0), Number(row[rule.metric] ?? 0), startMs, resetAtMs);
     });
+    return { states, row };
   }
 
   private held(providerId: string, now: number): Record<string, SqlValue> {
@@ -436,10 +468,10 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   }
 
   /** Keeps the call rows near maxCallRows on every settle (in batches, so most settles only count). */
-  private capCallRows(): void {
+  private capCallRows(spanRead?: number): void {
     const most = this.maxCallRows + Math.max(10, this.maxCallRows / 10);
     // The rowid span bounds the count from above and costs two index seeks where count(*) reads every row.
-    const span = Number(this.db.all('SELECT (SELECT max(rowid) FROM calls) - (SELECT min(rowid) FROM calls) + 1 AS n', [])[0]?.n ?? 0);
+    const span = spanRead ?? Number(this.db.all('SELECT (SELECT max(rowid) FROM calls) - (SELECT min(rowid) FROM calls) + 1 AS n', [])[0]?.n ?? 0);
     if (span <= most) return;
     const rows = Number(this.db.all('SELECT count(*) AS n FROM calls', [])[0]?.n ?? 0);
     if (rows <= most) return;

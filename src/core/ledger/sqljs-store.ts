@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
 import { FileLock, removeOrphanTemps } from '../file-lock';
-import { LOG_HEADER_BYTES, encodeLogHeader, encodeRecord, newLogId, parseLogHeader, scanRecords, type LoggedStatement } from './oplog';
+import { LOG_HEADER_BYTES, encodeLogHeader, encodeRecord, newLogId, parseLogHeader, type LoggedStatement } from './oplog';
 import {
   CorruptLedger, CorruptLog, ForeignLog, GEN_OFFSET, GEN_VALID_OFFSET, HEADER_BYTES, asideName, asideStamp, freshDatabase,
-  isRecoverable, nextGen, openSnapshotBytes, readAll, renameReplacing, sameFile, unlinkQuiet, unusableLedger, writeAll,
+  isRecoverable, nextGen, openSnapshotBytes, readAll, renameReplacing, sameFile, scanLogTail, unlinkQuiet, unusableLedger, writeAll,
 } from './sqljs-files';
 import { loadSqlJs } from './sqljs';
 import type { LedgerStats, LedgerWarning, SharedSqlJsFileOptions } from './sqljs-options';
@@ -17,8 +17,6 @@ export type { LedgerStats, LedgerWarning, SharedSqlJsFileOptions } from './sqljs
  * The database under the sql.js ledger, shared by every process on the machine: a sql.js snapshot at
  * $SWITCHBOARD_HOME/ledger.sqlite plus an append-only operation log beside it (`ledger.sqlite.log`, format in
  * oplog.ts). It knows nothing of quotas: the ledger (sqljs-ledger.ts) runs its statements through read/mutate.
- *
- * an append-only operation log beside it (`ledger.sqlite.log`, format in oplog.ts).
  *
  * sql.js keeps the database in memory. Each change: take the cross-process lock, catch up (reload the snapshot
  * only if another process replaced it — a generation number in the SQLite header's change counter — then
@@ -43,6 +41,8 @@ export type { LedgerStats, LedgerWarning, SharedSqlJsFileOptions } from './sqljs
 
 /** How long open() and close() wait for the lock to fold the log in before leaving it for someone else. */
 const FOLD_LOCK_WAIT_MS = 250;
+/** The most a new log preallocates (zeros written with its first record; see append). */
+const LOG_PREALLOC_MAX_BYTES = 256 * 1024;
 /** Temp names only need to be unique within this process (the pid is in the name). */
 let tempCounter = 0;
 
@@ -77,8 +77,8 @@ export class SharedSqlJsFile {
   /** Open on the log (inode logFdIno) across operations: appends and catch-up need no open/close. */
   private logFd: number | undefined;
   private logFdIno = 0;
-  /** The log's size at our last look; under the lock, bytes past logOffset are a torn tail. */
-  private logSizeSeen = 0;
+  /** At our last look, past logOffset was a torn record (not free space): the next lock holder truncates it. */
+  private tornTail = false;
   /** The log the loaded snapshot continues with, and the one it already contains (meta log_id, prev_log_id). */
   private logId: string | null = null;
   private prevLogId: string | null = null;
@@ -305,6 +305,7 @@ export class SharedSqlJsFile {
   /** Applies the log records past our offset. 'stale' when the log is not the one our copy continues. */
   private catchUp(holder: boolean): 'done' | 'stale' {
     const st = fs.statSync(this.logFile, { throwIfNoEntry: false });
+    this.tornTail = false;
     if (!st) {
       this.closeLogFd();
       // No log: nothing to add, unless we applied records from one that was folded in since (reload).
@@ -312,8 +313,7 @@ export class SharedSqlJsFile {
     }
     if (this.logIno !== 0) {
       if (st.ino !== this.logIno || st.size < this.logOffset) return 'stale';
-      this.logSizeSeen = st.size;
-      if (st.size === this.logOffset) return 'done'; // the usual case: one stat, nothing new
+      if (st.size === this.logOffset) return 'done'; // a log without free space (an older version's): one stat says
     }
     const fd = this.logHandle(st.ino);
     if (fd === undefined) return 'stale'; // replaced between the stat and the open
@@ -336,13 +336,14 @@ export class SharedSqlJsFile {
       this.logIno = st.ino;
       this.logOffset = LOG_HEADER_BYTES;
     }
-    this.logSizeSeen = st.size;
-    const { records, stop } = scanRecords(readAll(fd, this.logOffset, st.size), this.logOffset);
+    // Usually one read of a record header: free space (zeros) there means nothing new.
+    const { records, stop } = scanLogTail(fd, this.logOffset, st.size);
     for (const record of records) {
       this.replay(record.statements, record.offset);
       this.logOffset = record.end;
     }
     // A torn tail is left where it is: the next append by a lock holder truncates it.
+    this.tornTail = stop.kind === 'torn';
     if (stop.kind === 'damaged') throw new CorruptLog(stop.at, stop.reason);
     return 'done';
   }
@@ -404,13 +405,20 @@ export class SharedSqlJsFile {
    * circuit step or reconcile (the provider answers 429 again, or reports again). A record that reached the disk
    * only in part fails its length or checksum and, being last, is dropped as a torn tail. Records written after
    * the last fdatasync are the only ones a crash can damage, since fdatasync flushes every earlier write too.
+   *
+   * A new log gets free space after its first record (zeros, up to about where it will be folded in). Records
+   * then overwrite blocks the file has, so its size and block map stay put and fdatasync need not wait for a
+   * journal commit (on ext4 that commit, carrying every lock file linked and unlinked since the last, cost more
+   * than the data). Readers find the records' end by the zeros (scanLogTail); an older version reads the free
+   * space as a torn tail and, as lock holder, truncates it: both read the same records.
    */
   private append(statements: LoggedStatement[], durable: boolean): void {
     const record = encodeRecord(statements);
     this.assertLockHeld();
     if (this.logIno === 0) {
-      // First change since the snapshot: create the log, header and record in one write.
-      const bytes = Buffer.concat([encodeLogHeader(this.logId!), record]);
+      // First change since the snapshot: create the log, header, record and free space in one write.
+      const used = Buffer.concat([encodeLogHeader(this.logId!), record]);
+      const bytes = Buffer.concat([used, Buffer.alloc(Math.max(0, this.logPreallocBytes() - used.length))]);
       this.closeLogFd();
       const fd = fs.openSync(this.logFile, 'wx+');
       let ino: number;
@@ -428,13 +436,14 @@ export class SharedSqlJsFile {
       // Always: a durable record appended to this log later is only as durable as the log's name.
       this.syncDir();
       this.logIno = ino;
-      this.logOffset = bytes.length;
+      this.logOffset = used.length;
     } else {
       const fd = this.logHandle(this.logIno);
       if (fd === undefined) throw new Error('the quota ledger log was replaced while this process held the lock');
-      if (this.logSizeSeen > this.logOffset) {
-        // A torn record left by a writer that was killed: never acknowledged, so it goes.
+      if (this.tornTail) {
+        // A torn record left by a writer that was killed: never acknowledged, so it goes (with the free space).
         fs.ftruncateSync(fd, this.logOffset);
+        this.tornTail = false;
         this.counters.tornTailsTruncated++;
       }
       try {
@@ -451,8 +460,13 @@ export class SharedSqlJsFile {
       }
       this.logOffset += record.length;
     }
-    this.logSizeSeen = this.logOffset;
     this.counters.recordsAppended++;
+  }
+
+  /** A new log's size with its free space: where it will be folded in (see apply), plus room for the last record. */
+  private logPreallocBytes(): number {
+    const foldAt = Math.max(this.compactLogBytes, this.diskSize) + 8 * 1024;
+    return Math.min(LOG_PREALLOC_MAX_BYTES, Math.ceil(foldAt / 4096) * 4096);
   }
 
   /**
@@ -551,7 +565,7 @@ export class SharedSqlJsFile {
     this.prevLogId = null;
     this.logIno = 0;
     this.logOffset = 0;
-    this.logSizeSeen = 0;
+    this.tornTail = false;
     this.diskStat = undefined;
     this.closeLogFd();
   }

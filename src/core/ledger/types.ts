@@ -75,6 +75,23 @@ export type ReserveOutcome =
   | { ok: true; reservationId: string; states: QuotaState[] }
   | { ok: false; blocking: QuotaState; states: QuotaState[] };
 
+/** A provider's cooldown (for one key) and circuit, as the router checks them before each call. */
+export interface Availability {
+  cooldown?: Cooldown;
+  circuit: CircuitState;
+}
+
+/** What settle() reports: threshold events, the states after the call and, where the ledger says, circuit news. */
+export interface Settlement {
+  events: ThresholdEvent[];
+  states: QuotaState[];
+  /**
+   * True when the ledger saw no failure count or open circuit for the provider as it settled, so recording this
+   * success would change nothing (the router then skips recordOutcome). Undefined: not known, record it.
+   */
+  circuitClean?: boolean;
+}
+
 /** What a finished call really used; recorded durably before the result reaches the caller. */
 export interface CallRecord {
   providerId: string;
@@ -123,7 +140,7 @@ export interface SpendSummary {
 export interface Ledger {
   reserve(request: ReserveRequest): Promise<ReserveOutcome>;
   /** Replaces the reservation with the real usage; durable (fsynced) when it resolves. */
-  settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<{ events: ThresholdEvent[]; states: QuotaState[] }>;
+  settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<Settlement>;
   /** Gives a reservation back (the call failed before using anything). */
   release(reservationId: string): Promise<void>;
   quota(providerId: string, rules: QuotaRule[]): Promise<QuotaState[]>;
@@ -132,7 +149,12 @@ export interface Ledger {
   recordOutcome(providerId: string, ok: boolean): Promise<CircuitState>;
   circuit(providerId: string): Promise<CircuitState>;
   /** cooldown(key) and circuit(providerId) in one read, where a ledger can (the router asks both before each call). */
-  availability?(cooldownKey: string, providerId: string): Promise<{ cooldown?: Cooldown; circuit: CircuitState }>;
+  availability?(cooldownKey: string, providerId: string): Promise<Availability>;
+  /**
+   * availability() and reserve() in one step, where a ledger can: a provider cooling down (for this key) or with
+   * its circuit open is refused with its availability, and nothing is reserved; otherwise, reserve().
+   */
+  reserveIfAvailable?(request: ReserveRequest, cooldownKey: string): Promise<ReserveOutcome | { ok: false; unavailable: Availability }>;
   /** Provider-reported rate-limit headers win over our count when they say less is left. */
   reconcile(providerId: string, rules: QuotaRule[], info: RateLimitInfo): Promise<void>;
   monthSpend(): Promise<SpendSummary>;

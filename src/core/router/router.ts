@@ -1,7 +1,7 @@
 import { UserError } from '../errors';
 import { redact } from '../redact';
 import { cooldownKey } from './cooldown-key';
-import type { Budget, Clock, Ledger, Principal, QuotaRule, QuotaState, ThresholdEvent } from '../ledger/types';
+import type { Availability, Budget, Clock, Ledger, Principal, QuotaRule, QuotaState, ReserveOutcome, ReserveRequest, ThresholdEvent } from '../ledger/types';
 import {
   DEFAULT_CALL_LIMITS,
   ProviderError,
@@ -203,17 +203,16 @@ export class Router {
         excluded.add(spec.id);
         continue;
       }
-      const why = await this.unavailable(spec, apiKey);
-      if (why) {
-        skipped.push({ provider: spec.id, reason: why });
-        excluded.add(spec.id);
-        continue;
-      }
       const estimatedAmounts = quotaAmounts(estimate.inputChars, estimate.inputTokens, estimate.outputTokens, candidate.estimatedUsd);
-      const reservation = await ledger.reserve({
+      const reservation = await this.reserveIfAvailable(spec, apiKey, {
         providerId: spec.id, principal: request.principal, rules: spec.quotas, amounts: estimatedAmounts, ttlMs: this.reservationTtl(limits),
         budgets: this.budgetsFor(spec, request),
       });
+      if ('unavailable' in reservation) {
+        skipped.push({ provider: spec.id, reason: reservation.unavailable });
+        excluded.add(spec.id);
+        continue;
+      }
       if (!reservation.ok) {
         skipped.push({ provider: spec.id, reason: describeRefusal(reservation.blocking, candidate.estimatedUsd) });
         excluded.add(spec.id);
@@ -240,7 +239,8 @@ export class Router {
             amounts: quotaAmounts(estimate.inputChars, inputTokens, outputTokens, costUsd),
             inputTokens, outputTokens, costUsd, baselineUsd,
           });
-          await ledger.recordOutcome(spec.id, true);
+          // A success resets the circuit; nothing to reset when the settlement saw none (one look at the ledger fewer).
+          if (settled.circuitClean !== true) await ledger.recordOutcome(spec.id, true);
           let states = settled.states;
           if (out.rateLimit) {
             // After settling, so the provider's count (which includes this call) is not added to ours twice.
@@ -316,18 +316,29 @@ export class Router {
     return { ...config, providers };
   }
 
-  /** The ledger-held reasons a provider cannot be used right now (shared by every process). */
-  private async unavailable(spec: ProviderSpec, apiKey: string | undefined): Promise<string | undefined> {
+  /**
+   * The reservation, or the ledger-held reason the provider cannot be used right now (cooldown, open circuit:
+   * shared by every process). In one step where the ledger offers it (the sql.js ledger: one lock and one look
+   * at the shared file instead of a read and then a lock).
+   */
+  private async reserveIfAvailable(spec: ProviderSpec, apiKey: string | undefined, request: ReserveRequest): Promise<ReserveOutcome | { unavailable: string }> {
     const { ledger } = this.options;
-    const now = this.clock();
     const key = cooldownKey(spec.id, apiKey);
-    // One read where the ledger offers it (the sql.js ledger: one look at the shared file instead of two).
+    if (ledger.reserveIfAvailable) {
+      const outcome = await ledger.reserveIfAvailable(request, key);
+      if (!('unavailable' in outcome)) return outcome;
+      const why = unavailableReason(outcome.unavailable, this.clock());
+      if (why) return { unavailable: why };
+      // Over by the router's clock (an injected one may differ from the ledger's): as if it had not been asked.
+      return ledger.reserve(request);
+    }
+    // One read where the ledger offers it, else two (the circuit only when not cooling down).
+    const now = this.clock();
     const both = ledger.availability ? await ledger.availability(key, spec.id) : undefined;
-    const cool = both ? both.cooldown : await ledger.cooldown(key);
-    if (cool && cool.untilMs > now) return `cooling down until ${new Date(cool.untilMs).toISOString()} (${cool.reason})`;
-    const circuit = both ? both.circuit : await ledger.circuit(spec.id);
-    if (circuit.state === 'open' && circuit.untilMs > now) return `circuit open after repeated failures, until ${new Date(circuit.untilMs).toISOString()}`;
-    return undefined;
+    const cooling = unavailableReason({ cooldown: both ? both.cooldown : await ledger.cooldown(key), circuit: { state: 'closed' } }, now);
+    if (cooling) return { unavailable: cooling };
+    const open = unavailableReason({ circuit: both ? both.circuit : await ledger.circuit(spec.id) }, now);
+    return open ? { unavailable: open } : ledger.reserve(request);
   }
 
   /**
@@ -366,6 +377,12 @@ export class Router {
   private reservationTtl(limits: CallLimits): number {
     return this.options.reservationTtlMs ?? limits.totalDeadlineMs * (this.retry.maxRetries + 1) + (this.retry.maxRetries + 1) * this.retry.maxDelayMs;
   }
+}
+
+function unavailableReason({ cooldown, circuit }: Availability, now: number): string | undefined {
+  if (cooldown && cooldown.untilMs > now) return `cooling down until ${new Date(cooldown.untilMs).toISOString()} (${cooldown.reason})`;
+  if (circuit.state === 'open' && circuit.untilMs > now) return `circuit open after repeated failures, until ${new Date(circuit.untilMs).toISOString()}`;
+  return undefined;
 }
 
 function asProviderError(providerId: string, err: unknown): ProviderError {

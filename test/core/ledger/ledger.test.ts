@@ -464,4 +464,41 @@ describe('SqlJsLedger files', () => {
     await assert.rejects(ledger.setCooldown('k2', clock.nowMs + 1_000, 'r'), (err: unknown) => err instanceof UserError && err.message.includes(`process ${process.pid}`));
     assert.equal(JSON.parse(fs.readFileSync(`${home.file}.lock`, 'utf8')).token, 'someone-else', 'never removes a live holder\'s lock');
   });
+
+  it('reserveIfAvailable: checks another process\'s cooldown and circuit in the reservation\'s own step, reserving nothing when unavailable', async () => {
+    const clock = new ManualClock(at('2026-04-02T10:00:00Z'));
+    const options = { circuitFailures: 2, circuitOpenMs: 30_000 };
+    const { ledger: a } = await ledgerAt(clock, options);
+    const { ledger: b } = await ledgerAt(clock, options);
+    const fourADay: QuotaRule = { metric: 'requests', window: 'day', limit: 4 };
+    const request = { providerId: 'p', rules: [fourADay], amounts: {} };
+    await a.setCooldown('p/key1', clock.nowMs + 60_000, 'rate limited');
+    const cooling = await b.reserveIfAvailable(request, 'p/key1');
+    assert.deepEqual(cooling, { ok: false, unavailable: { cooldown: { key: 'p/key1', untilMs: clock.nowMs + 60_000, reason: 'rate limited' }, circuit: { state: 'closed' } } });
+    assert.equal((await a.quota('p', [fourADay]))[0]!.reserved, 0, 'nothing reserved');
+    const otherKey = await b.reserveIfAvailable(request, 'p/key2');
+    assert.ok(otherKey.ok && 'reservationId' in otherKey, 'another key is not cooling down');
+    assert.equal((await a.quota('p', [fourADay]))[0]!.reserved, 1);
+    // A failure counted but the circuit still closed: available. Two failures open it: refused for every process.
+    await a.recordOutcome('p', false);
+    const settled = await b.settle(otherKey.reservationId, [fourADay], call('p'));
+    assert.equal(settled.circuitClean, false, 'a failure is counted: the router must record the success');
+    assert.deepEqual(await b.recordOutcome('p', true), { state: 'closed' });
+    const clean = await b.reserveIfAvailable(request, 'p/key2');
+    assert.ok(clean.ok && 'reservationId' in clean, 'available again');
+    assert.equal((await b.settle(clean.reservationId, [fourADay], call('p'))).circuitClean, true, 'nothing to reset');
+    assert.equal((await b.settle('no-such-reservation', [fourADay], call('p', { ok: false, callId: 'failed' }))).circuitClean, undefined);
+    await a.recordOutcome('p', false);
+    await a.recordOutcome('p', false);
+    const open = await b.reserveIfAvailable(request, 'p/key2');
+    assert.deepEqual(open, { ok: false, unavailable: { circuit: { state: 'open', untilMs: clock.nowMs + 30_000 } } });
+    assert.equal((await a.quota('p', [fourADay]))[0]!.reserved, 0);
+    // Half-open lets one call try; past the quota, the quota refuses as reserve() does.
+    clock.advance(30_001);
+    const trial = await b.reserveIfAvailable(request, 'p/key2');
+    assert.ok(trial.ok, 'half-open: one call may try');
+    const full = await b.reserveIfAvailable(request, 'p/key2');
+    assert.ok(!full.ok && 'blocking' in full, 'the quota refuses (3 used, 1 held)');
+    assert.equal(full.blocking.rule, fourADay);
+  });
 });

@@ -89,10 +89,10 @@ describe('SqlJsLedger operation log', function () {
     const { ledger: b } = await ledger();
     await settleOne(a); // the first change writes the snapshot (there was no file), the settle starts the log
     const snapshotIno = fs.statSync(home.file).ino;
-    let logSize = fs.statSync(`${home.file}.log`).size;
+    let logSize = a.stats().logOffset;
     for (let i = 0; i < 4; i++) {
       await settleOne(a);
-      const now = fs.statSync(`${home.file}.log`).size;
+      const now = a.stats().logOffset;
       assert.ok(now > logSize, 'the log grows with each change');
       logSize = now;
     }
@@ -116,11 +116,12 @@ describe('SqlJsLedger operation log', function () {
     const { ledger: b } = await ledger();
     for (let i = 0; i < 3; i++) await settleOne(a);
     const log = `${home.file}.log`;
-    const validEnd = fs.statSync(log).size;
+    const validEnd = a.stats().logOffset;
     // A cooldown change cut short: nobody acknowledged it, so nobody may count it.
     const torn = encodeRecord([["INSERT INTO cooldowns VALUES (?,?,?)", ['torn-key', clock.nowMs + 60_000, 'never happened']]]);
     const liveHolder = JSON.stringify({ pid: process.pid, host: os.hostname(), token: 'someone-else', at: Date.now() });
-    for (const tail of [torn.subarray(0, 7), torn.subarray(0, torn.length - 5), Buffer.alloc(512)]) {
+    // (Zeros are free space, not a torn record: see the preallocation test. The last tail here is a torn one.)
+    for (const tail of [Buffer.alloc(512), torn.subarray(0, 7), torn.subarray(0, torn.length - 5)]) {
       fs.truncateSync(log, validEnd);
       fs.appendFileSync(log, tail);
       // A live process holds the lock, so this opener only reads (it cannot fold the log in).
@@ -143,6 +144,49 @@ describe('SqlJsLedger operation log', function () {
     assert.equal((await b.cooldown('real'))!.reason, 'after the tear');
     assert.equal(await b.cooldown('torn-key'), undefined);
     assert.deepEqual(await queryOnDisk(home.file, 'SELECT key FROM cooldowns'), [['real']]);
+  });
+
+  it('preallocates a new log: records overwrite its free space (the size stays put), readers find them by the zeros, and an older version that truncates the free space is read the same', async () => {
+    const { ledger: a } = await ledger();
+    const { ledger: b } = await ledger();
+    await settleOne(a);
+    const log = `${home.file}.log`;
+    const size = fs.statSync(log).size;
+    assert.ok(size >= 64 * 1024 && size % 4096 === 0, `free space up to about the folding size (${size} bytes)`);
+    assert.ok(a.stats().logOffset < size);
+    for (let i = 0; i < 5; i++) {
+      await settleOne(a);
+      assert.equal(fs.statSync(log).size, size, 'appends write into the free space');
+      assert.equal(await used(b), i + 2);
+    }
+    assert.equal(b.stats().logOffset, a.stats().logOffset);
+    const { records, stop } = scanRecords(fs.readFileSync(log).subarray(LOG_HEADER_BYTES), LOG_HEADER_BYTES);
+    assert.equal(records.length, 11);
+    assert.deepEqual(stop, { kind: 'free', at: a.stats().logOffset });
+    // A writer killed while writing into the free space: a record cut short, zeros after it. Nobody counts it,
+    // the file's size is unchanged, and the next lock holder truncates it.
+    const torn = encodeRecord([['INSERT INTO cooldowns VALUES (?,?,?)', ['torn-key', clock.nowMs + 60_000, 'never happened']]]);
+    const fd = fs.openSync(log, 'r+');
+    fs.writeSync(fd, torn, 0, torn.length - 5, a.stats().logOffset);
+    fs.closeSync(fd);
+    assert.equal(await used(b), 6);
+    assert.equal(await b.cooldown('torn-key'), undefined);
+    assert.equal(a.stats().tornTailsTruncated, 0);
+    await settleOne(a);
+    assert.equal(a.stats().tornTailsTruncated, 1);
+    assert.equal(await used(b), 7);
+    assert.equal(await b.cooldown('torn-key'), undefined);
+    assert.equal(fs.statSync(log).size, a.stats().logOffset, 'the free space went with the torn record');
+    // An older Switchboard holding the lock reads the free space as a torn tail, truncates it and appends.
+    const end = a.stats().logOffset;
+    fs.truncateSync(log, end);
+    fs.appendFileSync(log, encodeRecord([['INSERT INTO cooldowns VALUES (?,?,?)', ['old-version', clock.nowMs + 60_000, 'appended by an older version']]]));
+    assert.equal((await b.cooldown('old-version'))!.reason, 'appended by an older version');
+    await settleOne(a);
+    assert.equal(await used(b), 8);
+    assert.equal((await a.cooldown('old-version'))!.reason, 'appended by an older version');
+    assert.equal(a.stats().tornTailsTruncated + b.stats().tornTailsTruncated, 1, 'only the torn record above');
+    assert.deepEqual(await queryOnDisk(home.file, "SELECT used FROM usage WHERE metric = 'requests'"), [[8]]);
   });
 
   it('a reader holding an offset into a log that gets folded in reloads the snapshot and counts everything once', async () => {

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { scanLogTail } from '../../../src/core/ledger/sqljs-files';
 import zlib from 'node:zlib';
 import {
   LOG_HEADER_BYTES, MAX_RECORD_BYTES, RECORD_HEADER_BYTES, crc32, crc32ByTable, encodeLogHeader, encodeRecord, newLogId, parseLogHeader, scanRecords,
@@ -59,24 +63,40 @@ describe('ledger operation log format', () => {
   it('treats an incomplete last record as a torn tail, wherever the cut falls', () => {
     const { bytes, ends } = three();
     const lastStart = ends[1]! - 100;
-    for (const cut of [lastStart + 1, lastStart + RECORD_HEADER_BYTES - 1, lastStart + RECORD_HEADER_BYTES, bytes.length - 1]) {
+    for (const cut of [lastStart + 4, lastStart + RECORD_HEADER_BYTES - 1, lastStart + RECORD_HEADER_BYTES, bytes.length - 1]) {
       const { records, stop } = scanRecords(bytes.subarray(0, cut), 100);
       assert.equal(records.length, 2, `cut at ${cut}`);
       assert.equal(stop.kind, 'torn', `cut at ${cut}`);
       assert.equal((stop as { at: number }).at, ends[1]);
     }
+    // A cut inside the length's leading zero bytes leaves only zeros: nothing was written (the writer overwrites them).
+    assert.deepEqual(scanRecords(bytes.subarray(0, lastStart + 1), 100).stop, { kind: 'free', at: ends[1] });
   });
 
-  it('treats a complete last record with a bad checksum, or zeros to the end, as torn', () => {
+  it('treats a complete last record with a bad checksum as torn, and zeros from a record boundary to the end as free space', () => {
     const { bytes, ends } = three();
     const flipped = Buffer.from(bytes);
     flipped[flipped.length - 2] ^= 0xff;
     assert.deepEqual(scanRecords(flipped, 100).stop, { kind: 'torn', at: ends[1], reason: 'checksum mismatch' });
-    // A crash after the file grew but before its data reached the disk reads back as zeros.
-    const zeroed = Buffer.concat([bytes.subarray(0, ends[1]! - 100), Buffer.alloc(300)]);
-    const z = scanRecords(zeroed, 100);
-    assert.equal(z.records.length, 2);
-    assert.equal(z.stop.kind, 'torn');
+    // A preallocated log's room for more records, or a crash after the file grew before its data reached the disk.
+    for (const zeros of [1, 11, 12, 300, 20_000]) {
+      const zeroed = Buffer.concat([bytes.subarray(0, ends[1]! - 100), Buffer.alloc(zeros)]);
+      const z = scanRecords(zeroed, 100);
+      assert.equal(z.records.length, 2);
+      assert.deepEqual(z.stop, { kind: 'free', at: ends[1] }, `${zeros} zeros`);
+    }
+    // A writer killed while writing into free space: part of a record, then zeros. Torn, wherever the cut falls.
+    const lastStart = ends[1]! - 100;
+    for (const cut of [lastStart + 4, lastStart + 7, lastStart + RECORD_HEADER_BYTES + 3, bytes.length - 1]) {
+      const killed = Buffer.concat([bytes.subarray(0, cut), Buffer.alloc(bytes.length - cut + 4096)]);
+      const k = scanRecords(killed, 100);
+      assert.equal(k.records.length, 2, `cut at ${cut}`);
+      assert.equal(k.stop.kind, 'torn', `cut at ${cut}`);
+      assert.equal((k.stop as { at: number }).at, ends[1]);
+    }
+    // Zeros with anything after them are not free space: a record header that never reached the disk.
+    const gapThenRecord = Buffer.concat([bytes.subarray(0, ends[1]! - 100), Buffer.alloc(5000), bytes.subarray(0, 50)]);
+    assert.equal(scanRecords(gapThenRecord, 100).stop.kind, 'damaged');
   });
 
   it('reports a bad record with data after it as damage, keeping the records before it', () => {
@@ -106,5 +126,34 @@ describe('ledger operation log format', () => {
     assert.equal(records.length, 1);
     assert.equal(stop.kind, 'damaged');
     assert.match((stop as { reason: string }).reason, /not a statement list/);
+  });
+
+  it('reads a log file a chunk at a time exactly as in one piece, wherever the chunks cut (scanLogTail)', () => {
+    const { bytes, ends } = three();
+    const lastStart = ends[1]! - 100;
+    const files: Array<[string, Buffer]> = [
+      ['records, then free space', Buffer.concat([bytes, Buffer.alloc(300)])],
+      ['records to the end', bytes],
+      ['a torn record in free space', Buffer.concat([bytes.subarray(0, lastStart + 20), Buffer.alloc(400)])],
+      ['a damaged record with records after it', Buffer.concat([bytes.subarray(0, lastStart), Buffer.from([9, 9, 9, 9]), bytes.subarray(lastStart + 4), Buffer.alloc(50)])],
+    ];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-scan-'));
+    try {
+      for (const [what, content] of files) {
+        const file = path.join(dir, 'log');
+        fs.writeFileSync(file, content);
+        const fd = fs.openSync(file, 'r');
+        try {
+          const whole = scanRecords(content, 0);
+          for (let chunk = 1; chunk <= content.length + 1; chunk++) {
+            assert.deepEqual(scanLogTail(fd, 0, content.length, chunk), whole, `${what}, chunks of ${chunk}`);
+          }
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

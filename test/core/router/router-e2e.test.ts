@@ -186,6 +186,31 @@ describe('Router end to end: real SDKs, fake server, SqlJsLedger', function () {
     });
   }
 
+  it('skips a provider whose circuit another process opened, holding no quota for it; a success resets a failure count another process left', async () => {
+    const { router } = makeRouter('openai');
+    const other = await SqlJsLedger.open({ file: ledger.file, circuitFailures: 1 });
+    try {
+      await other.recordOutcome('primary', false);
+      const r = await router.route(request());
+      assert.equal(r.provider, 'backup');
+      assert.match(r.skipped.find((s) => s.provider === 'primary')!.reason, /^circuit open after repeated failures, until /);
+      assert.equal(server.completions('primary').length, 0);
+      assert.deepEqual(await used('primary', PRIMARY_RULES), [[0, 0], [0, 0]], 'nothing reserved for the skipped provider');
+      // A counted failure below the threshold: the call goes, and its success resets the count for every process.
+      await ledger.recordOutcome('primary', true);
+      const twoFailures = await SqlJsLedger.open({ file: ledger.file, circuitFailures: 2 });
+      try {
+        assert.deepEqual(await twoFailures.recordOutcome('primary', false), { state: 'closed' });
+        assert.equal((await router.route(request())).provider, 'primary');
+        assert.deepEqual(await twoFailures.recordOutcome('primary', false), { state: 'closed' }, 'the success reset the count: this is failure 1 again, not 2');
+      } finally {
+        await twoFailures.close();
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
   it('reconciles x-ratelimit-* headers into the ledger and reports the quota left', async () => {
     const { router } = makeRouter('openai');
     server.enqueue('primary', { kind: 'rate_limit_headers', headers: { ...OPENAI_RATE_LIMIT_HEADERS, 'x-ratelimit-remaining-requests': '10' } });
