@@ -62,6 +62,18 @@ describe('sidecar stdio: the direct lane for plain tool calls', function () {
     assert.doesNotMatch(await lineOf('task'), /^\{"jsonrpc"/, 'a task-related call is the SDK\'s');
   });
 
+  it('masks a key-shaped file name in the result, in the lane as on the SDK path', async () => {
+    const token = 'ghp_' + 'R4nd0mT0k3n'.repeat(4);
+    fs.writeFileSync(path.join(scratch.workspace, `notes-${token}.md`), 'plain text\n');
+    await call('lane', { name: 'read_file', arguments: { path: `notes-${token}.md` } });
+    await call('sdk', { name: 'read_file', arguments: { path: `notes-${token}.md` }, unknownField: 1 });
+    const lane = await lineOf('lane');
+    assert.ok(!lane.includes(token), 'the token never leaves');
+    const result = JSON.parse(lane).result as CallToolResult;
+    assert.match((result.structuredContent as { path: string }).path, /^notes-.*REDACTED.*\.md$/);
+    assert.deepEqual(result, JSON.parse(await lineOf('sdk')).result);
+  });
+
   it('gives a denied read the same isError result both ways', async () => {
     await call('lane', { name: 'read_file', arguments: { path: '.env' } });
     await call('sdk', { name: 'read_file', arguments: { path: '.env' }, unknownField: 1 });

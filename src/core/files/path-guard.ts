@@ -144,7 +144,7 @@ export function checkPath(ctx: PathContext, input: unknown, purpose: PathPurpose
   const deny = (rule: DenyRule, why: string): never => {
     throw new PathDenied(rule, `${purpose === 'read' ? 'Reading' : 'Writing'} ${shown()} is not allowed: ${why}`);
   };
-  const { absolute, components } = screen(input, deny, ctx.windowsNames);
+  const { absolute, components } = screenOnce(input, deny, ctx.windowsNames);
 
   const lexical = absolute ? path.join(path.parse(process.cwd()).root, ...components) : path.join(ctx.workspace, ...components);
   const plain = !absolute && purpose === 'read' ? plainBelow(ctx.workspace, components) : undefined;
@@ -200,6 +200,22 @@ function showable(input: unknown): string {
   if (typeof input !== 'string' || !input || input.length > 200 || CONTROL.test(input)) return 'this path';
   if (/^([/\\~]|[a-z][a-z0-9+.-]*:)/i.test(input)) return 'this path';
   return redact(`"${input}"`);
+}
+
+// Inputs that passed the lexical screen (a pure function of the text): the same few paths are asked for again and
+// again. Bounded; the arrays are never changed by callers.
+const screened = new Map<string, { absolute: boolean; components: readonly string[] }>();
+
+function screenOnce(input: unknown, deny: (rule: DenyRule, why: string) => never, windowsNames: boolean): { absolute: boolean; components: readonly string[] } {
+  const key = typeof input === 'string' ? (windowsNames ? 'w' : 'p') + input : undefined;
+  const hit = key === undefined ? undefined : screened.get(key);
+  if (hit) return hit;
+  const result = screen(input, deny, windowsNames);
+  if (key !== undefined) {
+    if (screened.size >= 1024) screened.clear();
+    screened.set(key, result);
+  }
+  return result;
 }
 
 function screen(input: unknown, deny: (rule: DenyRule, why: string) => never, windowsNames: boolean): { absolute: boolean; components: string[] } {

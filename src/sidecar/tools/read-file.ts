@@ -11,9 +11,11 @@ export const readFileTool = defineTool({
     const read = await files.read(args.path, { actor: sidecar.actor });
     const part = lineRange(read.text, args.start_line, args.end_line, resultLimitChars);
     const structured = { path: read.path, bytes: read.bytes, sha256: read.sha256, content: part.content, start_line: part.start, end_line: part.end, total_lines: part.total, partial: part.partial };
-    if (!part.partial) return { text: part.content, structured };
+    // The path was masked when it was checked (WorkspaceFiles.read); the hash is ours.
+    const redacted = [read.path, read.sha256];
+    if (!part.partial) return { text: part.content, structured, redacted };
     const more = part.end < part.total ? `; continue with start_line ${part.end + 1}` : '';
-    return { text: part.content, notes: `[partial: lines ${part.start}-${part.end} of ${part.total} of ${read.path}${more}]`, structured };
+    return { text: part.content, notes: `[partial: lines ${part.start}-${part.end} of ${part.total} of ${read.path}${more}]`, structured, redacted };
   },
 });
 

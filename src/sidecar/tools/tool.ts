@@ -37,6 +37,11 @@ export interface ToolResult<O extends Shape> {
    */
   notes?: string;
   structured: z.infer<z.ZodObject<O>>;
+  /**
+   * Strings of `structured` that need no redaction pass: already redacted (read_file's path, masked when it was
+   * checked) or made by us (a SHA-256 in hex). Each pass costs a scan with every key pattern.
+   */
+  redacted?: readonly string[];
 }
 
 export interface ToolDefinition<I extends Shape = Shape, O extends Shape = Shape> extends ToolDescriptor<I, O> {
@@ -64,6 +69,6 @@ export function redactToolResult<O extends Shape>(tool: Pick<ToolDefinition, 'te
   return {
     text,
     ...(result.notes !== undefined ? { notes: redact(result.notes, env) } : {}),
-    structured: redactDeep(result.structured, env, new Map([[result.text, text]])),
+    structured: redactDeep(result.structured, env, new Map([[result.text, text], ...(result.redacted ?? []).map((r): [string, string] => [r, r])])),
   };
 }
