@@ -131,12 +131,12 @@ export class SidecarContext {
     this.settleRoots();
   }
 
-  /** Awaited before every tool call: the client's roots (briefly) and the code the synchronous accessors use. */
   /** ready() has nothing left to wait for: a caller may skip awaiting it (one less turn per tool call). */
   get isReady(): boolean {
     return this.rootsAreSettled && cascadeModule !== undefined;
   }
 
+  /** Awaited before every tool call: the client's roots (briefly) and the code the synchronous accessors use. */
   async ready(): Promise<void> {
     // The usual case once a session is under way: nothing to wait for, and no timer to arm per call.
     if (this.isReady) return;

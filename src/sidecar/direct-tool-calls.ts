@@ -15,16 +15,11 @@
 import { z } from 'zod';
 import { RELATED_TASK_META_KEY, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { SidecarContext } from './context';
+import { isRequestId, type DirectLane, type DirectReply } from './stdio';
 import { runTool, type ToolExtra } from './tool-call';
 import type { ToolDefinition } from './tools/tool';
 
 type RequestId = string | number;
-
-/** What the lane needs from the transport. */
-export interface DirectReply {
-  /** Writes one already serialised JSON-RPC message (no newline), in order with everything else sent. */
-  sendLine(line: string): Promise<void>;
-}
 
 /** A tool with its shapes made into zod objects on its first call (a start converts none). */
 class Compiled {
@@ -39,7 +34,15 @@ class Compiled {
   }
 }
 
-export class DirectToolCalls {
+/** A request the lane answers: its tool and its arguments as the input schema parsed them. */
+interface PlainCall {
+  id: RequestId;
+  compiled: Compiled;
+  args: Record<string, unknown>;
+  progressToken?: RequestId;
+}
+
+export class DirectToolCalls implements DirectLane {
   private readonly tools = new Map<string, Compiled>();
   private readonly running = new Map<RequestId, Cancellation>();
 
@@ -47,7 +50,6 @@ export class DirectToolCalls {
     for (const tool of tools) this.tools.set(tool.name, new Compiled(tool));
   }
 
-  /** Runs `message` here and returns true, or returns false (nothing done) for the SDK to handle it. */
   take(message: unknown, reply: DirectReply): boolean {
     const call = this.plainCall(message);
     if (!call) return false;
@@ -59,8 +61,7 @@ export class DirectToolCalls {
 
   /** A client's notifications/cancelled: aborts the call when it runs here (the SDK gets the notice too). */
   cancel(requestId: unknown): void {
-    if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
-    this.running.get(requestId)?.abort('cancelled by the client');
+    if (isRequestId(requestId)) this.running.get(requestId)?.abort('cancelled by the client');
   }
 
   /** The session ended: every call still running is aborted and answers nobody. */
@@ -69,11 +70,11 @@ export class DirectToolCalls {
     this.running.clear();
   }
 
-  private plainCall(message: unknown): { id: RequestId; compiled: Compiled; args: Record<string, unknown>; progressToken?: RequestId } | undefined {
+  private plainCall(message: unknown): PlainCall | undefined {
     if (!isPlainObject(message) || message.jsonrpc !== '2.0' || message.method !== 'tools/call') return undefined;
     for (const key in message) if (key !== 'jsonrpc' && key !== 'method' && key !== 'id' && key !== 'params') return undefined;
     const id = message.id;
-    if (!(typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id))) || this.running.has(id)) return undefined;
+    if (!isRequestId(id) || this.running.has(id)) return undefined;
     const params = message.params;
     if (!isPlainObject(params) || typeof params.name !== 'string') return undefined;
     let progressToken: RequestId | undefined;
@@ -84,7 +85,7 @@ export class DirectToolCalls {
       // Clients add their own keys (Claude Code: its tool-use id), which the SDK ignores too; a task's is not ours.
       if (!isPlainObject(meta) || RELATED_TASK_META_KEY in meta) return undefined;
       const token = meta.progressToken;
-      if (token !== undefined && typeof token !== 'string' && !(typeof token === 'number' && Number.isFinite(token))) return undefined;
+      if (token !== undefined && !isRequestId(token)) return undefined;
       progressToken = token;
     }
     const compiled = this.tools.get(params.name);
@@ -101,7 +102,7 @@ export class DirectToolCalls {
     return { id, compiled, args: parsed.data as Record<string, unknown>, progressToken };
   }
 
-  private async answer(call: { id: RequestId; compiled: Compiled; args: Record<string, unknown>; progressToken?: RequestId }, cancellation: Cancellation, reply: DirectReply): Promise<void> {
+  private async answer(call: PlainCall, cancellation: Cancellation, reply: DirectReply): Promise<void> {
     const { id, compiled } = call;
     const extra: ToolExtra = {
       get signal() {

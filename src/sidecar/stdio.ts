@@ -27,11 +27,23 @@ const HEAD_BYTES = 4096;
 
 type JsonRpcId = string | number;
 
+/** What a direct lane answers through. */
+export interface DirectReply {
+  /** Writes one already serialised JSON-RPC message (no newline), in order with everything else sent. */
+  sendLine(line: string): Promise<void>;
+}
+
 /** A lane that answers some requests without the SDK (direct-tool-calls.ts). */
 export interface DirectLane {
-  take(message: unknown, reply: { sendLine(line: string): Promise<void> }): boolean;
+  /** Runs `message` and returns true, or returns false (nothing done) for the SDK to handle it. */
+  take(message: unknown, reply: DirectReply): boolean;
   cancel(requestId: unknown): void;
   close(): void;
+}
+
+/** A JSON-RPC request id as MCP allows it: a string or a finite number (never null). */
+export function isRequestId(value: unknown): value is JsonRpcId {
+  return typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value));
 }
 
 export interface LineTransportOptions {
@@ -305,8 +317,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function idOf(value: unknown): JsonRpcId | undefined {
   if (!isObject(value)) return undefined;
-  const id = value.id;
-  return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : undefined;
+  return isRequestId(value.id) ? value.id : undefined;
 }
 
 function describeShapeProblem(value: unknown): string {

@@ -62,4 +62,3 @@ function resultLimitChars(env: NodeJS.ProcessEnv): number {
   const n = Number(env.SWITCHBOARD_MAX_RESULT_CHARS);
   return Number.isInteger(n) && n > 0 ? n : DEFAULT_RESULT_LIMIT_CHARS;
 }
-

@@ -203,19 +203,23 @@ function showable(input: unknown): string {
 }
 
 // Inputs that passed the lexical screen (a pure function of the text): the same few paths are asked for again and
-// again. Bounded; the arrays are never changed by callers.
+// again. A denial throws and is never remembered; the arrays are never changed by callers.
 const screened = new Map<string, { absolute: boolean; components: readonly string[] }>();
 
 function screenOnce(input: unknown, deny: (rule: DenyRule, why: string) => never, windowsNames: boolean): { absolute: boolean; components: readonly string[] } {
-  const key = typeof input === 'string' ? (windowsNames ? 'w' : 'p') + input : undefined;
-  const hit = key === undefined ? undefined : screened.get(key);
-  if (hit) return hit;
-  const result = screen(input, deny, windowsNames);
-  if (key !== undefined) {
-    if (screened.size >= 1024) screened.clear();
-    screened.set(key, result);
+  if (typeof input !== 'string') return screen(input, deny, windowsNames);
+  return remembered(screened, (windowsNames ? 'w' : 'p') + input, 1024, () => screen(input, deny, windowsNames));
+}
+
+/** `cache`'s value for `key`, made by `make` when missing; the cache is emptied when it reaches `limit` entries. */
+function remembered<V>(cache: Map<string, V>, key: string, limit: number, make: () => V): V {
+  let value = cache.get(key);
+  if (value === undefined) {
+    value = make();
+    if (cache.size >= limit) cache.clear();
+    cache.set(key, value);
   }
-  return result;
+  return value;
 }
 
 function screen(input: unknown, deny: (rule: DenyRule, why: string) => never, windowsNames: boolean): { absolute: boolean; components: string[] } {
@@ -288,7 +292,7 @@ function canonicalize(lexical: string, deny: (rule: DenyRule, why: string) => ne
  * catches a folder swapped for a link after this look. Anything else (a link, a missing name) takes the full
  * walk, which also words the denial.
  */
-function plainBelow(workspace: string, components: readonly string[]): { canonical: string; exists: true; stat: fs.Stats; openedPathMustMatch: true } | undefined {
+function plainBelow(workspace: string, components: readonly string[]): { canonical: string; exists: true; stat: fs.Stats } | undefined {
   if (!procFdReliable()) return undefined;
   let p = workspace;
   for (let i = 0; i < components.length; i++) {
@@ -296,7 +300,7 @@ function plainBelow(workspace: string, components: readonly string[]): { canonic
     const st = fs.lstatSync(p, { throwIfNoEntry: false });
     if (!st) return undefined;
     if (i < components.length - 1 ? !st.isDirectory() : !st.isFile()) return undefined;
-    if (i === components.length - 1) return { canonical: p, exists: true, stat: st, openedPathMustMatch: true };
+    if (i === components.length - 1) return { canonical: p, exists: true, stat: st };
   }
   return undefined;
 }
@@ -318,13 +322,7 @@ function procFdReliable(): boolean {
 const componentsCache = new Map<string, readonly string[]>();
 
 function components(p: string): readonly string[] {
-  let parts = componentsCache.get(p);
-  if (!parts) {
-    if (componentsCache.size >= 256) componentsCache.clear();
-    parts = p.split(path.sep).filter(Boolean);
-    componentsCache.set(p, parts);
-  }
-  return parts;
+  return remembered(componentsCache, p, 256, () => p.split(path.sep).filter(Boolean));
 }
 
 /** Component-wise containment with the volume's rules; `/ws-evil` is never inside `/ws`. */
