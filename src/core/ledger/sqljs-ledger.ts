@@ -6,7 +6,7 @@ import type { RateLimitInfo } from '../providers/types';
 import { SharedSqlJsFile, type LedgerStats, type SharedSqlJsFileOptions } from './sqljs-store';
 import { systemClock } from './types';
 import type {
-  Availability, CallRecord, CircuitState, Clock, Cooldown, Ledger, QuotaMetric, QuotaRule, QuotaState, QuotaWindow,
+  Availability, AvailableReserveOutcome, CallRecord, CircuitState, Clock, Cooldown, Ledger, QuotaMetric, QuotaRule, QuotaState, QuotaWindow,
   ReserveOutcome, ReserveRequest, Settlement, SpendSummary, ThresholdEvent,
 } from './types';
 import { WindowCache, windowBounds } from './windows';
@@ -123,15 +123,15 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   }
 
   /** One lock, one look at the shared file: the router's availability check and reservation (see Ledger). */
-  async reserveIfAvailable(request: ReserveRequest, cooldownKey: string): Promise<ReserveOutcome | { ok: false; unavailable: Availability }> {
+  async reserveIfAvailable(request: ReserveRequest, cooldownKey: string): Promise<AvailableReserveOutcome> {
     return this.reserveChecking(request, cooldownKey);
   }
 
-  private async reserveChecking(request: ReserveRequest, cooldownKey: string | undefined): Promise<ReserveOutcome | { ok: false; unavailable: Availability }> {
+  private async reserveChecking(request: ReserveRequest, cooldownKey: string | undefined): Promise<AvailableReserveOutcome> {
     request.rules.forEach(checkRule);
     const amounts = withRequest(request.amounts);
     const budgets = resolveBudgets(request);
-    return this.db.mutate<ReserveOutcome | { ok: false; unavailable: Availability }>((now) => {
+    return this.db.mutate<AvailableReserveOutcome>((now) => {
       if (cooldownKey !== undefined) {
         const unavailable = this.availabilityAt(cooldownKey, request.providerId, now);
         if (unavailable.cooldown || unavailable.circuit.state === 'open') return { result: { ok: false, unavailable }, changed: false };

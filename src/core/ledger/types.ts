@@ -81,6 +81,9 @@ export interface Availability {
   circuit: CircuitState;
 }
 
+/** reserveIfAvailable()'s outcome: reserve()'s, or the provider's availability when it is cooling down or its circuit is open. */
+export type AvailableReserveOutcome = ReserveOutcome | { ok: false; unavailable: Availability };
+
 /** What settle() reports: threshold events, the states after the call and, where the ledger says, circuit news. */
 export interface Settlement {
   events: ThresholdEvent[];
@@ -154,7 +157,7 @@ export interface Ledger {
    * availability() and reserve() in one step, where a ledger can: a provider cooling down (for this key) or with
    * its circuit open is refused with its availability, and nothing is reserved; otherwise, reserve().
    */
-  reserveIfAvailable?(request: ReserveRequest, cooldownKey: string): Promise<ReserveOutcome | { ok: false; unavailable: Availability }>;
+  reserveIfAvailable?(request: ReserveRequest, cooldownKey: string): Promise<AvailableReserveOutcome>;
   /** Provider-reported rate-limit headers win over our count when they say less is left. */
   reconcile(providerId: string, rules: QuotaRule[], info: RateLimitInfo): Promise<void>;
   monthSpend(): Promise<SpendSummary>;
