@@ -83,8 +83,13 @@ export class FileLock {
   private heldStat: fs.Stats | undefined;
   /** Cleared for good when the file system has no hard links (each acquisition then creates its file in place). */
   private reuseLockFile: boolean;
-  /** With reuseLockFile: the kept lock file, open, and its owner record (padded with spaces to one length). */
-  private spare: { path: string; fd: number; record: Buffer } | undefined;
+  /**
+   * With reuseLockFile: the kept lock file, open, its owner record (padded with spaces to one length) and when
+   * that was last written (performance.now(); undefined: never).
+   */
+  private spare: { path: string; fd: number; record: Buffer; writtenAt?: number } | undefined;
+  /** performance.now() when the lock was last acquired. */
+  private acquiredAt = 0;
 
   constructor(target: string, options: FileLockOptions = {}) {
     this.lockPath = `${target}.lock`;
@@ -104,6 +109,7 @@ export class FileLock {
     for (let attempt = 0; attempt < 3; attempt++) {
       if (this.create(owner)) {
         this.held = owner;
+        this.acquiredAt = performance.now();
         return true;
       }
       const found = readLock(this.lockPath);
@@ -137,6 +143,16 @@ export class FileLock {
     const now = fs.statSync(this.lockPath, { throwIfNoEntry: false });
     const mine = this.heldStat;
     return now !== undefined && now.ino === mine.ino && now.dev === mine.dev && now.mtimeMs === mine.mtimeMs && now.size === mine.size;
+  }
+
+  /**
+   * stillHeld(), without looking at the file while the lock is young. Nobody breaks a lock before its file is
+   * staleMs old unless its owner died, and a lock's file is at most staleMs/4 old when it is taken (see
+   * linkSpare): for a quarter of staleMs after that, it is surely still ours.
+   */
+  heldSurely(): boolean {
+    if (this.held === undefined) return false;
+    return performance.now() - this.acquiredAt < this.staleMs / 4 || this.stillHeld();
   }
 
   release(): void {
@@ -199,17 +215,24 @@ export class FileLock {
    * the one it judged stale, so it removes nothing (as with a new file). The record is padded to one length so
    * no byte of an older, longer one is left after it. Undefined: no kept file can be used here (no hard links),
    * fall back to a new file.
+   *
+   * The record is written again only when the last write is staleMs/4 old: a breaker can judge a live owner's
+   * holding stale only by its age (over staleMs), and a holding that old is always followed by a new record.
    */
   private linkSpare(owner: LockOwner): boolean | undefined {
     for (let attempt = 0; attempt < 2; attempt++) {
       const spare = this.spare ?? this.makeSpare();
-      const json = JSON.stringify(owner);
-      const length = Buffer.byteLength(json, 'utf8');
-      // Room for the token counter to grow without growing the file each time.
-      if (length > spare.record.length) spare.record = Buffer.alloc(length + 32);
-      const record = spare.record;
-      record.fill(0x20, record.write(json, 0, 'utf8'));
-      fs.writeSync(spare.fd, record, 0, record.length, 0);
+      const now = performance.now();
+      if (spare.writtenAt === undefined || now - spare.writtenAt >= this.staleMs / 4) {
+        const json = JSON.stringify(owner);
+        const length = Buffer.byteLength(json, 'utf8');
+        // Room for the token counter to grow without growing the file each time.
+        if (length > spare.record.length) spare.record = Buffer.alloc(length + 32);
+        const record = spare.record;
+        record.fill(0x20, record.write(json, 0, 'utf8'));
+        fs.writeSync(spare.fd, record, 0, record.length, 0);
+        spare.writtenAt = now;
+      }
       try {
         fs.linkSync(spare.path, this.lockPath);
       } catch (err) {
@@ -243,7 +266,7 @@ export class FileLock {
     }
   }
 
-  private makeSpare(): { path: string; fd: number; record: Buffer } {
+  private makeSpare(): { path: string; fd: number; record: Buffer; writtenAt?: number } {
     const { tmp, fd } = this.newTemp();
     this.spare = { path: tmp, fd, record: Buffer.alloc(0) };
     keepUntilExit(tmp);

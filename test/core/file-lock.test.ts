@@ -124,10 +124,11 @@ describe('FileLock (cross-process)', function () {
     });
   });
 
-  it('reuseLockFile: links one kept file per acquisition, each time with a fresh owner token, and dispose removes it', () => {
+  it('reuseLockFile: links one kept file per acquisition, with a fresh owner token once the last is staleMs/4 old, and dispose removes it', async () => {
     const lockPath = `${home.file}.lock`;
-    const a = new FileLock(home.file, { reuseLockFile: true });
-    const b = new FileLock(home.file, { reuseLockFile: true });
+    const staleMs = 200;
+    const a = new FileLock(home.file, { reuseLockFile: true, staleMs });
+    const b = new FileLock(home.file, { reuseLockFile: true, staleMs });
     assert.equal(a.tryAcquire(), true);
     const first = { ino: fs.statSync(lockPath).ino, owner: JSON.parse(fs.readFileSync(lockPath, 'utf8')) };
     assert.equal(b.tryAcquire(), false);
@@ -136,8 +137,14 @@ describe('FileLock (cross-process)', function () {
     assert.equal(a.tryAcquire(), true);
     const second = { ino: fs.statSync(lockPath).ino, owner: JSON.parse(fs.readFileSync(lockPath, 'utf8')) };
     assert.equal(second.ino, first.ino, 'the same file, linked again');
-    assert.equal(second.owner.pid, process.pid);
-    assert.notEqual(second.owner.token, first.owner.token);
+    assert.deepEqual(second.owner, first.owner, 'a fresh record is not written again');
+    a.release();
+    await new Promise((resolve) => setTimeout(resolve, staleMs / 4 + 10));
+    assert.equal(a.tryAcquire(), true);
+    const third = { ino: fs.statSync(lockPath).ino, owner: JSON.parse(fs.readFileSync(lockPath, 'utf8')) };
+    assert.equal(third.ino, first.ino);
+    assert.equal(third.owner.pid, process.pid);
+    assert.notEqual(third.owner.token, first.owner.token, 'an older record is replaced, with a new token');
     assert.equal(a.stillHeld(), true);
     a.release();
     assert.equal(b.tryAcquire(), true);
@@ -148,13 +155,15 @@ describe('FileLock (cross-process)', function () {
     assert.deepEqual(fs.readdirSync(home.dir), [], 'dispose removes the kept files');
   });
 
-  it('reuseLockFile: a breaker that judged an earlier holding stale does not remove the lock retaken with the same file', () => {
+  it('reuseLockFile: a breaker that judged an earlier holding stale does not remove the lock retaken with the same file', async () => {
     const lockPath = `${home.file}.lock`;
-    const holder = new FileLock(home.file, { reuseLockFile: true });
-    const breaker = new FileLock(home.file) as any;
+    const staleMs = 100;
+    const holder = new FileLock(home.file, { reuseLockFile: true, staleMs });
+    const breaker = new FileLock(home.file, { staleMs }) as any;
     assert.equal(holder.tryAcquire(), true);
-    // The breaker read this holding (and, say, found it older than staleMs)...
+    // The breaker read this holding and found it older than staleMs (the holder stalled that long)...
     const found = lockAsSeen(lockPath);
+    await new Promise((resolve) => setTimeout(resolve, staleMs + 10));
     // ...and before it breaks it, the holder releases and takes the lock again: same inode, new owner record.
     holder.release();
     assert.equal(holder.tryAcquire(), true);

@@ -4,9 +4,10 @@ import type { SqlValue } from 'sql.js';
 import { switchboardHome } from '../paths';
 import type { RateLimitInfo } from '../providers/types';
 import { SharedSqlJsFile, type LedgerStats, type SharedSqlJsFileOptions } from './sqljs-store';
+import { QuotaMirror, type HeldRow, type UsageKey } from './sqljs-mirror';
 import { systemClock } from './types';
 import type {
-  Availability, AvailableReserveOutcome, CallRecord, CircuitState, Clock, Cooldown, Ledger, QuotaMetric, QuotaRule, QuotaState, QuotaWindow,
+  Amounts, Availability, AvailableReserveOutcome, CallRecord, CircuitState, Clock, Cooldown, Ledger, QuotaMetric, QuotaRule, QuotaState, QuotaWindow,
   ReserveOutcome, ReserveRequest, Settlement, SpendSummary, ThresholdEvent,
 } from './types';
 import { WindowCache, windowBounds } from './windows';
@@ -50,6 +51,8 @@ export function defaultLedgerPath(env: NodeJS.ProcessEnv = process.env): string 
 const DAY_MS = 86_400_000;
 const CALL_COLUMNS = 'id, ts_ms, provider, model, tier, task, actor, ok, input_tokens, output_tokens, cost_usd, baseline_usd, principal, team';
 const PRUNE_EVERY_MS = 3_600_000;
+/** Reservations whose background sync is remembered for their settle, at most. */
+const MAX_REMEMBERED_SYNCS = 10_000;
 
 const addUsageSqlByCount: string[] = [];
 
@@ -57,29 +60,6 @@ const addUsageSqlByCount: string[] = [];
 function addUsageSql(rows: number): string {
   return (addUsageSqlByCount[rows] ??= `INSERT INTO usage VALUES ${Array.from({ length: rows }, () => '(?,?,?,?,?,?)').join(',')} ` +
     'ON CONFLICT (provider, metric, win, tz, start_ms) DO UPDATE SET used = used + excluded.used');
-}
-
-const statesSqlByKey = new Map<string, string>();
-
-/**
- * The held amounts of a counter's open reservations and the usage of `rules` of its windows, as one row. A
- * settlement (`settling`) also reads, in the same statement, whether the provider has a circuit row and the
- * span of call rowids (what capCallRows checks): each statement run costs more than its lookups.
- */
-function statesSql(rules: number, settling: boolean): string {
-  const key = `${rules}|${settling}`;
-  let sql = statesSqlByKey.get(key);
-  if (sql === undefined) {
-    const columns = Array.from({ length: rules }, (_, i) =>
-      `(SELECT used FROM usage WHERE provider = ? AND metric = ? AND win = ? AND tz = ? AND start_ms = ?) AS used${i}`);
-    if (settling) {
-      columns.push('(SELECT 1 FROM circuits WHERE provider = ?) AS circuit_row', '(SELECT max(rowid) FROM calls) - (SELECT min(rowid) FROM calls) + 1 AS call_span');
-    }
-    columns.push('COALESCE(SUM(requests),0) AS requests', 'COALESCE(SUM(input_chars),0) AS input_chars', 'COALESCE(SUM(tokens),0) AS tokens', 'COALESCE(SUM(usd),0) AS usd');
-    sql = `SELECT ${columns.join(', ')} FROM reservations WHERE provider = ? AND expires_ms > ?`;
-    statesSqlByKey.set(key, sql);
-  }
-  return sql;
 }
 
 export class SqlJsLedger implements Ledger, LedgerTransfer {
@@ -93,9 +73,13 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   private readonly maxCallRows: number;
   /** meta pruned_at as last read (it only grows), so most settles need not read it. */
   private prunedAtSeen = 0;
+  private readonly mirror: QuotaMirror;
+  /** Background fdatasyncs of reservations made here, by reservation id (see settle). */
+  private readonly reservationSyncs = new Map<string, Promise<boolean>>();
 
   private constructor(private readonly db: SharedSqlJsFile, options: SqlJsLedgerOptions) {
     this.file = db.file;
+    this.mirror = new QuotaMirror(db);
     this.thresholds = [...(options.thresholds ?? [0.8, 0.95, 1])].sort((a, b) => a - b);
     this.circuitFailures = options.circuitFailures ?? 5;
     this.circuitOpenMs = options.circuitOpenMs ?? 60_000;
@@ -131,98 +115,130 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     request.rules.forEach(checkRule);
     const amounts = withRequest(request.amounts);
     const budgets = resolveBudgets(request);
-    return this.db.mutate<AvailableReserveOutcome>((now) => {
+    let synced: Promise<boolean> | undefined;
+    const outcome = await this.db.mutate<AvailableReserveOutcome>((now) => {
       if (cooldownKey !== undefined) {
         const unavailable = this.availabilityAt(cooldownKey, request.providerId, now);
         if (unavailable.cooldown || unavailable.circuit.state === 'open') return { result: { ok: false, unavailable }, changed: false };
       }
       const states = [...this.states(request.providerId, request.rules, now), ...budgets.map((b) => this.budgetStateOf(b, now))];
-      // Checked and held under the file lock in one transaction: no other process can admit a call in between.
+      // Checked and held under the file lock in one change: no other process can admit a call in between.
       const blocking = blockingState(states, amounts);
       if (blocking) return { result: { ok: false, blocking, states }, changed: false };
       const id = randomUUID();
       const expires = now + (request.ttlMs ?? this.reservationTtlMs);
-      // Expired reservations count for nothing (every sum reads `expires_ms > now`); pruneIfDue removes them.
-      this.db.run('INSERT INTO reservations VALUES (?,?,?,?,?,?,?,?)', [
+      const held = (usd: number, own: Amounts): HeldRow => ({
+        requests: own.requests ?? 0, input_chars: own.input_chars ?? 0, tokens: own.tokens ?? 0, usd, createdMs: now, expiresMs: expires,
+      });
+      // Live until `expires`; a reservation never settled or released is charged after that (types.ts).
+      this.db.defer('INSERT INTO reservations VALUES (?,?,?,?,?,?,?,?)', [
         id, request.providerId, amounts.requests ?? 0, amounts.input_chars ?? 0, amounts.tokens ?? 0, amounts.usd ?? 0, now, expires,
       ]);
+      const rows = [{ rowId: id, counter: request.providerId, row: held(amounts.usd ?? 0, amounts) }];
       // A budget's hold is a row of its own, named after the reservation so settle and release remove it too.
-      for (const b of budgets) this.db.run('INSERT INTO reservations VALUES (?,?,0,0,0,?,?,?)', [`${id}#${b.counter}`, b.counter, amounts.usd ?? 0, now, expires]);
-      // The states read above plus this reservation's own holds: nothing else changed inside the transaction.
-      const held = expires > now ? amounts : {};
-      const after = states.map((s) => ({ ...s, ...quotaState(s.rule, s.used, s.reserved + (held[s.rule.metric] ?? 0), s.windowStartMs, s.resetAtMs) }));
-      return { result: { ok: true, reservationId: id, states: after }, changed: true };
+      for (const b of budgets) {
+        this.db.defer('INSERT INTO reservations VALUES (?,?,0,0,0,?,?,?)', [`${id}#${b.counter}`, b.counter, amounts.usd ?? 0, now, expires]);
+        rows.push({ rowId: `${id}#${b.counter}`, counter: b.counter, row: held(amounts.usd ?? 0, {}) });
+      }
+      this.mirror.addReservation(id, rows);
+      // The states read above plus this reservation's own holds: nothing else changed inside the change.
+      const heldNow = expires > now ? amounts : {};
+      const after = states.map((s) => ({ ...s, ...quotaState(s.rule, s.used, s.reserved + (heldNow[s.rule.metric] ?? 0), s.windowStartMs, s.resetAtMs) }));
+      // Durable in the background: the record reaches the disk while the caller waits for its provider, and
+      // settle waits for it (see settle).
+      return { result: { ok: true, reservationId: id, states: after }, changed: true, durable: 'background', onSynced: (p) => (synced = p) };
     });
+    if (outcome.ok && synced) this.rememberSync(outcome.reservationId, synced);
+    return outcome;
   }
 
+  /**
+   * The call is counted durably when this resolves. Its reservation was fdatasync'ed in the background while
+   * the provider answered (reserveChecking): when that finished and the reservation was still there, the
+   * settle record needs no disk wait of its own — should a power cut lose it, the reservation stays on disk
+   * and is charged at its expiry, so the call still counts (with its estimate). Otherwise the settle record is
+   * fdatasync'ed before this resolves, as always.
+   */
   async settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<Settlement> {
     rules.forEach(checkRule);
     const callId = record.callId ?? reservationId;
+    const reservationOnDisk = await this.takeSync(reservationId);
     return this.db.mutate<Settlement>((now) => {
-      this.deleteReservation(reservationId);
-      const releasedReservation = this.db.changes() > 0;
-      // One statement both checks and records: a call id already there inserts nothing.
-      // (ON CONFLICT (id), not OR IGNORE: a record breaking another constraint must still fail loudly.)
-      this.db.run(`INSERT INTO calls (${CALL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`, [
-        callId, now, record.providerId, record.model, record.tier, record.task ?? null, record.actor ?? null, record.ok ? 1 : 0,
-        record.inputTokens, record.outputTokens, record.costUsd, record.baselineUsd, record.principal?.id ?? null, record.principal?.team ?? null,
-      ]);
-      if (this.db.changes() === 0) {
+      const keys = this.ruleKeys(record.providerId, rules, now);
+      // Everything the settlement reads, before its first deferred statement (so none of it needs SQLite).
+      this.mirror.loadUsage(keys);
+      this.mirror.loadRows([record.providerId]);
+      this.mirror.callRowsAtMost();
+      if (record.ok) this.mirror.circuit(record.providerId);
+      const releasedReservation = this.mirror.removeReservation(reservationId);
+      if (releasedReservation) this.deleteReservation(reservationId);
+      // A reservation that was still there has no call row yet (settle removes one and adds the other together).
+      const recorded = releasedReservation && callId === reservationId ? false : this.db.all('SELECT 1 FROM calls WHERE id = ?', [callId]).length > 0;
+      if (recorded) {
         // Already recorded (a retry after a crash or a lost reply): count it once.
         return { result: { events: [], states: this.states(record.providerId, rules, now) }, changed: releasedReservation, durable: true };
       }
+      this.db.defer(`INSERT INTO calls (${CALL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`, [
+        callId, now, record.providerId, record.model, record.tier, record.task ?? null, record.actor ?? null, record.ok ? 1 : 0,
+        record.inputTokens, record.outputTokens, record.costUsd, record.baselineUsd, record.principal?.id ?? null, record.principal?.team ?? null,
+      ]);
       const used = settledAmounts(record);
       const seen = new Set<string>();
       const usageRows: SqlValue[] = [];
-      for (const rule of rules) {
-        const { win, tz, startMs } = this.windowKey(rule, now);
-        const key = `${rule.metric}|${win}|${tz}`;
-        if (seen.has(key)) continue; // two rules on the same counter (different limits) share one usage row
-        seen.add(key);
-        usageRows.push(record.providerId, rule.metric, win, tz, startMs, used[rule.metric] ?? 0);
-      }
+      keys.forEach((k) => {
+        const text = `${k.metric}|${k.win}|${k.tz}`;
+        if (seen.has(text)) return; // two rules on the same counter (different limits) share one usage row
+        seen.add(text);
+        usageRows.push(k.counter, k.metric, k.win, k.tz, k.startMs, used[k.metric] ?? 0);
+        this.mirror.addUsage(k, used[k.metric] ?? 0);
+      });
       // Every rule's counter in one statement (one row each, all different).
-      if (usageRows.length) this.db.run(addUsageSql(usageRows.length / 6), usageRows);
+      if (usageRows.length) this.db.defer(addUsageSql(usageRows.length / 6), usageRows);
       if (record.costUsd > 0) {
         const monthStart = windowBounds('month', 'UTC', now).startMs;
         for (const counter of chargedCounters(record)) {
-          this.db.run(
+          this.db.defer(
             `INSERT INTO usage VALUES (?,'usd','month','UTC',?,?)
              ON CONFLICT (provider, metric, win, tz, start_ms) DO UPDATE SET used = used + excluded.used`,
             [counter, monthStart, record.costUsd],
           );
+          this.mirror.addUsage({ counter, metric: 'usd', win: 'month', tz: 'UTC', startMs: monthStart }, record.costUsd);
         }
       }
-      this.db.run(
+      const month = utcMonth(now);
+      this.db.defer(
         `INSERT INTO spend VALUES (?, 1, ?, ?)
          ON CONFLICT (month) DO UPDATE SET calls = calls + 1, usd = usd + excluded.usd, baseline_usd = baseline_usd + excluded.baseline_usd`,
-        [utcMonth(now), record.costUsd, record.baselineUsd],
+        [month, record.costUsd, record.baselineUsd],
       );
-      const { states, row } = this.statesRead(record.providerId, rules, now, true);
+      this.mirror.addSpend(month, record.costUsd);
+      this.mirror.setCallRowsAtMost(this.mirror.callRowsAtMost() + 1);
+      const states = this.states(record.providerId, rules, now);
       const events: ThresholdEvent[] = [];
-      for (const s of states) {
+      states.forEach((s, i) => {
         const fraction = usedFraction(s);
-        const { win, tz } = this.windowKey(s.rule, now);
         for (const threshold of crossedThresholds(s, this.thresholds)) {
-          this.db.run('INSERT OR IGNORE INTO thresholds VALUES (?,?,?,?,?,?,?)', [record.providerId, s.rule.metric, win, tz, s.rule.limit, s.windowStartMs, threshold]);
-          if (this.db.changes() > 0) events.push({ providerId: record.providerId, rule: s.rule, threshold, fraction });
+          const key: SqlValue[] = [record.providerId, s.rule.metric, keys[i]!.win, keys[i]!.tz, s.rule.limit, s.windowStartMs, threshold];
+          if (this.mirror.thresholdRecorded(key)) continue;
+          this.db.defer('INSERT OR IGNORE INTO thresholds VALUES (?,?,?,?,?,?,?)', key);
+          this.mirror.addThreshold(key);
+          events.push({ providerId: record.providerId, rule: s.rule, threshold, fraction });
         }
-      }
+      });
+      this.capCallRows();
+      // Read before any change above, the router need not look again to record this call's success.
+      const circuitClean = record.ok ? this.mirror.circuit(record.providerId) === null : undefined;
       this.pruneIfDue(now);
-      // The span was read before a prune could delete rows: still an upper bound of the count, as capCallRows needs.
-      this.capCallRows(Number(row.call_span ?? 0));
-      // Read here, under the lock, the router need not look again to record this call's success.
-      const circuitClean = record.ok ? row.circuit_row == null : undefined;
-      return { result: { events, states, circuitClean }, changed: true, durable: true };
+      return { result: { events, states, circuitClean }, changed: true, durable: !(reservationOnDisk && releasedReservation) };
     });
   }
 
   async release(reservationId: string): Promise<void> {
-    // Usually the reservation exists; when it already expired there is nothing to write.
-    if (!(await this.db.read(() => this.db.all('SELECT 1 FROM reservations WHERE id = ?', [reservationId]).length > 0))) return;
+    this.reservationSyncs.delete(reservationId);
     await this.db.mutate(() => {
-      this.deleteReservation(reservationId);
-      return { result: undefined, changed: this.db.changes() > 0 };
+      const released = this.mirror.removeReservation(reservationId);
+      if (released) this.deleteReservation(reservationId);
+      return { result: undefined, changed: released };
     });
   }
 
@@ -256,25 +272,20 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   }
 
   private availabilityAt(cooldownKey: string, providerId: string, now: number): Availability {
-    // Both in one statement (the router asks before every call).
-    const row = this.db.all(
-      `SELECT (SELECT until_ms FROM cooldowns WHERE key = ? AND until_ms > ?) AS until_ms, (SELECT reason FROM cooldowns WHERE key = ? AND until_ms > ?) AS reason,
-              (SELECT open_until_ms FROM circuits WHERE provider = ?) AS open_until_ms`,
-      [cooldownKey, now, cooldownKey, now, providerId],
-    )[0]!;
-    const circuit = circuitOf(row.open_until_ms == null ? null : Number(row.open_until_ms), now);
-    return row.until_ms == null ? { circuit } : { cooldown: { key: cooldownKey, untilMs: Number(row.until_ms), reason: String(row.reason) }, circuit };
+    const circuit = this.circuitAt(providerId, now);
+    const cooldown = this.cooldownAt(cooldownKey, now);
+    return cooldown ? { cooldown, circuit } : { circuit };
   }
 
   private cooldownAt(key: string, now: number): Cooldown | undefined {
-    const row = this.db.all('SELECT until_ms, reason FROM cooldowns WHERE key = ? AND until_ms > ?', [key, now])[0];
-    return row ? { key, untilMs: Number(row.until_ms), reason: String(row.reason) } : undefined;
+    const c = this.mirror.cooldown(key);
+    return c && c.untilMs > now ? { key, untilMs: c.untilMs, reason: c.reason } : undefined;
   }
 
   async recordOutcome(providerId: string, ok: boolean): Promise<CircuitState> {
     if (ok) {
       // The common case, a success on a healthy provider, changes nothing: no lock, no write.
-      const healthy = await this.db.read(() => this.db.all('SELECT 1 FROM circuits WHERE provider = ?', [providerId]).length === 0);
+      const healthy = await this.db.read(() => this.mirror.circuit(providerId) === null);
       if (healthy) return { state: 'closed' };
     }
     return this.db.mutate((now) => {
@@ -297,8 +308,7 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   }
 
   private circuitAt(providerId: string, now: number): CircuitState {
-    const row = this.db.all('SELECT open_until_ms FROM circuits WHERE provider = ?', [providerId])[0];
-    return circuitOf(row?.open_until_ms == null ? null : Number(row.open_until_ms), now);
+    return circuitOf(this.mirror.circuit(providerId)?.openUntilMs ?? null, now);
   }
 
   async reconcile(providerId: string, rules: QuotaRule[], info: RateLimitInfo): Promise<void> {
@@ -414,16 +424,17 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
    * fall in it.
    */
   private deleteReservation(id: string): void {
-    this.db.run('DELETE FROM reservations WHERE id >= ? AND id < ?', [id, `${id}$`]);
+    this.db.defer('DELETE FROM reservations WHERE id >= ? AND id < ?', [id, `${id}$`]);
   }
 
   private budgetStateOf(budget: ResolvedBudget, now: number): QuotaState {
-    const monthStart = windowBounds('month', 'UTC', now).startMs;
+    const month = windowBounds('month', 'UTC', now);
     // The global budget is the month's whole spend, as budget_usd_month always counted it.
-    const used = budget.scope === 'global'
-      ? Number(this.db.all('SELECT usd FROM spend WHERE month = ?', [utcMonth(now)])[0]?.usd ?? 0)
-      : this.usedIn(budget.counter, 'usd', 'month', 'UTC', monthStart);
-    return budgetState(budget, used, Number(this.held(budget.counter, now).usd ?? 0), now);
+    const settled = budget.scope === 'global'
+      ? this.mirror.spendUsd(utcMonth(now))
+      : this.mirror.used({ counter: budget.counter, metric: 'usd', win: 'month', tz: 'UTC', startMs: month.startMs });
+    const used = settled + this.mirror.charged(budget.counter, 'usd', month.startMs, month.resetAtMs, now);
+    return budgetState(budget, used, this.mirror.held(budget.counter, now).usd ?? 0, now);
   }
 
   private windowKey(rule: QuotaRule, now: number): { win: QuotaWindow; tz: string; startMs: number; resetAtMs: number } {
@@ -433,50 +444,49 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     return { win: rule.window, tz, startMs: b.startMs, resetAtMs: b.resetAtMs };
   }
 
-  private usedIn(providerId: string, metric: QuotaMetric, win: QuotaWindow, tz: string, startMs: number): number {
-    const row = this.db.all('SELECT used FROM usage WHERE provider = ? AND metric = ? AND win = ? AND tz = ? AND start_ms = ?', [providerId, metric, win, tz, startMs])[0];
-    return Number(row?.used ?? 0);
+  /** Each rule's usage counter in the window `now` is in. */
+  private ruleKeys(providerId: string, rules: QuotaRule[], now: number): Array<UsageKey & { resetAtMs: number }> {
+    return rules.map((rule) => ({ counter: providerId, metric: rule.metric, ...this.windowKey(rule, now) }));
   }
 
+  private usedIn(providerId: string, metric: QuotaMetric, win: QuotaWindow, tz: string, startMs: number): number {
+    return this.mirror.used({ counter: providerId, metric, win, tz, startMs });
+  }
+
+  /** Settled usage plus expired never-settled reservations (charged), and what live reservations hold. */
   private states(providerId: string, rules: QuotaRule[], now: number): QuotaState[] {
     if (!rules.length) return [];
-    return this.statesRead(providerId, rules, now, false).states;
-  }
-
-  /** The states, plus (settling) the circuit row and call span the settlement needs, in one statement. */
-  private statesRead(providerId: string, rules: QuotaRule[], now: number, settling: boolean): { states: QuotaState[]; row: Record<string, SqlValue> } {
-    const keys = rules.map((rule) => this.windowKey(rule, now));
-    const params: SqlValue[] = [];
-    rules.forEach((rule, i) => params.push(providerId, rule.metric, keys[i]!.win, keys[i]!.tz, keys[i]!.startMs));
-    if (settling) params.push(providerId);
-    params.push(providerId, now);
-    const row = this.db.all(statesSql(rules.length, settling), params)[0]!;
-    const states = rules.map((rule, i) => {
-      const { startMs, resetAtMs } = keys[i]!;
-      return quotaState(rule, Number(row[`used${i}`] ?? 0), Number(row[rule.metric] ?? 0), startMs, resetAtMs);
+    const keys = this.ruleKeys(providerId, rules, now);
+    this.mirror.loadUsage(keys);
+    const held = this.mirror.held(providerId, now);
+    return rules.map((rule, i) => {
+      const k = keys[i]!;
+      const used = this.mirror.used(k) + this.mirror.charged(providerId, rule.metric, k.startMs, k.resetAtMs, now);
+      return quotaState(rule, used, held[rule.metric] ?? 0, k.startMs, k.resetAtMs);
     });
-    return { states, row };
   }
 
-  private held(providerId: string, now: number): Record<string, SqlValue> {
-    return this.db.all(
-      `SELECT COALESCE(SUM(requests),0) AS requests, COALESCE(SUM(input_chars),0) AS input_chars,
-              COALESCE(SUM(tokens),0) AS tokens, COALESCE(SUM(usd),0) AS usd
-       FROM reservations WHERE provider = ? AND expires_ms > ?`,
-      [providerId, now],
-    )[0]!;
-  }
-
-  /** Keeps the call rows near maxCallRows on every settle (in batches, so most settles only count). */
-  private capCallRows(spanRead?: number): void {
+  /** Keeps the call rows near maxCallRows (in batches, so most settles only count). */
+  private capCallRows(): void {
     const most = this.maxCallRows + Math.max(10, this.maxCallRows / 10);
-    // The rowid span bounds the count from above and costs two index seeks where count(*) reads every row.
-    const span = spanRead ?? Number(this.db.all('SELECT (SELECT max(rowid) FROM calls) - (SELECT min(rowid) FROM calls) + 1 AS n', [])[0]?.n ?? 0);
-    if (span <= most) return;
-    const rows = Number(this.db.all('SELECT count(*) AS n FROM calls', [])[0]?.n ?? 0);
-    if (rows <= most) return;
-    // id breaks ties so every process replaying this statement deletes the same rows.
-    this.db.run('DELETE FROM calls WHERE id IN (SELECT id FROM calls ORDER BY ts_ms DESC, id DESC LIMIT -1 OFFSET ?)', [this.maxCallRows]);
+    if (this.mirror.callRowsAtMost() <= most) return;
+    // id breaks ties so every process replaying this statement deletes the same rows (none if there are few).
+    this.db.defer('DELETE FROM calls WHERE id IN (SELECT id FROM calls ORDER BY ts_ms DESC, id DESC LIMIT -1 OFFSET ?)', [this.maxCallRows]);
+    this.mirror.setCallRowsAtMost(this.maxCallRows);
+  }
+
+  /** A reservation's background fdatasync, kept for its settle (bounded: a caller may never settle or release). */
+  private rememberSync(reservationId: string, synced: Promise<boolean>): void {
+    if (this.reservationSyncs.size >= MAX_REMEMBERED_SYNCS) this.reservationSyncs.delete(this.reservationSyncs.keys().next().value!);
+    this.reservationSyncs.set(reservationId, synced);
+  }
+
+  /** True when this instance made the reservation and its record is on disk (waiting for that if needed). */
+  private async takeSync(reservationId: string): Promise<boolean> {
+    const synced = this.reservationSyncs.get(reservationId);
+    if (!synced) return false;
+    this.reservationSyncs.delete(reservationId);
+    return synced;
   }
 
   private pruneIfDue(now: number): void {
@@ -492,6 +502,7 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     this.db.run(`DELETE FROM thresholds WHERE ${staleWindows}`, cutoffs);
     this.db.run('DELETE FROM calls WHERE ts_ms < ?', [now - this.callRetentionMs]);
     this.db.run('DELETE FROM cooldowns WHERE until_ms <= ?', [now]);
-    this.db.run('DELETE FROM reservations WHERE expires_ms <= ?', [now]);
+    // Expired never-settled reservations are charged in the windows they were made in: kept as long as those.
+    this.db.run('DELETE FROM reservations WHERE created_ms < ?', [now - 400 * DAY_MS]);
   }
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
+import type { Database, SqlJsStatic, SqlValue } from 'sql.js';
 import { FileLock, removeOrphanTemps } from '../file-lock';
 import { LOG_HEADER_BYTES, encodeLogHeader, encodeRecord, newLogId, parseLogHeader, type LoggedStatement } from './oplog';
 import {
@@ -8,6 +8,7 @@ import {
   isRecoverable, nextGen, openSnapshotBytes, readAll, renameReplacing, sameFile, scanLogTail, unlinkQuiet, unusableLedger, writeAll,
 } from './sqljs-files';
 import { loadSqlJs } from './sqljs';
+import { SqlStatements } from './sqljs-statements';
 import type { LedgerStats, LedgerWarning, SharedSqlJsFileOptions } from './sqljs-options';
 import type { Clock } from './types';
 
@@ -50,8 +51,12 @@ export interface Mutation<T> {
   result: T;
   /** Nothing to write when false (the transaction is rolled back). */
   changed: boolean;
-  /** fdatasync the log record, so the change survives a power cut before the promise resolves. */
-  durable?: boolean;
+  /**
+   * true: fdatasync the log record, so the change survives a power cut before the promise resolves.
+   * 'background': start the fdatasync and resolve at once; onSynced gets a promise of its outcome (true: on disk).
+   */
+  durable?: boolean | 'background';
+  onSynced?: (synced: Promise<boolean>) => void;
 }
 
 export class SharedSqlJsFile {
@@ -63,11 +68,8 @@ export class SharedSqlJsFile {
   private readonly compactLogBytes: number;
   private readonly onSnapshotWritten: () => void;
   private readonly logFile: string;
-  private readonly statements = new Map<string, Statement>();
-  private readonly columnNames = new WeakMap<Statement, string[]>();
-  /** Each statement's text as logged (whitespace collapsed). */
-  private readonly loggedSql = new Map<string, string>();
-  private db: Database | undefined;
+  /** The in-memory copy and its statements. */
+  private db: SqlStatements | undefined;
   /** Generation and inode of the snapshot `db` mirrors; gen null = there was no file. */
   private diskGen: number | null = null;
   private diskIno = 0;
@@ -85,8 +87,9 @@ export class SharedSqlJsFile {
   /** Inode of the log we have applied records from (0: none yet) and how many of its bytes. */
   private logIno = 0;
   private logOffset = 0;
-  /** Statements run by the change in progress, to be logged when it commits. */
-  private pending: LoggedStatement[] | undefined;
+  /** Background fdatasyncs in flight per fd, and fds to close once theirs finish. */
+  private readonly syncsInFlight = new Map<number, number>();
+  private readonly closeWhenSynced = new Set<number>();
   private readonly counters: Omit<LedgerStats, 'logOffset'> = { snapshotLoads: 0, recordsApplied: 0, recordsAppended: 0, snapshotsWritten: 0, tornTailsTruncated: 0 };
   private dirFd: number | undefined;
   private checkedIntegrity = false;
@@ -140,9 +143,14 @@ export class SharedSqlJsFile {
     }
   }
 
-  /** Rows changed by the last statement run. */
+  /** Rows changed by the last statement run now. */
   changes(): number {
-    return this.db!.getRowsModified();
+    return this.db!.changes();
+  }
+
+  /** Changes whenever the copy changes other than by deferred statements (see SqlStatements). */
+  get epoch(): number {
+    return this.db?.epoch ?? -1;
   }
 
   /** Runs fn on an up-to-date copy without the lock (snapshots are replaced whole; log records self-check). */
@@ -191,27 +199,26 @@ export class SharedSqlJsFile {
 
   private apply<T>(fn: (now: number) => Mutation<T>): T {
     this.refresh(true);
-    this.pending = [];
-    this.control('BEGIN');
+    const db = this.db!;
+    db.beginChange();
     let out: Mutation<T>;
+    let statements: LoggedStatement[];
     try {
       out = fn(this.clock());
+      statements = db.endChange(out.changed);
     } catch (err) {
-      this.pending = undefined;
-      this.control('ROLLBACK');
+      db.abortChange();
       throw err;
     }
-    const statements = this.pending;
-    this.pending = undefined;
-    if (!out.changed) {
-      this.control('ROLLBACK');
-      return out.result;
-    }
-    this.control('COMMIT');
+    if (!out.changed) return out.result;
     try {
       // No snapshot yet (or one written before the log existed): the change goes into a first snapshot.
-      if (this.diskGen === null || this.logId === null) this.writeSnapshot();
-      else this.append(statements, out.durable === true);
+      if (this.diskGen === null || this.logId === null) {
+        this.writeSnapshot();
+        out.onSynced?.(Promise.resolve(true));
+      } else {
+        this.append(statements, out.durable ?? false, out.onSynced);
+      }
     } catch (err) {
       // Memory is now ahead of the files: forget it so the next operation starts from what is on disk.
       this.dropDb();
@@ -371,7 +378,8 @@ export class SharedSqlJsFile {
   private closeLogFd(): void {
     if (this.logFd === undefined) return;
     try {
-      fs.closeSync(this.logFd);
+      if (this.syncsInFlight.has(this.logFd)) this.closeWhenSynced.add(this.logFd);
+      else fs.closeSync(this.logFd);
     } catch {
       // already closed: nothing to release
     }
@@ -385,15 +393,12 @@ export class SharedSqlJsFile {
   }
 
   private replay(statements: LoggedStatement[], offset: number): void {
-    this.control('BEGIN');
     try {
-      for (const [sql, params] of statements) this.stmt(sql).run(params);
+      this.db!.replay(statements);
     } catch (err) {
-      this.control('ROLLBACK');
       // Good checksum but the statements do not apply: this copy and the log's writer disagree.
       throw new CorruptLog(offset, `record does not replay: ${(err as Error).message}`);
     }
-    this.control('COMMIT');
     this.counters.recordsApplied++;
   }
 
@@ -412,7 +417,7 @@ export class SharedSqlJsFile {
    * than the data). Readers find the records' end by the zeros (scanLogTail); an older version reads the free
    * space as a torn tail and, as lock holder, truncates it: both read the same records.
    */
-  private append(statements: LoggedStatement[], durable: boolean): void {
+  private append(statements: LoggedStatement[], durable: boolean | 'background', onSynced?: (synced: Promise<boolean>) => void): void {
     const record = encodeRecord(statements);
     this.assertLockHeld();
     if (this.logIno === 0) {
@@ -424,7 +429,7 @@ export class SharedSqlJsFile {
       let ino: number;
       try {
         writeAll(fd, bytes, 0);
-        if (durable) fs.fdatasyncSync(fd);
+        if (durable === true) fs.fdatasyncSync(fd);
         ino = fs.fstatSync(fd).ino;
       } catch (err) {
         fs.closeSync(fd);
@@ -437,6 +442,7 @@ export class SharedSqlJsFile {
       this.syncDir();
       this.logIno = ino;
       this.logOffset = used.length;
+      if (durable === 'background') onSynced?.(this.syncInBackground(fd));
     } else {
       const fd = this.logHandle(this.logIno);
       if (fd === undefined) throw new Error('the quota ledger log was replaced while this process held the lock');
@@ -448,7 +454,7 @@ export class SharedSqlJsFile {
       }
       try {
         writeAll(fd, record, this.logOffset);
-        if (durable) fs.fdatasyncSync(fd);
+        if (durable === true) fs.fdatasyncSync(fd);
       } catch (err) {
         // Take back what may have been written, so no process counts a change its caller was told failed.
         try {
@@ -459,8 +465,29 @@ export class SharedSqlJsFile {
         throw err;
       }
       this.logOffset += record.length;
+      if (durable === 'background') onSynced?.(this.syncInBackground(fd));
     }
     this.counters.recordsAppended++;
+  }
+
+  /**
+   * fdatasync on the thread pool, so the caller's next wait (a provider call) overlaps the disk's. The fd stays
+   * open until it finishes: closed meanwhile, its number could be reused and the sync would reach another file.
+   */
+  private syncInBackground(fd: number): Promise<boolean> {
+    this.syncsInFlight.set(fd, (this.syncsInFlight.get(fd) ?? 0) + 1);
+    return new Promise((resolve) => {
+      fs.fdatasync(fd, (err) => {
+        const left = this.syncsInFlight.get(fd)! - 1;
+        if (left > 0) {
+          this.syncsInFlight.set(fd, left);
+        } else {
+          this.syncsInFlight.delete(fd);
+          if (this.closeWhenSynced.delete(fd)) fs.close(fd, () => undefined);
+        }
+        resolve(err === null);
+      });
+    });
   }
 
   /** A new log's size with its free space: where it will be folded in (see apply), plus room for the last record. */
@@ -474,7 +501,9 @@ export class SharedSqlJsFile {
    * Always durable: once the log is removed, the snapshot is the only copy of its records.
    */
   private writeSnapshot(): void {
-    const db = this.db!;
+    const live = this.db!;
+    live.flushDeferred();
+    const db = live.db;
     const nextLogId = newLogId();
     const prevLogId = this.logId ?? '';
     db.run("INSERT OR REPLACE INTO meta VALUES ('log_id', ?)", [nextLogId]);
@@ -529,7 +558,7 @@ export class SharedSqlJsFile {
 
   private assertLockHeld(): void {
     // We stalled past the stale limit and another process took over: writing now could lose its update.
-    if (!this.lock.stillHeld()) throw new Error('the quota ledger lock was taken over while this process was stalled; the change was not written');
+    if (!this.lock.heldSurely()) throw new Error('the quota ledger lock was taken over while this process was stalled; the change was not written');
   }
 
   private openBytes(bytes: Buffer): Database {
@@ -545,7 +574,7 @@ export class SharedSqlJsFile {
     // file's header to detect other writers before every statement, which cost more than the statements did.
     // Durability is the log's business, not this copy's: no syncs of the in-memory file either.
     db.exec('PRAGMA journal_mode = MEMORY; PRAGMA locking_mode = EXCLUSIVE; PRAGMA synchronous = OFF');
-    this.db = db;
+    this.db = new SqlStatements(db);
     this.diskGen = gen;
     this.diskIno = ino;
     const meta = new Map((db.exec("SELECT key, value FROM meta WHERE key IN ('log_id', 'prev_log_id')")[0]?.values ?? []).map((r) => [String(r[0]), String(r[1])]));
@@ -555,8 +584,6 @@ export class SharedSqlJsFile {
   }
 
   private dropDb(): void {
-    for (const s of this.statements.values()) s.free();
-    this.statements.clear();
     this.db?.close();
     this.db = undefined;
     this.diskGen = null;
@@ -649,49 +676,18 @@ export class SharedSqlJsFile {
     fs.fsyncSync(this.dirFd);
   }
 
-  /** BEGIN, COMMIT, ROLLBACK as cached statements: Database.run would parse them again on every change. */
-  private control(sql: 'BEGIN' | 'COMMIT' | 'ROLLBACK'): void {
-    this.stmt(sql).run();
-  }
-
-  private stmt(sql: string): Statement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db!.prepare(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
-  }
-
-  /** Runs a changing statement, recording it for the log. */
+  /** Runs a changing statement now, recording it for the log. */
   run(sql: string, params: SqlValue[]): void {
-    let logged = this.loggedSql.get(sql);
-    if (logged === undefined) {
-      logged = sql.replace(/\s+/g, ' ').trim();
-      this.loggedSql.set(sql, logged);
-    }
-    this.stmt(logged).run(params);
-    this.pending?.push([logged, params]);
+    this.db!.run(sql, params);
+  }
+
+  /** Records a changing statement for the log, to run on the copy later (SqlStatements.defer). */
+  defer(sql: string, params: SqlValue[]): void {
+    this.db!.defer(sql, params);
   }
 
   all(sql: string, params: SqlValue[]): Array<Record<string, SqlValue>> {
-    const s = this.stmt(sql);
-    try {
-      s.bind(params);
-      const rows: Array<Record<string, SqlValue>> = [];
-      while (s.step()) {
-        // getAsObject asks SQLite for the column names on every row; they are fixed per statement.
-        let names = this.columnNames.get(s);
-        if (!names) this.columnNames.set(s, (names = s.getColumnNames()));
-        const values = s.get();
-        const row: Record<string, SqlValue> = {};
-        for (let i = 0; i < names.length; i++) row[names[i]!] = values[i] as SqlValue;
-        rows.push(row);
-      }
-      return rows;
-    } finally {
-      s.reset();
-    }
+    return this.db!.all(sql, params);
   }
 
   private assertOpen(): void {
