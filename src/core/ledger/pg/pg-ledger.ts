@@ -131,7 +131,7 @@ export class PgLedger implements Ledger, LedgerTransfer {
       const globalUsed = budgets.some((b) => b.scope === 'global') ? await lockMonthSpend(c, utcMonth(now)) : 0;
       const holds = await holdsOf(c, [request.providerId, ...budgets.map((b) => b.counter)], [...ruleKeys, ...allBudgetKeys], now);
       const states = [
-        ...request.rules.map((rule, i) => this.stateOf(rule, ruleKeys[i]!, used, holds, now)),
+        ...request.rules.map((rule, i) => this.stateOf(rule, ruleKeys[i]!, used, holds)),
         ...budgets.map((b, i) => {
           const key = allBudgetKeys[i]!;
           const settled = b.scope === 'global' ? globalUsed : used.get(keyOf(key)) ?? 0;
@@ -206,7 +206,7 @@ export class PgLedger implements Ledger, LedgerTransfer {
       );
       // Usage as the upsert left it (this transaction holds those rows), holds and charges as of now.
       const holds = rules.length ? await holdsOf(c, [record.providerId], ruleKeys, now) : NO_HOLDS;
-      const states = rules.map((rule, i) => this.stateOf(rule, ruleKeys[i]!, used, holds, now));
+      const states = rules.map((rule, i) => this.stateOf(rule, ruleKeys[i]!, used, holds));
       const crossing: unknown[][] = [];
       states.forEach((s, i) => {
         const k = ruleKeys[i]!;
@@ -356,17 +356,16 @@ export class PgLedger implements Ledger, LedgerTransfer {
   }
 
   /** Used = settled + charged (expired reservations created in the window); reserved = live holds. */
-  private stateOf(rule: QuotaRule, key: CounterKey, used: Map<string, number>, holds: Holds, now: number): QuotaState {
-    const b = this.windows.bounds(rule.window, key.tz, now);
+  private stateOf(rule: QuotaRule, key: CounterKey, used: Map<string, number>, holds: Holds): QuotaState {
     const charged = holds.charged.get(windowOf(key))?.[rule.metric] ?? 0;
-    return quotaState(rule, (used.get(keyOf(key)) ?? 0) + charged, holds.held.get(key.counter)?.[rule.metric] ?? 0, b.startMs, b.resetAtMs);
+    return quotaState(rule, (used.get(keyOf(key)) ?? 0) + charged, holds.held.get(key.counter)?.[rule.metric] ?? 0, key.startMs, key.resetAtMs);
   }
 
   private async statesWith(c: PoolClient, providerId: string, rules: QuotaRule[], keys: CounterKey[], now: number): Promise<QuotaState[]> {
     if (!rules.length) return [];
     const used = await readCounters(c, keys);
     const holds = await holdsOf(c, [providerId], keys, now);
-    return rules.map((rule, i) => this.stateOf(rule, keys[i]!, used, holds, now));
+    return rules.map((rule, i) => this.stateOf(rule, keys[i]!, used, holds));
   }
 }
 
