@@ -67,7 +67,11 @@ export interface ReserveRequest {
   budgets?: Budget[];
   /** What the call is expected to consume (estimated before the call). */
   amounts: Amounts;
-  /** A reservation not settled or released by then is void (its holder died). */
+  /**
+   * A reservation not settled or released by then is charged (its holder died mid-call, and the provider most
+   * likely served and billed it): its amounts count as used in the windows containing its creation, until a late
+   * settle (which records the real usage instead) or release removes it.
+   */
   ttlMs?: number;
 }
 

@@ -67,23 +67,84 @@ for (const backend of LEDGER_BACKENDS) {
       assert.equal((await ledger.reserve({ providerId: 'q', rules: [usd], amounts: { usd: 0.5 } })).ok, true);
     });
 
-    it('lets reservations expire after their TTL (their holder died) so the quota comes back', async () => {
+    it('charges a reservation its holder never settled once it expires (the provider likely served the call)', async () => {
       const clock = new ManualClock(at('2026-04-02T10:00:00Z'));
       const { ledger } = await ledgerAt(clock);
-      const one: QuotaRule = { metric: 'requests', window: 'day', limit: 1 };
-      assert.ok((await ledger.reserve({ providerId: 'p', rules: [one], amounts: {}, ttlMs: 5_000 })).ok);
-      assert.equal((await ledger.reserve({ providerId: 'p', rules: [one], amounts: {} })).ok, false);
+      const twoADay: QuotaRule = { metric: 'requests', window: 'day', limit: 2 };
+      const tokensADay: QuotaRule = { metric: 'tokens', window: 'day', limit: 1000 };
+      const perMonth: QuotaRule = { metric: 'requests', window: 'month', limit: 100 };
+      const rules = [twoADay, tokensADay, perMonth];
+      const quota = async () => (await ledger.quota('p', rules)).map((s) => [s.used, s.reserved]);
+      const dead = await ledger.reserve({ providerId: 'p', rules, amounts: { tokens: 300 }, ttlMs: 5_000 });
+      assert.ok(dead.ok);
       clock.advance(4_999);
-      assert.equal((await ledger.quota('p', [one]))[0]!.reserved, 1);
+      assert.deepEqual(await quota(), [[0, 1], [0, 300], [0, 1]], 'held while unexpired');
       clock.advance(1);
-      assert.equal((await ledger.quota('p', [one]))[0]!.reserved, 0);
-      const again = await ledger.reserve({ providerId: 'p', rules: [one], amounts: {} });
-      assert.ok(again.ok);
-      // Settling an expired reservation still records the usage: the call really happened.
-      clock.advance(10 * 60_000 + 1);
-      const settled = await ledger.settle(again.reservationId, [one], call('p'));
-      assert.equal(settled.states[0]!.used, 1);
-      assert.equal(settled.states[0]!.reserved, 0);
+      assert.deepEqual(await quota(), [[1, 0], [300, 0], [1, 0]], 'expired: used, not given back');
+      // Admission sees the charge: one request left today.
+      const second = await ledger.reserve({ providerId: 'p', rules, amounts: {} });
+      assert.ok(second.ok);
+      assert.deepEqual(second.states.map((s) => [s.used, s.reserved]), [[1, 1], [300, 0], [1, 1]]);
+      const refused = await ledger.reserve({ providerId: 'p', rules, amounts: {} });
+      assert.ok(!refused.ok);
+      assert.equal(refused.blocking.rule, twoADay);
+      assert.deepEqual([refused.blocking.used, refused.blocking.reserved], [1, 1]);
+      await ledger.release(second.reservationId);
+      // Settled late, it counts the real usage instead of the charge: the call once, not twice.
+      clock.advance(10 * 60_000);
+      const settled = await ledger.settle(dead.reservationId, rules, call('p', { amounts: { requests: 1, tokens: 120 } }));
+      assert.deepEqual(settled.states.map((s) => [s.used, s.reserved]), [[1, 0], [120, 0], [1, 0]]);
+      // Released late (the call used nothing), its charge goes.
+      const abandoned = await ledger.reserve({ providerId: 'p', rules, amounts: { tokens: 50 }, ttlMs: 1_000 });
+      assert.ok(abandoned.ok);
+      clock.advance(1_000);
+      assert.deepEqual(await quota(), [[2, 0], [170, 0], [2, 0]]);
+      await ledger.release(abandoned.reservationId);
+      assert.deepEqual(await quota(), [[1, 0], [120, 0], [1, 0]]);
+      // Charged in the windows that contain its creation only: not in the next day, still in the month.
+      const lost = await ledger.reserve({ providerId: 'p', rules, amounts: { tokens: 10 }, ttlMs: 1_000 });
+      assert.ok(lost.ok);
+      clock.advance(1_000);
+      assert.deepEqual(await quota(), [[2, 0], [130, 0], [2, 0]]);
+      assert.equal((await ledger.reserve({ providerId: 'p', rules, amounts: {} })).ok, false);
+      clock.nowMs = at('2026-04-03T00:00:00Z');
+      assert.deepEqual(await quota(), [[0, 0], [0, 0], [2, 0]]);
+      const tomorrow = await ledger.reserve({ providerId: 'p', rules, amounts: {} });
+      assert.ok(tomorrow.ok);
+      assert.deepEqual(tomorrow.states.map((s) => [s.used, s.reserved]), [[0, 1], [0, 0], [2, 1]]);
+    });
+
+    it('charges the budgets an expired reservation held, in the month it was made', async () => {
+      const clock = new ManualClock(at('2026-04-30T23:00:00Z'));
+      const { ledger } = await ledgerAt(clock);
+      const budgets: Budget[] = [{ scope: 'principal', limitUsd: 1, window: 'month' }, { scope: 'global', limitUsd: 5, window: 'month' }];
+      const alice = { id: 'alice', team: 'red' };
+      const ask = (usd: number, ttlMs?: number) => ledger.reserve({ providerId: 'openai', principal: alice, rules: [], amounts: { usd }, budgets, ttlMs });
+      const round = (x: number) => Math.round(x * 1e9) / 1e9;
+      const usedAndHeld = (states: Array<{ used: number; reserved: number }>) => states.map((s) => [round(s.used), round(s.reserved)]);
+      // A real call first: the global budget counts the month's spend plus the charges.
+      const paid = await ask(0.1);
+      assert.ok(paid.ok);
+      await ledger.settle(paid.reservationId, [], call('openai', { tier: 'paid', costUsd: 0.1, principal: alice }));
+      const deadA = await ask(0.6, 60_000);
+      const deadB = await ask(0.2, 60_000);
+      assert.ok(deadA.ok && deadB.ok);
+      assert.deepEqual(usedAndHeld(deadB.states), [[0.1, 0.8], [0.1, 0.8]]);
+      clock.advance(60_000);
+      const refused = await ask(0.2);
+      assert.ok(!refused.ok, 'alice has 0.1 spent and 0.8 charged of $1');
+      assert.deepEqual(refused.blocking.budget, { scope: 'principal', key: 'alice' });
+      assert.deepEqual(usedAndHeld(refused.states), [[0.9, 0], [0.9, 0]]);
+      await ledger.release(deadA.reservationId);
+      const fits = await ask(0.7);
+      assert.ok(fits.ok);
+      assert.deepEqual(usedAndHeld(fits.states), [[0.3, 0.7], [0.3, 0.7]]);
+      await ledger.release(fits.reservationId);
+      // May: April's charges stay in April.
+      clock.nowMs = at('2026-05-01T00:00:00Z');
+      const may = await ask(0.9);
+      assert.ok(may.ok);
+      assert.deepEqual(usedAndHeld(may.states), [[0, 0.9], [0, 0.9]]);
     });
 
     it('resets a Gemini-style day at midnight Los Angeles time, DST included', async () => {

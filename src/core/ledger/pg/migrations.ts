@@ -70,6 +70,17 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    description: 'expired reservations are charged in the windows of their creation until swept at 400 days',
+    // Every reserve and quota read sums a counter's expired reservations created in each window: a range scan on
+    // (counter, created_ms). The sweep now deletes by age, so its index is on created_ms instead of expires_ms.
+    sql: `
+      CREATE INDEX reservations_created ON switchboard.reservations (counter, created_ms);
+      DROP INDEX switchboard.reservations_expiry;
+      CREATE INDEX reservations_age ON switchboard.reservations (created_ms);
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

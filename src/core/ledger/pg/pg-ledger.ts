@@ -10,7 +10,7 @@ import type {
   Amounts, CallRecord, CircuitState, Clock, Cooldown, Ledger, QuotaMetric, QuotaRule, QuotaState, ReserveOutcome, ReserveRequest,
   SpendSummary, ThresholdEvent,
 } from '../types';
-import { WindowCache, windowBounds } from '../windows';
+import { WindowCache } from '../windows';
 import { PgRunner, RollBack, createPool, describeLedgerUrl, type PgConnectionOptions } from './connection';
 import { migrate } from './migrations';
 import { exportPgHistory, importPgHistory } from './pg-transfer';
@@ -23,7 +23,10 @@ import type { ImportSummary, LedgerHistory, LedgerTransfer } from '../transfer';
  *   fixed order, so two reservations on one counter queue behind each other and never deadlock), then sums the
  *   live holds and inserts its own. Two processes can therefore never both take the last unit.
  * - settle inserts the call under its idempotency key (ON CONFLICT DO NOTHING): a retried settle counts nothing.
- * - reservations carry an expiry: a killed process's holds stop counting at their TTL, and a sweeper deletes them.
+ * - reservations carry an expiry: a reservation neither settled nor released by then (its holder died mid-call,
+ *   after the provider most likely served and billed it) is charged from then on: its amounts count as used in
+ *   the windows that contain its creation. Settling or releasing it later removes that charge (settle records the
+ *   real usage instead). The sweeper deletes it once no window it counts in is kept (400 days).
  */
 
 export interface PgLedgerOptions extends PgConnectionOptions {
@@ -34,12 +37,14 @@ export interface PgLedgerOptions extends PgConnectionOptions {
   circuitOpenMs?: number;
   reservationTtlMs?: number;
   callRetentionMs?: number;
-  /** How often expired reservations and old windows are deleted. Default 60 s; 0 turns the sweeper off. */
+  /** How often reservations, windows and call rows past retention are deleted. Default 60 s; 0 turns the sweeper off. */
   sweepEveryMs?: number;
 }
 
 const T = 'switchboard';
 const DAY_MS = 86_400_000;
+/** How long usage windows are kept (the month's): an expired reservation is charged in its windows until then. */
+const WINDOW_RETENTION_MS = 400 * DAY_MS;
 const METRIC_COLUMNS: QuotaMetric[] = ['requests', 'input_chars', 'tokens', 'usd'];
 
 /** One usage counter: a provider's (or budget's) metric in one window. */
@@ -49,9 +54,12 @@ interface CounterKey {
   win: string;
   tz: string;
   startMs: number;
+  resetAtMs: number;
 }
 
 const keyOf = (k: CounterKey): string => `${k.counter}|${k.metric}|${k.win}|${k.tz}|${k.startMs}`;
+/** A counter's window whatever the metric: expired reservations are charged per window. */
+const windowOf = (k: CounterKey): string => `${k.counter}|${k.win}|${k.tz}|${k.startMs}`;
 
 interface UsageRow {
   counter: string;
@@ -115,15 +123,20 @@ export class PgLedger implements Ledger, LedgerTransfer {
     const now = this.clock();
     return this.db.transaction<ReserveOutcome>(async (c) => {
       const ruleKeys = request.rules.map((r) => this.ruleKey(request.providerId, r, now));
-      const monthStart = windowBounds('month', 'UTC', now).startMs;
-      const budgetKeys = budgets.filter((b) => b.scope !== 'global').map((b) => budgetKey(b.counter, monthStart));
+      const month = this.windows.bounds('month', 'UTC', now);
+      const allBudgetKeys = budgets.map((b) => budgetKey(b.counter, month));
+      const budgetKeys = allBudgetKeys.filter((_, i) => budgets[i]!.scope !== 'global');
       // Lock first (and read what is settled), so nothing can change between the check and the insert.
       const used = await lockCounters(c, [...ruleKeys, ...budgetKeys]);
       const globalUsed = budgets.some((b) => b.scope === 'global') ? await lockMonthSpend(c, utcMonth(now)) : 0;
-      const held = await heldBy(c, [request.providerId, ...budgets.map((b) => b.counter)], now);
+      const holds = await holdsOf(c, [request.providerId, ...budgets.map((b) => b.counter)], [...ruleKeys, ...allBudgetKeys], now);
       const states = [
-        ...request.rules.map((rule, i) => this.stateOf(rule, ruleKeys[i]!, used, held.get(request.providerId), now)),
-        ...budgets.map((b) => budgetState(b, b.scope === 'global' ? globalUsed : used.get(keyOf(budgetKey(b.counter, monthStart))) ?? 0, held.get(b.counter)?.usd ?? 0, now)),
+        ...request.rules.map((rule, i) => this.stateOf(rule, ruleKeys[i]!, used, holds)),
+        ...budgets.map((b, i) => {
+          const key = allBudgetKeys[i]!;
+          const settled = b.scope === 'global' ? globalUsed : used.get(keyOf(key)) ?? 0;
+          return budgetState(b, settled + (holds.charged.get(windowOf(key))?.usd ?? 0), holds.held.get(b.counter)?.usd ?? 0, now);
+        }),
       ];
       const blocking = blockingState(states, amounts);
       // Refused: roll back, so a refusal leaves no trace (not even the counter rows it locked).
@@ -168,9 +181,9 @@ export class PgLedger implements Ledger, LedgerTransfer {
       const adds = new Map<string, { key: CounterKey; add: number }>();
       for (const key of ruleKeys) adds.set(keyOf(key), { key, add: amounts[key.metric] ?? 0 });
       if (record.costUsd > 0) {
-        const monthStart = windowBounds('month', 'UTC', now).startMs;
+        const month = this.windows.bounds('month', 'UTC', now);
         for (const counter of chargedCounters(record)) {
-          const key = budgetKey(counter, monthStart);
+          const key = budgetKey(counter, month);
           adds.set(keyOf(key), { key, add: record.costUsd });
         }
       }
@@ -191,9 +204,9 @@ export class PgLedger implements Ledger, LedgerTransfer {
          ON CONFLICT (month) DO UPDATE SET calls = s.calls + 1, usd = s.usd + excluded.usd, baseline_usd = s.baseline_usd + excluded.baseline_usd`,
         [utcMonth(now), record.costUsd, record.baselineUsd],
       );
-      // Usage as the upsert left it (this transaction holds those rows), holds as of now.
-      const held = rules.length ? (await heldBy(c, [record.providerId], now)).get(record.providerId) : undefined;
-      const states = rules.map((rule, i) => this.stateOf(rule, ruleKeys[i]!, used, held, now));
+      // Usage as the upsert left it (this transaction holds those rows), holds and charges as of now.
+      const holds = rules.length ? await holdsOf(c, [record.providerId], ruleKeys, now) : NO_HOLDS;
+      const states = rules.map((rule, i) => this.stateOf(rule, ruleKeys[i]!, used, holds));
       const crossing: unknown[][] = [];
       states.forEach((s, i) => {
         const k = ruleKeys[i]!;
@@ -302,12 +315,16 @@ export class PgLedger implements Ledger, LedgerTransfer {
     return { month, calls: Number(row?.calls ?? 0), usd: Number(row?.usd ?? 0), baselineUsd: Number(row?.baseline_usd ?? 0) };
   }
 
-  /** Deletes expired reservations, windows long past and call rows past retention (aggregates stay). */
+  /**
+   * Deletes what is past retention: expired reservations created over 400 days ago (until then they are charged
+   * in the windows of their creation, kept as long as the month's usage row), windows long past, call rows
+   * (aggregates stay), lapsed cooldowns. `reservations`: the reservation rows deleted (a budget hold is a row).
+   */
   async sweep(): Promise<{ reservations: number }> {
     const now = this.clock();
-    const gone = await this.db.query(`DELETE FROM ${T}.reservations WHERE expires_ms <= $1 RETURNING 1`, [now]);
+    const gone = await this.db.query(`DELETE FROM ${T}.reservations WHERE created_ms < $1 AND expires_ms <= $2 RETURNING 1`, [now - WINDOW_RETENTION_MS, now]);
     const stale = `(win = 'minute' AND start_ms < $1) OR (win = 'day' AND start_ms < $2) OR (win = 'month' AND start_ms < $3)`;
-    const cutoffs = [now - 2 * 3_600_000, now - 40 * DAY_MS, now - 400 * DAY_MS];
+    const cutoffs = [now - 2 * 3_600_000, now - 40 * DAY_MS, now - WINDOW_RETENTION_MS];
     await this.db.query(`DELETE FROM ${T}.usage WHERE ${stale}`, cutoffs);
     await this.db.query(`DELETE FROM ${T}.thresholds WHERE ${stale}`, cutoffs);
     await this.db.query(`DELETE FROM ${T}.calls WHERE ts_ms < $1`, [now - this.callRetentionMs]);
@@ -334,24 +351,26 @@ export class PgLedger implements Ledger, LedgerTransfer {
 
   private ruleKey(providerId: string, rule: QuotaRule, now: number): CounterKey {
     const tz = ruleZone(rule);
-    return { counter: providerId, metric: rule.metric, win: rule.window, tz, startMs: this.windows.bounds(rule.window, tz, now).startMs };
+    const { startMs, resetAtMs } = this.windows.bounds(rule.window, tz, now);
+    return { counter: providerId, metric: rule.metric, win: rule.window, tz, startMs, resetAtMs };
   }
 
-  private stateOf(rule: QuotaRule, key: CounterKey, used: Map<string, number>, held: Amounts | undefined, now: number): QuotaState {
-    const b = this.windows.bounds(rule.window, key.tz, now);
-    return quotaState(rule, used.get(keyOf(key)) ?? 0, held?.[rule.metric] ?? 0, b.startMs, b.resetAtMs);
+  /** Used = settled + charged (expired reservations created in the window); reserved = live holds. */
+  private stateOf(rule: QuotaRule, key: CounterKey, used: Map<string, number>, holds: Holds): QuotaState {
+    const charged = holds.charged.get(windowOf(key))?.[rule.metric] ?? 0;
+    return quotaState(rule, (used.get(keyOf(key)) ?? 0) + charged, holds.held.get(key.counter)?.[rule.metric] ?? 0, key.startMs, key.resetAtMs);
   }
 
   private async statesWith(c: PoolClient, providerId: string, rules: QuotaRule[], keys: CounterKey[], now: number): Promise<QuotaState[]> {
     if (!rules.length) return [];
     const used = await readCounters(c, keys);
-    const held = (await heldBy(c, [providerId], now)).get(providerId);
-    return rules.map((rule, i) => this.stateOf(rule, keys[i]!, used, held, now));
+    const holds = await holdsOf(c, [providerId], keys, now);
+    return rules.map((rule, i) => this.stateOf(rule, keys[i]!, used, holds));
   }
 }
 
-function budgetKey(counter: string, monthStart: number): CounterKey {
-  return { counter, metric: 'usd', win: 'month', tz: 'UTC', startMs: monthStart };
+function budgetKey(counter: string, month: { startMs: number; resetAtMs: number }): CounterKey {
+  return { counter, metric: 'usd', win: 'month', tz: 'UTC', startMs: month.startMs, resetAtMs: month.resetAtMs };
 }
 
 function compareKeys(a: CounterKey, b: CounterKey): number {
@@ -407,13 +426,39 @@ async function lockMonthSpend(c: PoolClient, month: string): Promise<number> {
   return Number(rows[0]?.usd ?? 0);
 }
 
-/** What live (unexpired) reservations hold, per counter. */
-async function heldBy(c: PoolClient, counters: string[], now: number): Promise<Map<string, Amounts>> {
-  const { rows } = await c.query<Record<string, number> & { counter: string }>(
-    `SELECT counter, ${METRIC_COLUMNS.map((m) => `COALESCE(SUM(${m}), 0) AS ${m}`).join(', ')}
-     FROM ${T}.reservations WHERE counter = ANY($1::text[]) AND expires_ms > $2 GROUP BY counter`,
-    [counters, now],
+/** What reservations count for: live ones are held (per counter), expired ones charged (per window, windowOf). */
+interface Holds {
+  held: Map<string, Amounts>;
+  charged: Map<string, Amounts>;
+}
+
+const NO_HOLDS: Holds = { held: new Map(), charged: new Map() };
+const SUMS = METRIC_COLUMNS.map((m) => `SUM(r.${m}) AS ${m}`).join(', ');
+
+/**
+ * One query for both: the live holds of these counters (n = 0), and for each window (n = its 1-based position)
+ * the expired reservations of its counter created in it. The second half is an index range scan on
+ * reservations_created (counter, created_ms) per window.
+ */
+async function holdsOf(c: PoolClient, counters: string[], windows: CounterKey[], now: number): Promise<Holds> {
+  const unique = [...new Map(windows.map((w) => [windowOf(w), w])).values()];
+  const { rows } = await c.query<Record<QuotaMetric, number> & { counter: string; n: string }>(
+    `SELECT r.counter, 0::bigint AS n, ${SUMS} FROM ${T}.reservations r
+       WHERE r.counter = ANY($1::text[]) AND r.expires_ms > $2 GROUP BY r.counter
+     UNION ALL
+     SELECT w.counter, w.n, ${SUMS}
+       FROM unnest($3::text[], $4::bigint[], $5::bigint[]) WITH ORDINALITY AS w(counter, start_ms, reset_ms, n)
+       JOIN ${T}.reservations r ON r.counter = w.counter AND r.created_ms >= w.start_ms AND r.created_ms < w.reset_ms AND r.expires_ms <= $2
+       GROUP BY w.counter, w.n`,
+    [counters, now, ...columns(unique.map((w) => [w.counter, w.startMs, w.resetAtMs]), 3)],
   );
-  return new Map(rows.map((r) => [r.counter, { requests: Number(r.requests), input_chars: Number(r.input_chars), tokens: Number(r.tokens), usd: Number(r.usd) }]));
+  const holds: Holds = { held: new Map(), charged: new Map() };
+  for (const r of rows) {
+    const amounts = { requests: Number(r.requests), input_chars: Number(r.input_chars), tokens: Number(r.tokens), usd: Number(r.usd) };
+    const n = Number(r.n);
+    if (n === 0) holds.held.set(r.counter, amounts);
+    else holds.charged.set(windowOf(unique[n - 1]!), amounts);
+  }
+  return holds;
 }
 

@@ -116,7 +116,7 @@ pgDescribe('PgLedger under contention (real processes, real PostgreSQL)', functi
     assert.deepEqual(usage, { requests: expected.size, tokens: expected.size * 10 }, 'aggregates match the call rows: nothing counted twice');
     const spend = (await sql(url, 'SELECT SUM(calls) AS calls, SUM(baseline_usd) AS baseline FROM switchboard.spend'))[0]!;
     assert.deepEqual([Number(spend.calls), Number(spend.baseline)], [expected.size, expected.size]);
-    // Only reservations of operations cut short can remain (they expire with their TTL).
+    // Only reservations of operations cut short can remain (charged once their TTL passes, swept after 400 days).
     const left = Number((await sql(url, 'SELECT count(*) AS n FROM switchboard.reservations'))[0]!.n);
     assert.ok(left <= kills.length + failures, `${left} reservations left after ${kills.length} kills and ${failures} failures`);
   });

@@ -124,17 +124,30 @@ pgDescribe('PgLedger on a real PostgreSQL', function () {
     assert.deepEqual([await count('usage'), await count('reservations')], [0, 0]);
   });
 
-  it('sweeps expired reservations (their holder died) and leaves live ones', async () => {
+  it('keeps an expired reservation (charged) through sweeps until 400 days after it was made, and leaves live ones', async () => {
     const url = await server().createDatabase();
-    const clock = new ManualClock(at('2026-04-02T10:00:00Z'));
+    const made = at('2026-04-02T10:00:00Z');
+    const clock = new ManualClock(made);
     const ledger = await ledgerOn(url, clock);
-    const rules: QuotaRule[] = [{ metric: 'requests', window: 'day', limit: 5 }];
-    await ledger.reserve({ providerId: 'p', rules, amounts: {}, ttlMs: 1_000, budgets: [{ scope: 'provider', limitUsd: 1, window: 'month' }] });
-    await ledger.reserve({ providerId: 'p', rules, amounts: {}, ttlMs: 60_000 });
+    const rules: QuotaRule[] = [{ metric: 'requests', window: 'month', limit: 5 }];
+    const budgets = [{ scope: 'provider' as const, limitUsd: 1, window: 'month' as const }];
+    const count = async () => Number((await sql<{ n: string }>(url, 'SELECT count(*) AS n FROM switchboard.reservations'))[0]!.n);
+    assert.ok((await ledger.reserve({ providerId: 'p', rules, amounts: { usd: 0.75 }, ttlMs: 1_000, budgets })).ok);
+    assert.ok((await ledger.reserve({ providerId: 'p', rules, amounts: {}, ttlMs: 60_000 })).ok);
     clock.advance(1_000);
-    assert.deepEqual(await ledger.sweep(), { reservations: 2 }, 'the expired reservation and its budget hold');
-    assert.deepEqual((await ledger.quota('p', rules)).map((s) => s.reserved), [1]);
-    assert.equal(Number((await sql<{ n: string }>(url, 'SELECT count(*) AS n FROM switchboard.reservations'))[0]!.n), 1);
+    assert.deepEqual(await ledger.sweep(), { reservations: 0 }, 'an expired reservation is charged, not swept');
+    assert.deepEqual((await ledger.quota('p', rules)).map((s) => [s.used, s.reserved]), [[1, 1]]);
+    const overBudget = await ledger.reserve({ providerId: 'p', rules, amounts: { usd: 0.5 }, budgets });
+    assert.ok(!overBudget.ok, 'its budget hold is charged too');
+    assert.deepEqual([overBudget.blocking.budget?.scope, overBudget.blocking.used], ['provider', 0.75]);
+    assert.equal(await count(), 3);
+    clock.nowMs = made + 400 * 86_400_000;
+    assert.ok((await ledger.reserve({ providerId: 'p', rules, amounts: {}, ttlMs: 60_000 })).ok);
+    assert.deepEqual(await ledger.sweep(), { reservations: 0 }, 'kept for 400 days');
+    clock.advance(1);
+    assert.deepEqual(await ledger.sweep(), { reservations: 3 }, 'both old reservations and the budget hold');
+    assert.equal(await count(), 1, 'the live one stays');
+    assert.deepEqual((await ledger.quota('p', rules)).map((s) => [s.used, s.reserved]), [[0, 1]]);
   });
 
   it('fails fast with a clear error while the database is down, and recovers by itself when it is back', async function () {
