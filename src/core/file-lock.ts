@@ -41,10 +41,18 @@ export interface FileLockOptions {
    * and a killed process's is swept like any dead writer's temp. For long-lived instances.
    */
   reuseLockFile?: boolean;
+  /**
+   * After release(), keep the lock this long for this instance's next acquisition (a lease), unless another
+   * process waits for it: waiters say so by touching `<lock>.want`, which release() looks at. Back-to-back
+   * changes then cost no lock file operations at all. Default 0 (release at once).
+   */
+  leaseMs?: number;
 }
 
 const DEFAULT_STALE_MS = 10_000;
 const DEFAULT_ACQUIRE_TIMEOUT_MS = 30_000;
+/** A want marker (see leaseMs) not touched for this long was left by a waiter that died or gave up. */
+const WANT_FRESH_MS = 1_000;
 /** A break marker older than this was left by a breaker that died between linking and unlinking. */
 const BREAK_MARKER_STALE_MS = 2_000;
 /** Tokens are this process's random nonce plus a counter: unique across processes and time, cheap to make. */
@@ -53,6 +61,18 @@ let tokenCounter = 0;
 /** This process's kept lock files (reuseLockFile), removed when it exits; a killed process's are swept by others. */
 const keptLockFiles = new Set<string>();
 let removeKeptAtExit: (() => void) | undefined;
+
+/** Locks kept on lease: released when the process exits, so no one waits for a dead owner to be noticed. */
+const leasedLocks = new Set<FileLock>();
+let releaseLeasesAtExit = false;
+
+function releaseLeasesOnExit(): void {
+  if (releaseLeasesAtExit) return;
+  releaseLeasesAtExit = true;
+  process.once('exit', () => {
+    for (const lock of leasedLocks) lock.release();
+  });
+}
 
 function keepUntilExit(file: string): void {
   keptLockFiles.add(file);
@@ -90,15 +110,38 @@ export class FileLock {
   private spare: { path: string; fd: number; record: Buffer; writtenAt?: number } | undefined;
   /** performance.now() when the lock was last acquired. */
   private acquiredAt = 0;
+  private readonly leaseMs: number;
+  private readonly wantPath: string;
+  /** Released by its user but still ours (leaseMs), until leaseUntil (performance.now()). */
+  private leased = false;
+  private leaseUntil = 0;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  /** Counts acquisitions of the lock file: unchanged means the lock was held (or leased) without a break. */
+  private holdingsCount = 0;
 
   constructor(target: string, options: FileLockOptions = {}) {
     this.lockPath = `${target}.lock`;
     this.staleMs = options.staleMs ?? DEFAULT_STALE_MS;
     this.acquireTimeoutMs = options.acquireTimeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS;
     this.reuseLockFile = options.reuseLockFile ?? false;
+    this.leaseMs = options.leaseMs ?? 0;
+    this.wantPath = `${this.lockPath}.want`;
   }
 
   get isHeld(): boolean {
+    return this.held !== undefined && !this.leased;
+  }
+
+  /**
+   * Changes each time the lock file is acquired. The same value at two acquisitions means no other process
+   * can have held the lock in between (this instance kept it, leased).
+   */
+  get holdings(): number {
+    return this.holdingsCount;
+  }
+
+  /** Held, or kept on lease: no other process can hold it now. */
+  get ownsLock(): boolean {
     return this.held !== undefined;
   }
 
@@ -110,6 +153,7 @@ export class FileLock {
       if (this.create(owner)) {
         this.held = owner;
         this.acquiredAt = performance.now();
+        this.holdingsCount++;
         return true;
       }
       const found = readLock(this.lockPath);
@@ -127,11 +171,21 @@ export class FileLock {
 
   /** Like acquire, but gives up quietly (false) after timeoutMs: for work that can be left to another time. */
   async acquireWithin(timeoutMs: number): Promise<boolean> {
+    if (this.takeLease()) return true;
     const deadline = Date.now() + timeoutMs;
     let delayMs = 0.5;
+    let waited = false;
     for (;;) {
-      if (this.tryAcquire()) return true;
+      if (this.tryAcquire()) {
+        if (waited) unlinkQuiet(this.wantPath);
+        return true;
+      }
       if (Date.now() > deadline) return false;
+      if (this.leaseMs > 0) {
+        // Tell a holder keeping a lease that someone waits (touched on every try: a stale marker is ignored).
+        waited = true;
+        touch(this.wantPath);
+      }
       await sleep(delayMs * (0.5 + Math.random()));
       delayMs = Math.min(delayMs * 2, 4);
     }
@@ -155,7 +209,63 @@ export class FileLock {
     return performance.now() - this.acquiredAt < this.staleMs / 4 || this.stillHeld();
   }
 
+  /**
+   * With leaseMs: release() later, so this instance's next acquisition costs nothing — unless another process
+   * waits, or the holding is old enough that heldSurely() would look at the file (then a fresh one is better).
+   */
+  releaseOrLease(): void {
+    if (!this.held || this.leased) return;
+    const now = performance.now();
+    if (this.leaseMs <= 0 || now - this.acquiredAt >= this.staleMs / 4 || this.someoneWaits()) return this.release();
+    this.leased = true;
+    this.leaseUntil = now + this.leaseMs;
+    leasedLocks.add(this);
+    releaseLeasesOnExit();
+    this.leaseTimer ??= setTimeout(() => this.endLease(), this.leaseMs);
+    this.leaseTimer.unref?.();
+  }
+
+  /** The lease, if one is kept and still young enough to be surely ours. */
+  private takeLease(): boolean {
+    if (!this.leased) return false;
+    this.leased = false;
+    // One look at the file: a lock deleted by hand (as the timeout message suggests when no process runs) must
+    // not leave two writers.
+    if (performance.now() - this.acquiredAt < this.staleMs / 4 && this.stillHeld()) return true;
+    this.release();
+    return false;
+  }
+
+  /** The lease timer: releases the lock once the lease ran out (one timer per lease period, not per change). */
+  private endLease(): void {
+    this.leaseTimer = undefined;
+    if (!this.leased) return;
+    const left = this.leaseUntil - performance.now();
+    if (left > 0) {
+      this.leaseTimer = setTimeout(() => this.endLease(), left);
+      this.leaseTimer.unref?.();
+      return;
+    }
+    this.release();
+  }
+
+  private someoneWaits(): boolean {
+    const st = fs.statSync(this.wantPath, { throwIfNoEntry: false });
+    if (!st) return false;
+    if (Date.now() - st.mtimeMs < WANT_FRESH_MS) return true;
+    unlinkQuiet(this.wantPath); // left by a waiter that died or gave up
+    return false;
+  }
+
   release(): void {
+    if (this.leased) {
+      this.leased = false;
+      leasedLocks.delete(this);
+    }
+    if (this.leaseTimer) {
+      clearTimeout(this.leaseTimer);
+      this.leaseTimer = undefined;
+    }
     if (!this.held) return;
     // Never remove a lock that is no longer ours (we were judged stale and someone else holds it now).
     if (this.stillHeld()) unlinkQuiet(this.lockPath);
@@ -442,6 +552,14 @@ export function removeOrphanTemps(target: string, deadPid?: number): void {
     if (!m) continue;
     const pid = Number(m[1]);
     if (deadPid !== undefined ? pid === deadPid : !processAlive(pid)) unlinkQuiet(path.join(dir, name));
+  }
+}
+
+function touch(file: string): void {
+  try {
+    fs.closeSync(fs.openSync(file, 'w'));
+  } catch {
+    // best effort: the holder's lease still ends by its timer
   }
 }
 

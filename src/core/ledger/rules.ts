@@ -23,7 +23,16 @@ export function settledAmounts(record: CallRecord): Amounts {
   };
 }
 
+/** Rules already checked (a router passes the same rule objects on every call). */
+const checkedRules = new WeakSet<QuotaRule>();
+
 export function checkRule(rule: QuotaRule): void {
+  if (checkedRules.has(rule)) return;
+  checkRuleNow(rule);
+  checkedRules.add(rule);
+}
+
+function checkRuleNow(rule: QuotaRule): void {
   if (!METRICS.includes(rule.metric)) throw new UserError(`Unknown quota metric "${String(rule.metric)}" (use ${METRICS.join(', ')}).`, 'bad_quota');
   if (!(rule.window in NOMINAL_WINDOW_MS)) throw new UserError(`Unknown quota window "${String(rule.window)}" (use minute, day, month).`, 'bad_quota');
   if (!Number.isFinite(rule.limit) || rule.limit < 0) throw new UserError(`Quota limit must be a number ≥ 0, got ${String(rule.limit)}.`, 'bad_quota');
@@ -61,8 +70,15 @@ export function circuitOf(openUntil: number | null, now: number): CircuitState {
   return openUntil > now ? { state: 'open', untilMs: openUntil } : { state: 'half-open' };
 }
 
+/** The last month asked for, with its bounds: every settle asks, and the answer changes once a month. */
+let lastMonth = { fromMs: 0, toMs: 0, month: '' };
+
 export function utcMonth(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 7);
+  if (ms >= lastMonth.fromMs && ms < lastMonth.toMs) return lastMonth.month;
+  const d = new Date(ms);
+  const month = d.toISOString().slice(0, 7);
+  lastMonth = { fromMs: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1), toMs: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1), month };
+  return month;
 }
 
 // ---- budgets ---------------------------------------------------------------------------------------------

@@ -205,3 +205,47 @@ export function scanLogTail(fd: number, from: number, size: number, chunkBytes =
     return { records, stop: rest.stop };
   }
 }
+
+/** Renames `file` to a free name like `target`; undefined when there was no file. */
+export function moveAside(file: string, target: string): string | undefined {
+  const aside = asideName(target);
+  try {
+    fs.renameSync(file, aside);
+    return aside;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return undefined;
+  }
+}
+
+/**
+ * fdatasync on the thread pool, so the caller's next wait (a provider call) overlaps the disk's. An fd stays
+ * open until its syncs finish: closed meanwhile, its number could be reused and a sync reach another file.
+ */
+export class BackgroundSyncs {
+  private readonly inFlight = new Map<number, number>();
+  private readonly closeAfter = new Set<number>();
+
+  /** Resolves true once everything written to fd so far is on disk, false when the sync failed. */
+  sync(fd: number): Promise<boolean> {
+    this.inFlight.set(fd, (this.inFlight.get(fd) ?? 0) + 1);
+    return new Promise((resolve) => {
+      fs.fdatasync(fd, (err) => {
+        const left = this.inFlight.get(fd)! - 1;
+        if (left > 0) {
+          this.inFlight.set(fd, left);
+        } else {
+          this.inFlight.delete(fd);
+          if (this.closeAfter.delete(fd)) fs.close(fd, () => undefined);
+        }
+        resolve(err === null);
+      });
+    });
+  }
+
+  /** Closes fd now, or when its syncs finish. */
+  close(fd: number): void {
+    if (this.inFlight.has(fd)) this.closeAfter.add(fd);
+    else fs.closeSync(fd);
+  }
+}

@@ -25,7 +25,8 @@ export interface SharedSqlJsFileOptions {
   onSnapshotWritten?: () => void;
   /** Told when the file was unreadable and set aside; core code never prints. */
   onWarning?: (warning: LedgerWarning) => void;
-  lock?: { staleMs?: number; acquireTimeoutMs?: number };
+  /** leaseMs: how long the lock stays ours after a change (FileLock); 0 releases it at once. */
+  lock?: { staleMs?: number; acquireTimeoutMs?: number; leaseMs?: number };
 }
 
 /** What this instance has done, for tests and benchmarks. */
@@ -40,6 +41,25 @@ export interface LedgerStats {
   snapshotsWritten: number;
   /** Torn log tails this instance truncated as lock holder. */
   tornTailsTruncated: number;
+  /** Records fdatasync'ed before their change returned (settles whose reservation was not synced here). */
+  recordsSynced: number;
+  /** Records fdatasync'ed in the background while their caller went on (reservations). */
+  recordsSyncedInBackground: number;
+  /** Times this instance acquired the lock file (back-to-back changes on one lease count once). */
+  lockAcquisitions: number;
   /** Bytes of the current log applied by this instance. */
   logOffset: number;
+}
+
+/** What a change made under the lock returns (SharedSqlJsFile.mutate). */
+export interface Mutation<T> {
+  result: T;
+  /** Nothing to write when false (the transaction is rolled back). */
+  changed: boolean;
+  /**
+   * true: fdatasync the log record, so the change survives a power cut before the promise resolves.
+   * 'background': start the fdatasync and resolve at once; onSynced gets a promise of its outcome (true: on disk).
+   */
+  durable?: boolean | 'background';
+  onSynced?: (synced: Promise<boolean>) => void;
 }

@@ -29,6 +29,8 @@ function logged(sql: string): string {
 
 export class SqlStatements {
   epoch = ++lastEpoch;
+  /** A deferred statement failed when run: the copy lacks logged changes, and its owner must drop it. */
+  broken = false;
   private readonly cache = new Map<string, Statement>();
   private readonly columnNames = new WeakMap<Statement, string[]>();
   /** Statements of the change in progress, to be logged when it commits; undefined outside a change. */
@@ -127,9 +129,8 @@ export class SqlStatements {
     return this.db.getRowsModified();
   }
 
-  /** Applies another process's logged change (after ours, which come first in the log). */
+  /** Applies another process's logged change (after ours, which come first in the log: flushDeferred first). */
   replay(statements: LoggedStatement[]): void {
-    this.flushDeferred();
     this.bump();
     this.control('BEGIN');
     try {
@@ -151,8 +152,13 @@ export class SqlStatements {
       for (const [sql, params] of statements) this.stmt(sql).run(params);
     } catch (err) {
       // They were logged and replay for everyone else; this copy is now wrong, and its owner drops it.
-      this.control('ROLLBACK');
+      this.broken = true;
       this.bump();
+      try {
+        this.control('ROLLBACK');
+      } catch {
+        // the copy is dropped anyway
+      }
       throw err;
     }
     this.control('COMMIT');

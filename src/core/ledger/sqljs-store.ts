@@ -6,13 +6,14 @@ import { LOG_HEADER_BYTES, encodeLogHeader, encodeRecord, newLogId, parseLogHead
 import {
   CorruptLedger, CorruptLog, ForeignLog, GEN_OFFSET, GEN_VALID_OFFSET, HEADER_BYTES, asideName, asideStamp, freshDatabase,
   isRecoverable, nextGen, openSnapshotBytes, readAll, renameReplacing, sameFile, scanLogTail, unlinkQuiet, unusableLedger, writeAll,
+  BackgroundSyncs, moveAside,
 } from './sqljs-files';
 import { loadSqlJs } from './sqljs';
 import { SqlStatements } from './sqljs-statements';
-import type { LedgerStats, LedgerWarning, SharedSqlJsFileOptions } from './sqljs-options';
+import type { LedgerStats, LedgerWarning, Mutation, SharedSqlJsFileOptions } from './sqljs-options';
 import type { Clock } from './types';
 
-export type { LedgerStats, LedgerWarning, SharedSqlJsFileOptions } from './sqljs-options';
+export type { LedgerStats, LedgerWarning, Mutation, SharedSqlJsFileOptions } from './sqljs-options';
 
 /**
  * The database under the sql.js ledger, shared by every process on the machine: a sql.js snapshot at
@@ -44,20 +45,15 @@ export type { LedgerStats, LedgerWarning, SharedSqlJsFileOptions } from './sqljs
 const FOLD_LOCK_WAIT_MS = 250;
 /** The most a new log preallocates (zeros written with its first record; see append). */
 const LOG_PREALLOC_MAX_BYTES = 256 * 1024;
+/**
+ * How long the lock stays ours after a change, for our next one (FileLock leaseMs): a router's reserve and
+ * settle around a fast provider, or a burst of calls, then take it once. Another process that waits gets it
+ * at our next change's end, or when the lease runs out.
+ */
+const LOCK_LEASE_MS = 20;
 /** Temp names only need to be unique within this process (the pid is in the name). */
 let tempCounter = 0;
 
-export interface Mutation<T> {
-  result: T;
-  /** Nothing to write when false (the transaction is rolled back). */
-  changed: boolean;
-  /**
-   * true: fdatasync the log record, so the change survives a power cut before the promise resolves.
-   * 'background': start the fdatasync and resolve at once; onSynced gets a promise of its outcome (true: on disk).
-   */
-  durable?: boolean | 'background';
-  onSynced?: (synced: Promise<boolean>) => void;
-}
 
 export class SharedSqlJsFile {
   readonly file: string;
@@ -87,20 +83,22 @@ export class SharedSqlJsFile {
   /** Inode of the log we have applied records from (0: none yet) and how many of its bytes. */
   private logIno = 0;
   private logOffset = 0;
-  /** Background fdatasyncs in flight per fd, and fds to close once theirs finish. */
-  private readonly syncsInFlight = new Map<number, number>();
-  private readonly closeWhenSynced = new Set<number>();
-  private readonly counters: Omit<LedgerStats, 'logOffset'> = { snapshotLoads: 0, recordsApplied: 0, recordsAppended: 0, snapshotsWritten: 0, tornTailsTruncated: 0 };
+  private readonly backgroundSyncs = new BackgroundSyncs();
+  private readonly counters: Omit<LedgerStats, 'logOffset' | 'lockAcquisitions'> = {
+    snapshotLoads: 0, recordsApplied: 0, recordsAppended: 0, snapshotsWritten: 0, tornTailsTruncated: 0, recordsSynced: 0, recordsSyncedInBackground: 0,
+  };
   private dirFd: number | undefined;
   private checkedIntegrity = false;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** The lock's holdings count when `db` last matched the files (see upToDate). */
+  private matchedInHolding = -1;
 
   private constructor(sql: SqlJsStatic, options: SharedSqlJsFileOptions) {
     this.sql = sql;
     this.file = path.resolve(options.file);
     this.clock = options.clock;
-    this.lock = new FileLock(this.file, { ...options.lock, reuseLockFile: true });
+    this.lock = new FileLock(this.file, { leaseMs: LOCK_LEASE_MS, ...options.lock, reuseLockFile: true });
     this.onWarning = options.onWarning ?? (() => undefined);
     this.compactLogBytes = options.compactLogBytes ?? 64 * 1024;
     this.onSnapshotWritten = options.onSnapshotWritten ?? (() => undefined);
@@ -124,7 +122,7 @@ export class SharedSqlJsFile {
   }
 
   stats(): LedgerStats {
-    return { ...this.counters, logOffset: this.logOffset };
+    return { ...this.counters, lockAcquisitions: this.lock.holdings, logOffset: this.logOffset };
   }
 
   async close(): Promise<void> {
@@ -157,13 +155,23 @@ export class SharedSqlJsFile {
   async read<T>(fn: (now: number) => T): Promise<T> {
     this.assertOpen();
     try {
-      this.refresh(false);
+      if (!this.upToDate()) this.refresh(false);
     } catch (err) {
+      this.dropIfBroken();
       if (!isRecoverable(err)) throw err;
       // Setting a file aside needs the lock: another process may be doing the same.
       await this.mutate(() => ({ result: undefined, changed: false }));
     }
-    return fn(this.clock());
+    try {
+      return fn(this.clock());
+    } finally {
+      this.dropIfBroken();
+    }
+  }
+
+  /** A copy that lost deferred changes (SqlStatements.broken) is dropped: the next look reloads the files. */
+  private dropIfBroken(): void {
+    if (this.db?.broken) this.dropDb();
   }
 
   /** Changes from this instance run one at a time (the file lock is per instance, not re-entrant). */
@@ -179,8 +187,17 @@ export class SharedSqlJsFile {
     try {
       return this.applyRecovering(() => this.apply(fn));
     } finally {
-      this.lock.release();
+      this.dropIfBroken();
+      this.lock.releaseOrLease();
     }
+  }
+
+  /**
+   * True when `db` surely matches the files without a look at them: the lock has been ours (held or leased)
+   * since they last matched, so no other process can have changed them.
+   */
+  private upToDate(): boolean {
+    return this.db !== undefined && this.lock.ownsLock && this.lock.holdings === this.matchedInHolding;
   }
 
   /** Under the lock: runs step, setting damaged or orphaned files aside (with a warning) and trying again. */
@@ -198,7 +215,9 @@ export class SharedSqlJsFile {
   }
 
   private apply<T>(fn: (now: number) => Mutation<T>): T {
-    this.refresh(true);
+    if (!this.upToDate()) this.refresh(true);
+    // Under the lock, our copy and the files now match, and our own writes keep them so.
+    this.matchedInHolding = this.lock.holdings;
     const db = this.db!;
     db.beginChange();
     let out: Mutation<T>;
@@ -378,8 +397,7 @@ export class SharedSqlJsFile {
   private closeLogFd(): void {
     if (this.logFd === undefined) return;
     try {
-      if (this.syncsInFlight.has(this.logFd)) this.closeWhenSynced.add(this.logFd);
-      else fs.closeSync(this.logFd);
+      this.backgroundSyncs.close(this.logFd);
     } catch {
       // already closed: nothing to release
     }
@@ -393,6 +411,8 @@ export class SharedSqlJsFile {
   }
 
   private replay(statements: LoggedStatement[], offset: number): void {
+    // Our own deferred statements come first in the log; their failure is this copy's, not the record's.
+    this.db!.flushDeferred();
     try {
       this.db!.replay(statements);
     } catch (err) {
@@ -429,7 +449,7 @@ export class SharedSqlJsFile {
       let ino: number;
       try {
         writeAll(fd, bytes, 0);
-        if (durable === true) fs.fdatasyncSync(fd);
+        if (durable === true) this.syncNow(fd);
         ino = fs.fstatSync(fd).ino;
       } catch (err) {
         fs.closeSync(fd);
@@ -454,7 +474,7 @@ export class SharedSqlJsFile {
       }
       try {
         writeAll(fd, record, this.logOffset);
-        if (durable === true) fs.fdatasyncSync(fd);
+        if (durable === true) this.syncNow(fd);
       } catch (err) {
         // Take back what may have been written, so no process counts a change its caller was told failed.
         try {
@@ -470,24 +490,14 @@ export class SharedSqlJsFile {
     this.counters.recordsAppended++;
   }
 
-  /**
-   * fdatasync on the thread pool, so the caller's next wait (a provider call) overlaps the disk's. The fd stays
-   * open until it finishes: closed meanwhile, its number could be reused and the sync would reach another file.
-   */
+  private syncNow(fd: number): void {
+    fs.fdatasyncSync(fd);
+    this.counters.recordsSynced++;
+  }
+
   private syncInBackground(fd: number): Promise<boolean> {
-    this.syncsInFlight.set(fd, (this.syncsInFlight.get(fd) ?? 0) + 1);
-    return new Promise((resolve) => {
-      fs.fdatasync(fd, (err) => {
-        const left = this.syncsInFlight.get(fd)! - 1;
-        if (left > 0) {
-          this.syncsInFlight.set(fd, left);
-        } else {
-          this.syncsInFlight.delete(fd);
-          if (this.closeWhenSynced.delete(fd)) fs.close(fd, () => undefined);
-        }
-        resolve(err === null);
-      });
-    });
+    this.counters.recordsSyncedInBackground++;
+    return this.backgroundSyncs.sync(fd);
   }
 
   /** A new log's size with its free space: where it will be folded in (see apply), plus room for the last record. */
@@ -600,12 +610,7 @@ export class SharedSqlJsFile {
   /** Under the lock: move the unreadable snapshot out of the way (kept for inspection) and start afresh. */
   private setAside(reason: string): void {
     const stamp = asideStamp();
-    const aside = asideName(`${this.file}.corrupt-${stamp}`);
-    try {
-      fs.renameSync(this.file, aside);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    const aside = moveAside(this.file, `${this.file}.corrupt-${stamp}`) ?? asideName(`${this.file}.corrupt-${stamp}`);
     // Its log only makes sense on top of it: keep it beside it, out of the new ledger's way.
     const logAside = this.moveLogAside(`${this.logFile}.orphan-${stamp}`);
     this.useDb(freshDatabase(this.sql), null, 0);
@@ -660,14 +665,7 @@ export class SharedSqlJsFile {
 
   private moveLogAside(target: string): string | undefined {
     this.closeLogFd();
-    const aside = asideName(target);
-    try {
-      fs.renameSync(this.logFile, aside);
-      return aside;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      return undefined;
-    }
+    return moveAside(this.logFile, target);
   }
 
   private syncDir(): void {

@@ -108,14 +108,16 @@ export function windowBounds(window: QuotaWindow, timeZone: string, nowMs: numbe
  * each rule's window, but a window changes at most once a minute.
  */
 export class WindowCache {
-  private readonly cache = new Map<string, WindowBounds>();
+  /** Per window, per zone (two lookups are cheaper than building a key string each time). */
+  private readonly cache = new Map<QuotaWindow, Map<string, WindowBounds>>();
 
   bounds(window: QuotaWindow, timeZone: string, nowMs: number): WindowBounds {
-    const key = `${window}|${timeZone}`;
-    const hit = this.cache.get(key);
+    let zones = this.cache.get(window);
+    if (!zones) this.cache.set(window, (zones = new Map()));
+    const hit = zones.get(timeZone);
     if (hit && nowMs >= hit.startMs && nowMs < hit.resetAtMs) return hit;
     const fresh = windowBounds(window, timeZone, nowMs);
-    this.cache.set(key, fresh);
+    zones.set(timeZone, fresh);
     return fresh;
   }
 }
