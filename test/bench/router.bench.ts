@@ -2,9 +2,11 @@
  * Router + ledger overhead over a direct SDK call, same fake endpoint, same run.
  * - direct: the openai SDK alone (retries off) against the fake server;
  * - provider: our OpenAI provider (guarded transport, limits) — what the router calls;
- * - routed: Router.route → candidate selection, ledger cooldown/circuit reads, reservation, the provider call,
- *   a durable settlement (fdatasync'ed before it resolves) — with the real SqlJsLedger in a temp SWITCHBOARD_HOME;
- * - ledger: one reservation and one durable settlement alone, as the router makes per call;
+ * - routed: Router.route → candidate selection, ledger cooldown/circuit check and reservation, the provider call,
+ *   the settlement — with the real SqlJsLedger in a temp SWITCHBOARD_HOME. Durable before it returns: the
+ *   reservation's record is fdatasync'ed in the background during the provider call and settle waits for that
+ *   (a settlement whose reservation was not synced so is fdatasync'ed itself);
+ * - ledger: one reservation and its settlement alone, back to back (so settle waits out the whole fdatasync);
  * - disk_append_fdatasync: a settle-sized append + fdatasync to a file beside the ledger — the floor this disk
  *   puts under any durable record, measured in the same loop so the figures above can be read against it;
  * - routed_memory_fs (Linux, when /dev/shm exists): the same router with its ledger on tmpfs, where fdatasync

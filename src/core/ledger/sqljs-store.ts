@@ -423,11 +423,12 @@ export class SharedSqlJsFile {
   }
 
   /**
-   * Appends one change to the log. Only durable changes (settle) are fdatasync'ed. Skipping it for the others
-   * is safe: an unsynced record survives the death of its process (it is in the page cache) and is lost only
-   * with the machine. Then a lost reservation is harmless — its call died with the machine, and it would
-   * only have expired — and so are a lost release (the quota comes back at the reservation's TTL), cooldown,
-   * circuit step or reconcile (the provider answers 429 again, or reports again). A record that reached the disk
+   * Appends one change to the log. Durable changes are fdatasync'ed before they return ('background': while
+   * the caller goes on — a reservation, during its provider call). Skipping it for the others is safe: an
+   * unsynced record survives the death of its process (it is in the page cache) and is lost only with the
+   * machine. Then a lost settlement leaves its synced reservation, charged at its expiry (the call still
+   * counts, at its estimate); a lost release, cooldown, circuit step or reconcile costs a little quota or a
+   * 429 more. A record that reached the disk
    * only in part fails its length or checksum and, being last, is dropped as a torn tail. Records written after
    * the last fdatasync are the only ones a crash can damage, since fdatasync flushes every earlier write too.
    *

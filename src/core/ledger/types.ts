@@ -21,7 +21,7 @@ export type Amounts = Partial<Record<QuotaMetric, number>>;
 
 export interface QuotaState {
   rule: QuotaRule;
-  /** Settled usage in the current window. */
+  /** Settled usage in the current window, plus expired reservations never settled or released (charged). */
   used: number;
   /** Held by open reservations in the current window. */
   reserved: number;
@@ -146,7 +146,11 @@ export interface SpendSummary {
 
 export interface Ledger {
   reserve(request: ReserveRequest): Promise<ReserveOutcome>;
-  /** Replaces the reservation with the real usage; durable (fsynced) when it resolves. */
+  /**
+   * Replaces the reservation with the real usage. The call counts durably when it resolves: its record is on
+   * disk, or (sql.js) its reservation's is, which stands for it — charged at its expiry — if a crash loses the
+   * settlement.
+   */
   settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<Settlement>;
   /** Gives a reservation back (the call failed before using anything). */
   release(reservationId: string): Promise<void>;

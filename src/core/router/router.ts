@@ -121,7 +121,7 @@ export interface RouterOptions {
   probe?: LocalProbe;
   retry?: RetryPolicy;
   limits?: CallLimits;
-  /** A reservation whose holder died is void after this long. */
+  /** A reservation neither settled nor released by then (its holder died) is charged as used. */
   reservationTtlMs?: number;
 }
 
