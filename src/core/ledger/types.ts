@@ -45,8 +45,8 @@ export type BudgetScope = 'principal' | 'team' | 'provider' | 'global';
 
 /**
  * A spending cap in US dollars per UTC calendar month, enforced by reservation: a call is admitted only if what
- * was spent in the month plus what open reservations hold plus this call's estimate (`amounts.usd`) stays
- * within `limitUsd`. Every settled call counts its cost against its provider, its principal and its team
+ * was spent in the month (with the estimates of expired, never-settled reservations: charged) plus what open
+ * reservations hold plus this call's estimate (`amounts.usd`) stays within `limitUsd`. Every settled call counts its cost against its provider, its principal and its team
  * (and the global total), so a budget set later sees the month's spend so far. `routing.budget_usd_month` is
  * the global one (the router adds it for paid providers).
  */
