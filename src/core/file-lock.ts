@@ -60,24 +60,16 @@ const PROCESS_NONCE = randomBytes(8).toString('hex');
 let tokenCounter = 0;
 /** This process's kept lock files (reuseLockFile), removed when it exits; a killed process's are swept by others. */
 const keptLockFiles = new Set<string>();
-let removeKeptAtExit: (() => void) | undefined;
-
 /** Locks kept on lease: released when the process exits, so no one waits for a dead owner to be noticed. */
 const leasedLocks = new Set<FileLock>();
-let releaseLeasesAtExit = false;
+let cleanUpAtExitRegistered = false;
 
-function releaseLeasesOnExit(): void {
-  if (releaseLeasesAtExit) return;
-  releaseLeasesAtExit = true;
+/** One exit handler for both: leased locks are released first (their names link kept files), then kept files go. */
+function cleanUpAtExit(): void {
+  if (cleanUpAtExitRegistered) return;
+  cleanUpAtExitRegistered = true;
   process.once('exit', () => {
     for (const lock of leasedLocks) lock.release();
-  });
-}
-
-function keepUntilExit(file: string): void {
-  keptLockFiles.add(file);
-  if (removeKeptAtExit) return;
-  removeKeptAtExit = () => {
     for (const kept of keptLockFiles) {
       try {
         fs.unlinkSync(kept);
@@ -85,8 +77,7 @@ function keepUntilExit(file: string): void {
         // already gone
       }
     }
-  };
-  process.once('exit', removeKeptAtExit);
+  });
 }
 
 export class FileLock {
@@ -110,6 +101,11 @@ export class FileLock {
   private spare: { path: string; fd: number; record: Buffer; writtenAt?: number } | undefined;
   /** performance.now() when the lock was last acquired. */
   private acquiredAt = 0;
+  /**
+   * A quarter of staleMs: a lock file written this recently cannot be judged stale by anyone (see linkSpare),
+   * so for this long after an acquisition the lock is surely ours.
+   */
+  private readonly freshMs: number;
   private readonly leaseMs: number;
   private readonly wantPath: string;
   /** Released by its user but still ours (leaseMs), until leaseUntil (performance.now()). */
@@ -122,6 +118,7 @@ export class FileLock {
   constructor(target: string, options: FileLockOptions = {}) {
     this.lockPath = `${target}.lock`;
     this.staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+    this.freshMs = this.staleMs / 4;
     this.acquireTimeoutMs = options.acquireTimeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS;
     this.reuseLockFile = options.reuseLockFile ?? false;
     this.leaseMs = options.leaseMs ?? 0;
@@ -201,12 +198,17 @@ export class FileLock {
 
   /**
    * stillHeld(), without looking at the file while the lock is young. Nobody breaks a lock before its file is
-   * staleMs old unless its owner died, and a lock's file is at most staleMs/4 old when it is taken (see
-   * linkSpare): for a quarter of staleMs after that, it is surely still ours.
+   * staleMs old unless its owner died, and a lock's file is at most freshMs old when it is taken (see
+   * linkSpare): for freshMs after that, it is surely still ours.
    */
   heldSurely(): boolean {
     if (this.held === undefined) return false;
-    return performance.now() - this.acquiredAt < this.staleMs / 4 || this.stillHeld();
+    return this.young() || this.stillHeld();
+  }
+
+  /** Acquired less than freshMs ago. */
+  private young(): boolean {
+    return performance.now() - this.acquiredAt < this.freshMs;
   }
 
   /**
@@ -215,12 +217,11 @@ export class FileLock {
    */
   releaseOrLease(): void {
     if (!this.held || this.leased) return;
-    const now = performance.now();
-    if (this.leaseMs <= 0 || now - this.acquiredAt >= this.staleMs / 4 || this.someoneWaits()) return this.release();
+    if (this.leaseMs <= 0 || !this.young() || this.someoneWaits()) return this.release();
     this.leased = true;
-    this.leaseUntil = now + this.leaseMs;
+    this.leaseUntil = performance.now() + this.leaseMs;
     leasedLocks.add(this);
-    releaseLeasesOnExit();
+    cleanUpAtExit();
     this.leaseTimer ??= setTimeout(() => this.endLease(), this.leaseMs);
     this.leaseTimer.unref?.();
   }
@@ -231,7 +232,7 @@ export class FileLock {
     this.leased = false;
     // One look at the file: a lock deleted by hand (as the timeout message suggests when no process runs) must
     // not leave two writers.
-    if (performance.now() - this.acquiredAt < this.staleMs / 4 && this.stillHeld()) return true;
+    if (this.young() && this.stillHeld()) return true;
     this.release();
     return false;
   }
@@ -326,14 +327,14 @@ export class FileLock {
    * no byte of an older, longer one is left after it. Undefined: no kept file can be used here (no hard links),
    * fall back to a new file.
    *
-   * The record is written again only when the last write is staleMs/4 old: a breaker can judge a live owner's
+   * The record is written again only when the last write is freshMs old: a breaker can judge a live owner's
    * holding stale only by its age (over staleMs), and a holding that old is always followed by a new record.
    */
   private linkSpare(owner: LockOwner): boolean | undefined {
     for (let attempt = 0; attempt < 2; attempt++) {
       const spare = this.spare ?? this.makeSpare();
       const now = performance.now();
-      if (spare.writtenAt === undefined || now - spare.writtenAt >= this.staleMs / 4) {
+      if (spare.writtenAt === undefined || now - spare.writtenAt >= this.freshMs) {
         const json = JSON.stringify(owner);
         const length = Buffer.byteLength(json, 'utf8');
         // Room for the token counter to grow without growing the file each time.
@@ -379,7 +380,8 @@ export class FileLock {
   private makeSpare(): { path: string; fd: number; record: Buffer; writtenAt?: number } {
     const { tmp, fd } = this.newTemp();
     this.spare = { path: tmp, fd, record: Buffer.alloc(0) };
-    keepUntilExit(tmp);
+    keptLockFiles.add(tmp);
+    cleanUpAtExit();
     return this.spare;
   }
 
