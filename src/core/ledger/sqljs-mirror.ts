@@ -1,4 +1,5 @@
 import type { SqlValue } from 'sql.js';
+import { METRICS } from './rules';
 import type { SharedSqlJsFile } from './sqljs-store';
 import type { Amounts, QuotaMetric } from './types';
 
@@ -21,7 +22,6 @@ export interface UsageKey {
   startMs: number;
 }
 
-const METRICS: QuotaMetric[] = ['requests', 'input_chars', 'tokens', 'usd'];
 const usageSqlByCount: string[] = [];
 
 function usageSql(keys: number): string {
@@ -91,8 +91,14 @@ export class QuotaMirror {
   }
 
   used(key: UsageKey): number {
-    this.loadUsage([key]);
-    return this.usage.get(usageKeyText(key))!;
+    this.check();
+    const text = usageKeyText(key);
+    let used = this.usage.get(text);
+    if (used === undefined) {
+      this.loadUsage([key]);
+      used = this.usage.get(text)!;
+    }
+    return used;
   }
 
   /** The mirror's side of an `INSERT INTO usage … used = used + ?` the ledger deferred. */
@@ -118,19 +124,28 @@ export class QuotaMirror {
     }
   }
 
+  /** A counter's reservation rows, read on first use. */
+  private rowsOf(counter: string): Map<string, HeldRow> {
+    this.check();
+    let rows = this.rows.get(counter);
+    if (!rows) {
+      this.loadRows([counter]);
+      rows = this.rows.get(counter)!;
+    }
+    return rows;
+  }
+
   /** What a counter's live reservations hold (expires after now). */
   held(counter: string, now: number): Amounts {
-    this.loadRows([counter]);
     const sum: Required<Amounts> = { requests: 0, input_chars: 0, tokens: 0, usd: 0 };
-    for (const row of this.rows.get(counter)!.values()) if (row.expiresMs > now) for (const m of METRICS) sum[m] += row[m];
+    for (const row of this.rowsOf(counter).values()) if (row.expiresMs > now) for (const m of METRICS) sum[m] += row[m];
     return sum;
   }
 
   /** What a counter's expired, never settled reservations made in [startMs, resetMs) are charged (see types.ts). */
   charged(counter: string, metric: QuotaMetric, startMs: number, resetMs: number, now: number): number {
-    this.loadRows([counter]);
     let sum = 0;
-    for (const row of this.rows.get(counter)!.values()) {
+    for (const row of this.rowsOf(counter).values()) {
       if (row.expiresMs <= now && row.createdMs >= startMs && row.createdMs < resetMs) sum += row[metric];
     }
     return sum;

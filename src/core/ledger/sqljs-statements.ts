@@ -132,14 +132,7 @@ export class SqlStatements {
   /** Applies another process's logged change (after ours, which come first in the log: flushDeferred first). */
   replay(statements: LoggedStatement[]): void {
     this.bump();
-    this.control('BEGIN');
-    try {
-      for (const [sql, params] of statements) this.stmt(sql).run(params);
-    } catch (err) {
-      this.control('ROLLBACK');
-      throw err;
-    }
-    this.control('COMMIT');
+    this.runTransaction(statements);
   }
 
   /** Runs every deferred statement of committed changes on the copy (in one transaction). */
@@ -147,21 +140,14 @@ export class SqlStatements {
     if (!this.deferred.length || this.inTransaction) return;
     const statements = this.deferred;
     this.deferred = [];
-    this.control('BEGIN');
     try {
-      for (const [sql, params] of statements) this.stmt(sql).run(params);
+      this.runTransaction(statements);
     } catch (err) {
       // They were logged and replay for everyone else; this copy is now wrong, and its owner drops it.
       this.broken = true;
       this.bump();
-      try {
-        this.control('ROLLBACK');
-      } catch {
-        // the copy is dropped anyway
-      }
       throw err;
     }
-    this.control('COMMIT');
   }
 
   close(): void {
@@ -179,7 +165,27 @@ export class SqlStatements {
     this.inTransaction = true;
     const now = this.deferredNow;
     this.deferredNow = [];
-    for (const [sql, params] of now) this.stmt(sql).run(params);
+    this.runEach(now);
+  }
+
+  /** BEGIN, the statements, COMMIT; on a failure, ROLLBACK and the failure. */
+  private runTransaction(statements: LoggedStatement[]): void {
+    this.control('BEGIN');
+    try {
+      this.runEach(statements);
+    } catch (err) {
+      try {
+        this.control('ROLLBACK');
+      } catch {
+        // the statement's failure is the one to report
+      }
+      throw err;
+    }
+    this.control('COMMIT');
+  }
+
+  private runEach(statements: LoggedStatement[]): void {
+    for (const [sql, params] of statements) this.stmt(sql).run(params);
   }
 
   private bump(): void {

@@ -54,7 +54,6 @@ const LOCK_LEASE_MS = 20;
 /** Temp names only need to be unique within this process (the pid is in the name). */
 let tempCounter = 0;
 
-
 export class SharedSqlJsFile {
   readonly file: string;
   private readonly sql: SqlJsStatic;
@@ -428,9 +427,9 @@ export class SharedSqlJsFile {
    * unsynced record survives the death of its process (it is in the page cache) and is lost only with the
    * machine. Then a lost settlement leaves its synced reservation, charged at its expiry (the call still
    * counts, at its estimate); a lost release, cooldown, circuit step or reconcile costs a little quota or a
-   * 429 more. A record that reached the disk
-   * only in part fails its length or checksum and, being last, is dropped as a torn tail. Records written after
-   * the last fdatasync are the only ones a crash can damage, since fdatasync flushes every earlier write too.
+   * 429 more. A record that reached the disk only in part fails its length or checksum and, being last, is
+   * dropped as a torn tail. Records written after the last fdatasync are the only ones a crash can damage,
+   * since fdatasync flushes every earlier write too.
    *
    * A new log gets free space after its first record (zeros, up to about where it will be folded in). Records
    * then overwrite blocks the file has, so its size and block map stay put and fdatasync need not wait for a
@@ -611,7 +610,8 @@ export class SharedSqlJsFile {
   /** Under the lock: move the unreadable snapshot out of the way (kept for inspection) and start afresh. */
   private setAside(reason: string): void {
     const stamp = asideStamp();
-    const aside = moveAside(this.file, `${this.file}.corrupt-${stamp}`) ?? asideName(`${this.file}.corrupt-${stamp}`);
+    const target = `${this.file}.corrupt-${stamp}`;
+    const aside = moveAside(this.file, target) ?? asideName(target);
     // Its log only makes sense on top of it: keep it beside it, out of the new ledger's way.
     const logAside = this.moveLogAside(`${this.logFile}.orphan-${stamp}`);
     this.useDb(freshDatabase(this.sql), null, 0);
