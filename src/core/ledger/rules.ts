@@ -6,6 +6,18 @@ import { assertTimeZone, windowBounds } from './windows';
 /** The quota rules both ledgers apply (sql.js and PostgreSQL): validation, amounts, states, circuits. */
 
 export const METRICS: QuotaMetric[] = ['requests', 'input_chars', 'tokens', 'usd'];
+
+const DAY_MS = 86_400_000;
+/**
+ * How long usage rows of the longest window (month) are kept; an expired, never-settled reservation is charged
+ * in the windows of its creation, so it is kept as long.
+ */
+export const WINDOW_RETENTION_MS = 400 * DAY_MS;
+
+/** Window starts before which usage and threshold rows are pruned, for minute, day and month windows. */
+export function staleWindowCutoffs(now: number): [minute: number, day: number, month: number] {
+  return [now - 2 * 3_600_000, now - 40 * DAY_MS, now - WINDOW_RETENTION_MS];
+}
 export const NOMINAL_WINDOW_MS: Record<QuotaWindow, number> = { minute: 60_000, day: 86_400_000, month: 31 * 86_400_000 };
 
 /** Every call is one request, whether or not the caller counted it. */

@@ -15,7 +15,7 @@ import { CALL_FIELDS, HISTORY_FORMAT, aggregateDeltas, callFromRow } from './his
 import type { ImportSummary, ImportedKind, LedgerHistory, LedgerTransfer } from './transfer';
 import {
   blockingState, budgetState, chargedCounters, checkRule, circuitOf, crossedThresholds, quotaState, reconcileTargets, resolveBudgets,
-  ruleZone, settledAmounts, usedFraction, utcMonth, withRequest, type ResolvedBudget,
+  WINDOW_RETENTION_MS, ruleZone, settledAmounts, staleWindowCutoffs, usedFraction, utcMonth, withRequest, type ResolvedBudget,
 } from './rules';
 
 export type { LedgerStats, LedgerWarning } from './sqljs-store';
@@ -319,7 +319,7 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
       let changed = false;
       for (const { rule, remaining } of targets) {
         const { win, tz, startMs } = this.windowKey(rule, now);
-        const used = this.usedIn(providerId, rule.metric, win, tz, startMs);
+        const used = this.mirror.used({ counter: providerId, metric: rule.metric, win, tz, startMs });
         // The provider saw fewer left than we count: believe it (never the other way, which could overrun).
         const floor = rule.limit - remaining;
         if (floor > used + 1e-9) {
@@ -449,10 +449,6 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     return rules.map((rule) => ({ counter: providerId, metric: rule.metric, ...this.windowKey(rule, now) }));
   }
 
-  private usedIn(providerId: string, metric: QuotaMetric, win: QuotaWindow, tz: string, startMs: number): number {
-    return this.mirror.used({ counter: providerId, metric, win, tz, startMs });
-  }
-
   /** Settled usage plus expired never-settled reservations (charged), and what live reservations hold. */
   private states(providerId: string, rules: QuotaRule[], now: number): QuotaState[] {
     if (!rules.length) return [];
@@ -497,12 +493,12 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     if (now - last < PRUNE_EVERY_MS) return;
     this.db.run("INSERT OR REPLACE INTO meta VALUES ('pruned_at', ?)", [String(now)]);
     const staleWindows = `(win = 'minute' AND start_ms < ?) OR (win = 'day' AND start_ms < ?) OR (win = 'month' AND start_ms < ?)`;
-    const cutoffs = [now - 2 * 3_600_000, now - 40 * DAY_MS, now - 400 * DAY_MS];
+    const cutoffs = staleWindowCutoffs(now);
     this.db.run(`DELETE FROM usage WHERE ${staleWindows}`, cutoffs);
     this.db.run(`DELETE FROM thresholds WHERE ${staleWindows}`, cutoffs);
     this.db.run('DELETE FROM calls WHERE ts_ms < ?', [now - this.callRetentionMs]);
     this.db.run('DELETE FROM cooldowns WHERE until_ms <= ?', [now]);
     // Expired never-settled reservations are charged in the windows they were made in: kept as long as those.
-    this.db.run('DELETE FROM reservations WHERE created_ms < ?', [now - 400 * DAY_MS]);
+    this.db.run('DELETE FROM reservations WHERE created_ms < ?', [now - WINDOW_RETENTION_MS]);
   }
 }

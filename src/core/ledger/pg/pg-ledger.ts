@@ -3,7 +3,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { RateLimitInfo } from '../../providers/types';
 import {
   blockingState, budgetState, chargedCounters, checkRule, circuitOf, crossedThresholds, quotaState, reconcileTargets, resolveBudgets,
-  ruleZone, settledAmounts, usedFraction, utcMonth, withRequest,
+  METRICS, WINDOW_RETENTION_MS, ruleZone, settledAmounts, staleWindowCutoffs, usedFraction, utcMonth, withRequest,
 } from '../rules';
 import { systemClock } from '../types';
 import type {
@@ -43,9 +43,6 @@ export interface PgLedgerOptions extends PgConnectionOptions {
 
 const T = 'switchboard';
 const DAY_MS = 86_400_000;
-/** How long usage windows are kept (the month's): an expired reservation is charged in its windows until then. */
-const WINDOW_RETENTION_MS = 400 * DAY_MS;
-const METRIC_COLUMNS: QuotaMetric[] = ['requests', 'input_chars', 'tokens', 'usd'];
 
 /** One usage counter: a provider's (or budget's) metric in one window. */
 interface CounterKey {
@@ -324,7 +321,7 @@ export class PgLedger implements Ledger, LedgerTransfer {
     const now = this.clock();
     const gone = await this.db.query(`DELETE FROM ${T}.reservations WHERE created_ms < $1 AND expires_ms <= $2 RETURNING 1`, [now - WINDOW_RETENTION_MS, now]);
     const stale = `(win = 'minute' AND start_ms < $1) OR (win = 'day' AND start_ms < $2) OR (win = 'month' AND start_ms < $3)`;
-    const cutoffs = [now - 2 * 3_600_000, now - 40 * DAY_MS, now - WINDOW_RETENTION_MS];
+    const cutoffs = staleWindowCutoffs(now);
     await this.db.query(`DELETE FROM ${T}.usage WHERE ${stale}`, cutoffs);
     await this.db.query(`DELETE FROM ${T}.thresholds WHERE ${stale}`, cutoffs);
     await this.db.query(`DELETE FROM ${T}.calls WHERE ts_ms < $1`, [now - this.callRetentionMs]);
@@ -433,7 +430,7 @@ interface Holds {
 }
 
 const NO_HOLDS: Holds = { held: new Map(), charged: new Map() };
-const SUMS = METRIC_COLUMNS.map((m) => `SUM(r.${m}) AS ${m}`).join(', ');
+const SUMS = METRICS.map((m) => `SUM(r.${m}) AS ${m}`).join(', ');
 
 /**
  * One query for both: the live holds of these counters (n = 0), and for each window (n = its 1-based position)
