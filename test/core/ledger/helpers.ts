@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -89,4 +90,80 @@ export async function bundleLedgerChild(): Promise<{ bundle: string; cleanup: ()
   await build({ entryPoints: [path.join(__dirname, 'fixtures', 'contention-child.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: bundle, logLevel: 'error' });
   fs.copyFileSync(require.resolve('sql.js/dist/sql-wasm.wasm'), path.join(dir, 'sql-wasm.wasm'));
   return { bundle, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Resolves with a child's exit code or signal (at once if it has exited already). */
+export function exited(child: ChildProcess): Promise<number | string> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode ?? child.signalCode!);
+    else child.once('exit', (code, signal) => resolve(code ?? signal!));
+  });
+}
+
+export interface LedgerFixture {
+  /** This test's ledger folder (a fresh one per test). */
+  readonly home: ReturnType<typeof tempHome>;
+  /** A ledger on home.file, closed after the test unless untracked. */
+  open(clock: ManualClock, options?: Partial<SqlJsLedgerOptions>): Promise<{ ledger: SqlJsLedger; warnings: LedgerWarning[] }>;
+  /** Leaves a ledger unclosed (a test that stands for a process that died, or that closes it itself). */
+  untrack(ledger: SqlJsLedger): void;
+  /** Starts fixtures/contention-child.ts (bundled once per describe) with these arguments; killed after the test. */
+  startChild(args: string[], env?: Record<string, string>): ChildProcess;
+  /** Resolves when the child has printed `text`; rejects if it exits first. */
+  printed(child: ChildProcess, text: string): Promise<void>;
+}
+
+/**
+ * Call inside describe: registers the hooks the tests with real ledger files and child processes share (a
+ * fresh folder per test; ledgers closed, children killed and folder removed after it).
+ */
+export function useLedgerFixture(): LedgerFixture {
+  let home: ReturnType<typeof tempHome>;
+  const opened: SqlJsLedger[] = [];
+  const children: ChildProcess[] = [];
+  let child: { bundle: string; cleanup: () => void };
+  before(async () => {
+    child = await bundleLedgerChild();
+  });
+  after(() => child.cleanup());
+  beforeEach(() => {
+    home = tempHome();
+  });
+  afterEach(async () => {
+    for (const c of children.splice(0)) {
+      c.kill('SIGKILL');
+      await exited(c);
+    }
+    for (const l of opened.splice(0)) await l.close();
+    home.cleanup();
+  });
+  return {
+    get home() {
+      return home;
+    },
+    async open(clock, options = {}) {
+      const result = await openAt(home.file, clock, options);
+      opened.push(result.ledger);
+      return result;
+    },
+    untrack(ledger) {
+      const i = opened.indexOf(ledger);
+      if (i >= 0) opened.splice(i, 1);
+    },
+    startChild(args, env = {}) {
+      const c = spawn(process.execPath, [child.bundle, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+      children.push(c);
+      return c;
+    },
+    printed(c, text) {
+      return new Promise((resolve, reject) => {
+        let seen = '';
+        c.stdout!.on('data', (d: Buffer) => {
+          seen += d.toString();
+          if (seen.includes(text)) resolve();
+        });
+        c.once('exit', (code, signal) => reject(new Error(`child exited (${code ?? signal}) before printing "${text}"`)));
+      });
+    },
+  };
 }

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { SqlJsLedger } from '../../../src/core/ledger/sqljs-ledger';
 import { scanRecords, LOG_HEADER_BYTES } from '../../../src/core/ledger/oplog';
 import type { QuotaRule } from '../../../src/core/ledger/types';
-import { ManualClock, bundleLedgerChild, call, openAt, queryOnDisk, tempHome } from './helpers';
+import { ManualClock, call, queryOnDisk, useLedgerFixture } from './helpers';
 
 /**
  * The sql.js ledger's hot path (a router's reserve, provider call, settle): one disk wait per call, overlapped
@@ -15,27 +13,8 @@ const rules: QuotaRule[] = [{ metric: 'requests', window: 'day', limit: 1e9 }, {
 
 describe('SqlJsLedger hot path', function () {
   this.timeout(60_000);
-  let home: ReturnType<typeof tempHome>;
-  const open: SqlJsLedger[] = [];
-  const children: ChildProcess[] = [];
-  let child: { bundle: string; cleanup: () => void };
-  before(async () => {
-    child = await bundleLedgerChild();
-  });
-  after(() => child.cleanup());
-  beforeEach(() => {
-    home = tempHome();
-  });
-  afterEach(async () => {
-    for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    for (const l of open.splice(0)) await l.close();
-    home.cleanup();
-  });
-  async function ledger(clock = new ManualClock(Date.now()), options = {}) {
-    const opened = await openAt(home.file, clock, options);
-    open.push(opened.ledger);
-    return opened.ledger;
-  }
+  const fx = useLedgerFixture();
+  const ledger = async (clock = new ManualClock(Date.now()), options = {}) => (await fx.open(clock, options)).ledger;
 
   it('syncs a reservation in the background and its settlement not at all: one disk wait per call, while the provider answers', async () => {
     const a = await ledger();
@@ -52,7 +31,7 @@ describe('SqlJsLedger hot path', function () {
     assert.equal(after.recordsAppended - before.recordsAppended, 10);
     // Back to back, the lock was taken once and kept on lease.
     assert.equal(after.lockAcquisitions - before.lockAcquisitions, 0);
-    assert.deepEqual(await queryOnDisk(home.file, "SELECT used FROM usage WHERE provider = 'p' AND metric = 'requests'"), [[5]]);
+    assert.deepEqual(await queryOnDisk(fx.home.file, "SELECT used FROM usage WHERE provider = 'p' AND metric = 'requests'"), [[5]]);
   });
 
   it('syncs a settlement before it returns when this instance did not make (and sync) the reservation', async () => {
@@ -75,7 +54,7 @@ describe('SqlJsLedger hot path', function () {
     const r = await a.reserve({ providerId: 'p', rules, amounts: { requests: 1, tokens: 500 }, ttlMs: 60_000 });
     assert.ok(r.ok);
     await a.settle(r.reservationId, rules, call('p', { amounts: { requests: 1, tokens: 120 } }));
-    const log = `${home.file}.log`;
+    const log = `${fx.home.file}.log`;
     const bytes = fs.readFileSync(log);
     const { records } = scanRecords(bytes.subarray(LOG_HEADER_BYTES), LOG_HEADER_BYTES);
     assert.equal(records.length, 2, 'the reservation, then the settlement');
@@ -84,7 +63,7 @@ describe('SqlJsLedger hot path', function () {
     const cut = Buffer.from(bytes);
     cut.fill(0, settle.offset, settle.end);
     // The machine restarts: `a` is gone without closing (which would fold the log into the snapshot).
-    open.splice(open.indexOf(a), 1);
+    fx.untrack(a);
     fs.writeFileSync(log, cut);
     const b = await ledger(clock);
     const held = (await b.quota('p', rules))[0]!;
@@ -100,10 +79,7 @@ describe('SqlJsLedger hot path', function () {
     // not break our lock as stale before 600 s — both far beyond this test's timeout.
     const a = await ledger(new ManualClock(Date.now()), { lock: { staleMs: 600_000 } });
     await a.setCooldown('k', Date.now() + 60_000, 'snapshot');
-    const worker = spawn(process.execPath, [child.bundle, 'settle', home.file, '5'], {
-      stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SB_TEST_LOCK_STALE_MS: '600000' },
-    });
-    children.push(worker);
+    const worker = fx.startChild(['settle', fx.home.file, '5'], { SB_TEST_LOCK_STALE_MS: '600000' });
     let out = '';
     worker.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     // We never pause long enough for a lease to run out: without the waiter's marker the worker would wait for
@@ -117,7 +93,7 @@ describe('SqlJsLedger hot path', function () {
       if (worker.exitCode !== null) assert.fail(`the worker exited (${worker.exitCode}) before it was done`);
     }
     assert.ok(a.stats().lockAcquisitions > acquisitions, 'we gave the lock up, and took it again');
-    assert.deepEqual(await queryOnDisk(home.file, "SELECT used FROM usage WHERE provider = 'shared' AND metric = 'requests'"), [[5]]);
+    assert.deepEqual(await queryOnDisk(fx.home.file, "SELECT used FROM usage WHERE provider = 'shared' AND metric = 'requests'"), [[5]]);
     assert.equal((await a.quota('p', rules))[0]!.used, changes);
   });
 
@@ -130,11 +106,11 @@ describe('SqlJsLedger hot path', function () {
     }
     assert.ok(a.stats().snapshotsWritten >= 2, 'compacted along the way');
     await a.close();
-    open.splice(open.indexOf(a), 1);
-    assert.equal(fs.existsSync(`${home.file}.log`), false, 'close folded the log in');
-    assert.deepEqual(await queryOnDisk(home.file, "SELECT count(*), (SELECT count(*) FROM reservations) FROM calls"), [[40, 0]]);
-    assert.deepEqual(await queryOnDisk(home.file, "SELECT used FROM usage WHERE provider = 'p' AND metric = 'requests'"), [[40]]);
-    const spend = (await queryOnDisk(home.file, 'SELECT calls, round(usd, 6) FROM spend'))[0]!;
+    fx.untrack(a);
+    assert.equal(fs.existsSync(`${fx.home.file}.log`), false, 'close folded the log in');
+    assert.deepEqual(await queryOnDisk(fx.home.file, "SELECT count(*), (SELECT count(*) FROM reservations) FROM calls"), [[40, 0]]);
+    assert.deepEqual(await queryOnDisk(fx.home.file, "SELECT used FROM usage WHERE provider = 'p' AND metric = 'requests'"), [[40]]);
+    const spend = (await queryOnDisk(fx.home.file, 'SELECT calls, round(usd, 6) FROM spend'))[0]!;
     assert.deepEqual(spend, [40, 0.4]);
   });
 });
