@@ -176,7 +176,7 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
       const recorded = releasedReservation && callId === reservationId ? false : this.db.all('SELECT 1 FROM calls WHERE id = ?', [callId]).length > 0;
       if (recorded) {
         // Already recorded (a retry after a crash or a lost reply): count it once.
-        return { result: { events: [], states: this.states(record.providerId, rules, now) }, changed: releasedReservation, durable: true };
+        return { result: { events: [], states: this.states(record.providerId, rules, now, keys) }, changed: releasedReservation, durable: true };
       }
       this.db.defer(`INSERT INTO calls (${CALL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`, [
         callId, now, record.providerId, record.model, record.tier, record.task ?? null, record.actor ?? null, record.ok ? 1 : 0,
@@ -213,7 +213,7 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
       );
       this.mirror.addSpend(month, record.costUsd);
       this.mirror.setCallRowsAtMost(this.mirror.callRowsAtMost() + 1);
-      const states = this.states(record.providerId, rules, now);
+      const states = this.states(record.providerId, rules, now, keys);
       const events: ThresholdEvent[] = [];
       states.forEach((s, i) => {
         const fraction = usedFraction(s);
@@ -450,9 +450,8 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   }
 
   /** Settled usage plus expired never-settled reservations (charged), and what live reservations hold. */
-  private states(providerId: string, rules: QuotaRule[], now: number): QuotaState[] {
+  private states(providerId: string, rules: QuotaRule[], now: number, keys = this.ruleKeys(providerId, rules, now)): QuotaState[] {
     if (!rules.length) return [];
-    const keys = this.ruleKeys(providerId, rules, now);
     this.mirror.loadUsage(keys);
     const held = this.mirror.held(providerId, now);
     return rules.map((rule, i) => {
