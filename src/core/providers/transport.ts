@@ -127,7 +127,7 @@ export class GuardedTransport {
         inspector.inspect(chunk.value, reader);
         chunks.push(chunk.value);
       }
-      return withUrl(new Response(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), init), response.url);
+      return new BufferedResponse(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), response) as unknown as Response;
     }
     const body = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
@@ -213,6 +213,99 @@ export const dispatchToTransport: typeof fetch = (input, init) => {
   if (!transport) return Promise.reject(new Error('internal error: an SDK request carried no guarded transport'));
   return transport.fetch(input, init);
 };
+
+/** Response's constructor, typed loosely: the lib types declare its members as fields, which getters cannot override. */
+const ResponseBase: new (body: null, init: ResponseInit) => object = Response;
+
+/**
+ * A plain body read whole by the transport, handed to the SDK as a Response (a real one: brand checks and
+ * `instanceof` pass). Building a new Response around the bytes cost ~70 µs per call (a web stream, a header
+ * copy); this keeps the original's headers and serves the body methods from the bytes, making a stream only
+ * for a caller that asks for `body`.
+ */
+class BufferedResponse extends ResponseBase {
+  private used = false;
+  /** Made only for a caller that reads `body`; its bodyUsed then says whether that stream was read. */
+  private streamed?: Response;
+
+  constructor(
+    private readonly data: Uint8Array,
+    private readonly original: Response,
+  ) {
+    super(null, { status: original.status, statusText: original.statusText });
+  }
+
+  get headers(): Headers {
+    return this.original.headers;
+  }
+
+  get url(): string {
+    return this.original.url;
+  }
+
+  get redirected(): boolean {
+    return this.original.redirected;
+  }
+
+  get body(): ReadableStream<Uint8Array> {
+    if (!this.streamed) {
+      if (this.used) throw new TypeError('the response body has already been read');
+      const { status, statusText, headers } = this.original;
+      this.streamed = new Response(this.data, { status, statusText, headers });
+    }
+    return this.streamed.body!;
+  }
+
+  get bodyUsed(): boolean {
+    return this.used || (this.streamed?.bodyUsed ?? false);
+  }
+
+  // Once a caller has taken `body`, the stream is the body: the methods read it, as fetch's own would.
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    if (this.streamed) return this.streamed.arrayBuffer();
+    const data = this.take();
+    return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+  }
+
+  async bytes(): Promise<Uint8Array> {
+    if (this.streamed) return new Uint8Array(await this.streamed.arrayBuffer());
+    return new Uint8Array(this.take());
+  }
+
+  async text(): Promise<string> {
+    if (this.streamed) return this.streamed.text();
+    const data = this.take();
+    return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+
+  async blob(): Promise<Blob> {
+    if (this.streamed) return this.streamed.blob();
+    return new Blob([this.take()], { type: this.original.headers.get('content-type') ?? '' });
+  }
+
+  async formData(): Promise<FormData> {
+    if (this.streamed) return this.streamed.formData();
+    const { status, statusText, headers } = this.original;
+    return new Response(this.take(), { status, statusText, headers }).formData();
+  }
+
+  clone(): Response {
+    if (this.bodyUsed) throw new TypeError('Response.clone: the body has already been read');
+    if (this.streamed) return withUrl(this.streamed.clone(), this.original.url);
+    return new BufferedResponse(this.data, this.original) as unknown as Response;
+  }
+
+  /** The bytes, once (a fetch body is read at most once). */
+  private take(): Uint8Array {
+    if (this.bodyUsed) throw new TypeError('the response body has already been read');
+    this.used = true;
+    return this.data;
+  }
+}
 
 function withUrl(response: Response, url: string): Response {
   Object.defineProperty(response, 'url', { value: url });

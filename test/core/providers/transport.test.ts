@@ -111,6 +111,36 @@ describe('guarded fetch', () => {
     }
   });
 
+  it('hands over a read-whole body as a Response every body method and clone work on, each read once', async () => {
+    const t = new GuardedTransport(limits);
+    try {
+      const res = await t.fetch(`${origin}/ok`);
+      assert.ok(res instanceof Response);
+      assert.equal(res.ok, true);
+      assert.equal(res.status, 200);
+      assert.equal(res.url, `${origin}/ok`);
+      assert.equal(res.headers.get('x-ratelimit-remaining'), '4');
+      const copy = res.clone();
+      assert.equal(res.bodyUsed, false);
+      assert.deepEqual(JSON.parse(Buffer.from(await res.arrayBuffer()).toString()), { ok: true });
+      assert.equal(res.bodyUsed, true);
+      await assert.rejects(res.text(), TypeError, 'a body is read at most once, as with fetch');
+      assert.throws(() => res.clone(), TypeError);
+      const blob = await copy.clone().blob();
+      assert.equal(await blob.text(), '{"ok":true}');
+      assert.ok(copy.body);
+      const branch = copy.clone();
+      assert.equal(branch.headers.get('x-ratelimit-remaining'), '4', 'a clone taken after body keeps the headers');
+      assert.equal(await branch.text(), '{"ok":true}');
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of copy.body!) chunks.push(chunk);
+      assert.equal(Buffer.concat(chunks).toString(), '{"ok":true}');
+      assert.equal(copy.bodyUsed, true);
+    } finally {
+      t.dispose();
+    }
+  });
+
   it('refuses a declared length over the cap before reading it', async () => {
     const t = new GuardedTransport(limits);
     try {
