@@ -47,6 +47,32 @@ describe('SqlJsLedger hot path', function () {
     assert.equal((await a.quota('p', rules))[0]!.reserved, 0);
   });
 
+  it('syncs a settlement itself when its reservation\'s background sync failed', async () => {
+    const a = await ledger();
+    await a.setCooldown('k', Date.now() + 60_000, 'snapshot');
+    // The disk fails the reservation's background fdatasync (EIO): the settlement may then not lean on it.
+    const realFdatasync = fs.fdatasync;
+    let failed = 0;
+    (fs as { fdatasync: unknown }).fdatasync = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      failed++;
+      realFdatasync(fd, () => cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })));
+    };
+    let r: Awaited<ReturnType<typeof a.reserve>>;
+    try {
+      r = await a.reserve({ providerId: 'p', rules, amounts: {} });
+    } finally {
+      fs.fdatasync = realFdatasync;
+    }
+    assert.ok(r.ok);
+    const before = a.stats();
+    await a.settle(r.reservationId, rules, call('p'));
+    const after = a.stats();
+    assert.equal(failed, 1, 'the reservation was synced in the background');
+    assert.equal(after.recordsAppended - before.recordsAppended, 1, 'the settlement was written once');
+    assert.equal(after.recordsSynced - before.recordsSynced, 1, 'and synced in the foreground, since the reservation\'s sync failed');
+    assert.equal((await a.quota('p', rules))[0]!.used, 1);
+  });
+
   it('after a power cut that lost the settlement, still counts the call: the synced reservation is charged at its expiry', async () => {
     const clock = new ManualClock(Date.parse('2026-04-02T10:00:00Z'));
     const a = await ledger(clock, { lock: { leaseMs: 0 } });
