@@ -275,7 +275,9 @@ class BufferedResponse extends ResponseBase {
   async text(): Promise<string> {
     if (this.streamed) return this.streamed.text();
     const data = this.take();
-    return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+    // As fetch decodes: UTF-8, a leading byte order mark dropped.
+    const bom = data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf ? 3 : 0;
+    return Buffer.from(data.buffer, data.byteOffset + bom, data.byteLength - bom).toString('utf8');
   }
 
   async json(): Promise<unknown> {

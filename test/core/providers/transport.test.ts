@@ -87,7 +87,8 @@ describe('guarded fetch', () => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write('data: {"a":1}\n\ndata: [DO');
         setTimeout(() => res.end('NE]\n\n'), 20);
-      } else res.writeHead(200, { 'content-type': 'application/json', 'x-ratelimit-remaining': '4' }).end('{"ok":true}');
+      } else if (req.url === '/bom') res.writeHead(200, { 'content-type': 'application/json' }).end('\uFEFF{"ok":"é"}');
+      else res.writeHead(200, { 'content-type': 'application/json', 'x-ratelimit-remaining': '4' }).end('{"ok":true}');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -136,6 +137,19 @@ describe('guarded fetch', () => {
       for await (const chunk of copy.body!) chunks.push(chunk);
       assert.equal(Buffer.concat(chunks).toString(), '{"ok":true}');
       assert.equal(copy.bodyUsed, true);
+    } finally {
+      t.dispose();
+    }
+  });
+
+  it('reads a body as fetch does: UTF-8, a leading byte order mark dropped', async () => {
+    const t = new GuardedTransport(limits);
+    try {
+      const [viaTransport, viaFetch] = await Promise.all([t.fetch(`${origin}/bom`), fetch(`${origin}/bom`)]);
+      const expected = await viaFetch.json();
+      assert.deepEqual(expected, { ok: 'é' });
+      assert.deepEqual(await viaTransport.clone().json(), expected);
+      assert.equal(await viaTransport.text(), await (await fetch(`${origin}/bom`)).text());
     } finally {
       t.dispose();
     }
