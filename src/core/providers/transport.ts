@@ -38,6 +38,8 @@ export class GuardedTransport {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly removeCallerListener: () => void;
   private disposed = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private waitingForData = false;
 
   constructor(
     private readonly limits: CallLimits,
@@ -117,7 +119,6 @@ export class GuardedTransport {
     const isSse = (record.contentType ?? '').includes('event-stream');
     const inspector = new ChunkInspector(this, response.status >= 400, isSse);
     const reader = response.body.getReader();
-    const init = { status: response.status, statusText: response.statusText, headers: response.headers };
     if (!isSse) {
       // A plain body is read here in one go: cheaper than a wrapping stream, and every limit still applies.
       const chunks: Uint8Array[] = [];
@@ -127,7 +128,7 @@ export class GuardedTransport {
         inspector.inspect(chunk.value, reader);
         chunks.push(chunk.value);
       }
-      return new BufferedResponse(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), response) as unknown as Response;
+      return new GuardedResponse(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), response) as unknown as Response;
     }
     const body = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
@@ -144,17 +145,27 @@ export class GuardedTransport {
       },
       cancel: (reason) => reader.cancel(reason),
     });
-    return withUrl(new Response(body, init), response.url);
+    return new GuardedResponse(body, response) as unknown as Response;
   }
 
-  /** One read, under the idle timer. It runs only while we wait on the network, so a slow consumer is never blamed. */
+  /**
+   * One read, under the idle timer. It runs only while we wait on the network, so a slow consumer is never blamed.
+   * One timer per attempt, re-armed for each read (a stream brings hundreds of chunks; a timer each cost more).
+   */
   private async readChunk(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>> {
-    const { idleTimeoutMs } = this.limits;
-    const idleTimer = this.startTimer(idleTimeoutMs, 'timeout', `no data for ${idleTimeoutMs} ms while the answer was arriving`);
+    this.waitingForData = true;
+    if (this.idleTimer) this.idleTimer.refresh();
+    else {
+      const { idleTimeoutMs } = this.limits;
+      this.idleTimer = setTimeout(() => {
+        if (this.waitingForData) this.trip('timeout', `no data for ${idleTimeoutMs} ms while the answer was arriving`);
+      }, idleTimeoutMs);
+      this.timers.add(this.idleTimer);
+    }
     try {
       return await reader.read();
     } finally {
-      this.clearTimer(idleTimer);
+      this.waitingForData = false;
     }
   }
 
@@ -167,7 +178,8 @@ export class GuardedTransport {
 /** Counts bytes against the cap, keeps the start of an error body, and watches an SSE body for `data: [DONE]`. */
 class ChunkInspector {
   private readonly decoder = new TextDecoder();
-  private sseTail = '';
+  /** The stream's last 16 bytes so far, so a marker split across chunks is still seen. */
+  private sseTail: Uint8Array = new Uint8Array(0);
 
   constructor(
     private readonly transport: GuardedTransport,
@@ -188,10 +200,13 @@ class ChunkInspector {
     if (this.isError && record.errorBody.length < ERROR_BODY_KEEP) {
       record.errorBody += this.decoder.decode(bytes, { stream: true }).slice(0, ERROR_BODY_KEEP - record.errorBody.length);
     } else if (this.isSse && !record.sawSseDone) {
-      // Keep a short tail so a marker split across two chunks is still seen.
-      const text = this.sseTail + this.decoder.decode(bytes, { stream: true });
-      if (SSE_DONE.test(text)) record.sawSseDone = true;
-      this.sseTail = text.slice(-16);
+      // The marker ends in "E]": a chunk without one (most of hundreds) is not decoded at all.
+      const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const tail = this.sseTail;
+      if (chunk.indexOf('E]') !== -1 || (chunk[0] === 0x5d && tail[tail.length - 1] === 0x45)) {
+        if (SSE_DONE.test(Buffer.concat([tail, chunk]).toString('utf8'))) record.sawSseDone = true;
+      }
+      this.sseTail = chunk.length >= 16 ? chunk.subarray(-16) : Buffer.concat([tail, chunk]).subarray(-16);
     }
   }
 }
@@ -218,18 +233,18 @@ export const dispatchToTransport: typeof fetch = (input, init) => {
 const ResponseBase: new (body: null, init: ResponseInit) => object = Response;
 
 /**
- * A plain body read whole by the transport, handed to the SDK as a Response (a real one: brand checks and
- * `instanceof` pass). Building a new Response around the bytes cost ~70 µs per call (a web stream, a header
- * copy); this keeps the original's headers and serves the body methods from the bytes, making a stream only
- * for a caller that asks for `body`.
+ * The response handed to the SDK (a real Response: brand checks and `instanceof` pass), over the original's
+ * headers and a body the transport guards: the bytes of a plain body it read whole, or the stream it inspects
+ * as it passes. Building a new Response around either cost ~70 µs per call (a web stream, a header copy); this
+ * makes one only for a caller that needs more than the bytes or the stream.
  */
-class BufferedResponse extends ResponseBase {
+class GuardedResponse extends ResponseBase {
   private used = false;
-  /** Made only for a caller that reads `body`; its bodyUsed then says whether that stream was read. */
-  private streamed?: Response;
+  /** A standard Response over the source, once a caller needs one (`body` of bytes, a body method of a stream). */
+  private whole?: Response;
 
   constructor(
-    private readonly data: Uint8Array,
+    private readonly source: Uint8Array | ReadableStream<Uint8Array>,
     private readonly original: Response,
   ) {
     super(null, { status: original.status, statusText: original.statusText });
@@ -247,34 +262,32 @@ class BufferedResponse extends ResponseBase {
     return this.original.redirected;
   }
 
-  get body(): ReadableStream<Uint8Array> {
-    if (!this.streamed) {
-      if (this.used) throw new TypeError('the response body has already been read');
-      const { status, statusText, headers } = this.original;
-      this.streamed = new Response(this.data, { status, statusText, headers });
-    }
-    return this.streamed.body!;
+  get body(): ReadableStream<Uint8Array> | null {
+    if (this.whole) return this.whole.body;
+    if (this.source instanceof ReadableStream) return this.source;
+    if (this.used) throw new TypeError('the response body has already been read');
+    return this.standard().body;
   }
 
   get bodyUsed(): boolean {
-    return this.used || (this.streamed?.bodyUsed ?? false);
+    if (this.whole) return this.whole.bodyUsed;
+    return this.source instanceof ReadableStream ? this.source.locked : this.used;
   }
 
-  // Once a caller has taken `body`, the stream is the body: the methods read it, as fetch's own would.
   async arrayBuffer(): Promise<ArrayBuffer> {
-    if (this.streamed) return this.streamed.arrayBuffer();
-    const data = this.take();
+    const data = this.takeBytes();
+    if (!data) return this.standard().arrayBuffer();
     return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
   }
 
   async bytes(): Promise<Uint8Array> {
-    if (this.streamed) return new Uint8Array(await this.streamed.arrayBuffer());
-    return new Uint8Array(this.take());
+    const data = this.takeBytes();
+    return data ? new Uint8Array(data) : new Uint8Array(await this.standard().arrayBuffer());
   }
 
   async text(): Promise<string> {
-    if (this.streamed) return this.streamed.text();
-    const data = this.take();
+    const data = this.takeBytes();
+    if (!data) return this.standard().text();
     // As fetch decodes: UTF-8, a leading byte order mark dropped.
     const bom = data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf ? 3 : 0;
     return Buffer.from(data.buffer, data.byteOffset + bom, data.byteLength - bom).toString('utf8');
@@ -285,27 +298,32 @@ class BufferedResponse extends ResponseBase {
   }
 
   async blob(): Promise<Blob> {
-    if (this.streamed) return this.streamed.blob();
-    return new Blob([this.take()], { type: this.original.headers.get('content-type') ?? '' });
+    const data = this.takeBytes();
+    return data ? new Blob([data], { type: this.original.headers.get('content-type') ?? '' }) : this.standard().blob();
   }
 
   async formData(): Promise<FormData> {
-    if (this.streamed) return this.streamed.formData();
-    const { status, statusText, headers } = this.original;
-    return new Response(this.take(), { status, statusText, headers }).formData();
+    return this.standard().formData();
   }
 
   clone(): Response {
     if (this.bodyUsed) throw new TypeError('Response.clone: the body has already been read');
-    if (this.streamed) return withUrl(this.streamed.clone(), this.original.url);
-    return new BufferedResponse(this.data, this.original) as unknown as Response;
+    if (this.whole || this.source instanceof ReadableStream) return withUrl(this.standard().clone(), this.original.url);
+    return new GuardedResponse(this.source, this.original) as unknown as Response;
   }
 
-  /** The bytes, once (a fetch body is read at most once). */
-  private take(): Uint8Array {
-    if (this.bodyUsed) throw new TypeError('the response body has already been read');
+  /** The bytes of a read-whole body, once (a fetch body is read at most once); undefined when a Response serves it. */
+  private takeBytes(): Uint8Array | undefined {
+    if (this.whole || this.source instanceof ReadableStream) return undefined;
+    if (this.used) throw new TypeError('the response body has already been read');
     this.used = true;
-    return this.data;
+    return this.source;
+  }
+
+  private standard(): Response {
+    if (!this.whole && this.used) throw new TypeError('the response body has already been read');
+    const { status, statusText, headers } = this.original;
+    return (this.whole ??= new Response(this.source, { status, statusText, headers }));
   }
 }
 

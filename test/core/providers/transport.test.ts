@@ -87,6 +87,23 @@ describe('guarded fetch', () => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write('data: {"a":1}\n\ndata: [DO');
         setTimeout(() => res.end('NE]\n\n'), 20);
+      } else if (req.url === '/sse-then-silence') {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'x-ratelimit-remaining': '3' });
+        res.write('data: {"a":1}\n\n');
+        setTimeout(() => res.write('data: {"a":2}\n\n'), 50); // then nothing, the connection left open
+      } else if (req.url === '/sse-whole') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end('data: {"a":1}\n\ndata: {"a":2}\n\ndata: [DONE]\n\n');
+      } else if (req.url === '/sse-bytewise') {
+        // The end marker one byte per write, each its own chunk; a JSON event before it ends in "E]" too.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: {"a":["ONE"]}\n\n');
+        const bytes = [...'data:[DONE]\n\n'];
+        const next = () => (bytes.length ? (res.write(bytes.shift()!), setTimeout(next, 2)) : res.end());
+        setTimeout(next, 2);
+      } else if (req.url === '/sse-no-done') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end('data: {"a":"DONE]","b":"[DONE"}\n\ndata: [NONE]\n\n');
       } else if (req.url === '/bom') res.writeHead(200, { 'content-type': 'application/json' }).end('\uFEFF{"ok":"é"}');
       else res.writeHead(200, { 'content-type': 'application/json', 'x-ratelimit-remaining': '4' }).end('{"ok":true}');
     });
@@ -142,6 +159,44 @@ describe('guarded fetch', () => {
     }
   });
 
+  it('hands over an event stream as a Response whose body is the inspected stream (clone and text work too)', async () => {
+    const t = new GuardedTransport(limits);
+    try {
+      const res = await t.fetch(`${origin}/sse-whole`);
+      assert.ok(res instanceof Response);
+      assert.equal(res.headers.get('content-type'), 'text/event-stream');
+      assert.equal(res.body, res.body, 'the same stream each time, as fetch');
+      const copy = res.clone();
+      assert.equal(await copy.text(), 'data: {"a":1}\n\ndata: {"a":2}\n\ndata: [DONE]\n\n');
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of res.body!) chunks.push(chunk);
+      assert.match(Buffer.concat(chunks).toString(), /data: \[DONE\]/);
+      assert.equal(res.bodyUsed, true);
+      assert.equal(t.record.sawSseDone, true);
+    } finally {
+      t.dispose();
+    }
+  });
+
+  it('trips the idle timeout when a stream goes silent after some chunks, but never blames a slow reader', async () => {
+    const t = new GuardedTransport({ ...limits, idleTimeoutMs: 200 });
+    try {
+      const res = await t.fetch(`${origin}/sse-then-silence`);
+      const reader = res.body!.getReader();
+      assert.equal((await reader.read()).done, false);
+      // The reader takes longer than the idle timeout between reads: the data waited for it, not it for data.
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal((await reader.read()).done, false);
+      assert.equal(t.record.tripped, undefined);
+      await assert.rejects(reader.read());
+      const tripped = t.record.tripped as { failure: string; message: string } | undefined;
+      assert.equal(tripped?.failure, 'timeout');
+      assert.match(tripped!.message, /no data for 200 ms/);
+    } finally {
+      t.dispose();
+    }
+  });
+
   it('reads a body as fetch does: UTF-8, a leading byte order mark dropped', async () => {
     const t = new GuardedTransport(limits);
     try {
@@ -172,6 +227,20 @@ describe('guarded fetch', () => {
       assert.equal(t.record.sawSseDone, true);
     } finally {
       t.dispose();
+    }
+  });
+
+  it('sees an SSE end marker that arrives a byte at a time, and no marker where there is none', async () => {
+    for (const [route, seen] of [['/sse-bytewise', true], ['/sse-no-done', false]] as const) {
+      const t = new GuardedTransport(limits);
+      try {
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of (await t.fetch(`${origin}${route}`)).body!) chunks.push(chunk);
+        if (seen) assert.ok(chunks.length > 10, `the marker came in ${chunks.length} chunks`);
+        assert.equal(t.record.sawSseDone, seen, route);
+      } finally {
+        t.dispose();
+      }
     }
   });
 
