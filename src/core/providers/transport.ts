@@ -201,14 +201,19 @@ class ChunkInspector {
       record.errorBody += this.decoder.decode(bytes, { stream: true }).slice(0, ERROR_BODY_KEEP - record.errorBody.length);
     } else if (this.isSse && !record.sawSseDone) {
       // The marker ends in "E]": a chunk without one (most of hundreds) is not decoded at all.
-      const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const tail = this.sseTail;
-      if (chunk.indexOf('E]') !== -1 || (chunk[0] === 0x5d && tail[tail.length - 1] === 0x45)) {
-        if (SSE_DONE.test(Buffer.concat([tail, chunk]).toString('utf8'))) record.sawSseDone = true;
-      }
-      this.sseTail = chunk.length >= 16 ? chunk.subarray(-16) : Buffer.concat([tail, chunk]).subarray(-16);
+      if (mayEndSseMarker(bytes, tail[tail.length - 1]) && SSE_DONE.test(Buffer.concat([tail, bytes]).toString('utf8'))) record.sawSseDone = true;
+      this.sseTail = bytes.length >= 16 ? bytes.subarray(-16) : Buffer.concat([tail, bytes]).subarray(-16);
     }
   }
+}
+
+/** True when bytes hold an "E]" (the end of `[DONE]`), counting `before`, the byte ahead of them. */
+function mayEndSseMarker(bytes: Uint8Array, before: number | undefined): boolean {
+  for (let i = bytes.indexOf(0x5d); i !== -1; i = bytes.indexOf(0x5d, i + 1)) {
+    if ((i > 0 ? bytes[i - 1] : before) === 0x45) return true;
+  }
+  return false;
 }
 
 /**
