@@ -1,8 +1,10 @@
 /**
  * Provider layer overhead: our Provider.generate (fresh SDK client + guarded fetch + mapping per call) against a
  * direct call through the same SDK with a reused client, both to the same loopback fake endpoint, interleaved in
- * the same run so drift hits both alike.
+ * the same run so drift hits both alike. `openai_stream_200_events`: the same for a 200-chunk stream (see longStream).
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
 import { createProvider } from '../../src/core/providers/registry';
@@ -14,13 +16,13 @@ import { ratio, round, summary } from './stats';
 const N = 400;
 const WARMUP = 50;
 
-async function interleaved(a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<{ a: number[]; b: number[] }> {
-  for (let i = 0; i < WARMUP; i++) {
+async function interleaved(a: () => Promise<unknown>, b: () => Promise<unknown>, n = N, warmup = WARMUP): Promise<{ a: number[]; b: number[] }> {
+  for (let i = 0; i < warmup; i++) {
     await a();
     await b();
   }
   const out = { a: [] as number[], b: [] as number[] };
-  for (let i = 0; i < N; i++) {
+  for (let i = 0; i < n; i++) {
     for (const [fn, into] of i % 2 ? ([[a, out.a], [b, out.b]] as const) : ([[b, out.b], [a, out.a]] as const)) {
       const t0 = process.hrtime.bigint();
       await fn();
@@ -70,8 +72,54 @@ export async function run(): Promise<object> {
   } finally {
     await server.close();
   }
+  results.openai_stream_200_events = await longStream();
   results.parts_in_process = await partsInProcess();
   return results;
+}
+
+/**
+ * A delegation's real shape: a stream of 200 events, each in its own write (so its own chunk, as tokens arrive
+ * from a provider), through our OpenAI provider and through the bare SDK, interleaved. The per-chunk costs of the
+ * guarded transport (idle timer, byte cap, end-marker watch) show here; the fake server's answers come in one or
+ * two chunks.
+ */
+async function longStream(): Promise<object> {
+  const EVENTS = 200;
+  const event = (i: number) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: `tok${i} ` }, finish_reason: null }] })}\n\n`;
+  const last = `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: EVENTS, total_tokens: EVENTS + 5 } })}\n\ndata: [DONE]\n\n`;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let i = 0;
+      const next = (): void => {
+        if (i === EVENTS) return void res.end(last);
+        res.write(event(i++));
+        setImmediate(next);
+      };
+      next();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+    const messages = [{ role: 'user' as const, content: 'Write a unit test for add(a, b).' }];
+    const provider = createProvider({ id: 'openai', kind: 'openai', tier: 'free', baseUrl, apiKey: 'bench-key-123456' });
+    const sdk = new OpenAI({ apiKey: 'sk-bench', baseURL: baseUrl, maxRetries: 0 });
+    const ours = async () => {
+      if (!(await provider.generate({ model: 'm', messages, stream: true }, DEFAULT_CALL_LIMITS)).complete) throw new Error('stream cut short');
+    };
+    const direct = async () => {
+      for await (const chunk of await sdk.chat.completions.create({ model: 'm', messages, stream: true, stream_options: { include_usage: true } })) void chunk;
+    };
+    const { a, b } = await interleaved(ours, direct, 150, 20);
+    const o = summary(a);
+    const d = summary(b);
+    return { events: EVENTS, provider: o, direct_sdk: d, overhead_p50_ms: round(o.p50_ms - d.p50_ms), ratio_p50: ratio(o.p50_ms, d.p50_ms) };
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 }
 
 /** The provider layer's own costs without the network, steadier than loopback timings on a busy machine. */
