@@ -80,6 +80,14 @@ function cleanUpAtExit(): void {
   });
 }
 
+/** reuseLockFile's kept file: its temp name, open fd, owner record buffer, and when that record was last written. */
+interface KeptLockFile {
+  path: string;
+  fd: number;
+  record: Buffer;
+  writtenAt?: number;
+}
+
 export class FileLock {
   readonly lockPath: string;
   private readonly staleMs: number;
@@ -98,7 +106,7 @@ export class FileLock {
    * With reuseLockFile: the kept lock file, open, its owner record (padded with spaces to one length) and when
    * that was last written (performance.now(); undefined: never).
    */
-  private spare: { path: string; fd: number; record: Buffer; writtenAt?: number } | undefined;
+  private spare: KeptLockFile | undefined;
   /** performance.now() when the lock was last acquired. */
   private acquiredAt = 0;
   /**
@@ -377,7 +385,7 @@ export class FileLock {
     }
   }
 
-  private makeSpare(): { path: string; fd: number; record: Buffer; writtenAt?: number } {
+  private makeSpare(): KeptLockFile {
     const { tmp, fd } = this.newTemp();
     this.spare = { path: tmp, fd, record: Buffer.alloc(0) };
     keptLockFiles.add(tmp);

@@ -7,7 +7,7 @@ import { assertTimeZone, windowBounds } from './windows';
 
 export const METRICS: QuotaMetric[] = ['requests', 'input_chars', 'tokens', 'usd'];
 
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 /**
  * How long usage rows of the longest window (month) are kept; an expired, never-settled reservation is charged
  * in the windows of its creation, so it is kept as long.

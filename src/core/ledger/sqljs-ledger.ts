@@ -15,7 +15,7 @@ import { CALL_FIELDS, HISTORY_FORMAT, aggregateDeltas, callFromRow } from './his
 import type { ImportSummary, ImportedKind, LedgerHistory, LedgerTransfer } from './transfer';
 import {
   blockingState, budgetState, chargedCounters, checkRule, circuitOf, crossedThresholds, quotaState, reconcileTargets, resolveBudgets,
-  WINDOW_RETENTION_MS, ruleZone, settledAmounts, staleWindowCutoffs, usedFraction, utcMonth, withRequest, type ResolvedBudget,
+  DAY_MS, WINDOW_RETENTION_MS, ruleZone, settledAmounts, staleWindowCutoffs, usedFraction, utcMonth, withRequest, type ResolvedBudget,
 } from './rules';
 
 export type { LedgerStats, LedgerWarning } from './sqljs-store';
@@ -48,7 +48,6 @@ export function defaultLedgerPath(env: NodeJS.ProcessEnv = process.env): string 
   return path.join(switchboardHome(env), 'ledger.sqlite');
 }
 
-const DAY_MS = 86_400_000;
 const CALL_COLUMNS = 'id, ts_ms, provider, model, tier, task, actor, ok, input_tokens, output_tokens, cost_usd, baseline_usd, principal, team';
 const PRUNE_EVERY_MS = 3_600_000;
 /** Reservations whose background sync is remembered for their settle, at most. */

@@ -462,7 +462,6 @@ export class SharedSqlJsFile {
       this.syncDir();
       this.logIno = ino;
       this.logOffset = used.length;
-      if (durable === 'background') onSynced?.(this.syncInBackground(fd));
     } else {
       const fd = this.logHandle(this.logIno);
       if (fd === undefined) throw new Error('the quota ledger log was replaced while this process held the lock');
@@ -485,8 +484,9 @@ export class SharedSqlJsFile {
         throw err;
       }
       this.logOffset += record.length;
-      if (durable === 'background') onSynced?.(this.syncInBackground(fd));
     }
+    // Either way the record is in the open log (logFd).
+    if (durable === 'background') onSynced?.(this.syncInBackground(this.logFd!));
     this.counters.recordsAppended++;
   }
 

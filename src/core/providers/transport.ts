@@ -270,7 +270,6 @@ class GuardedResponse extends ResponseBase {
   get body(): ReadableStream<Uint8Array> | null {
     if (this.whole) return this.whole.body;
     if (this.source instanceof ReadableStream) return this.source;
-    if (this.used) throw new TypeError('the response body has already been read');
     return this.standard().body;
   }
 

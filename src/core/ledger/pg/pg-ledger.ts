@@ -3,7 +3,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { RateLimitInfo } from '../../providers/types';
 import {
   blockingState, budgetState, chargedCounters, checkRule, circuitOf, crossedThresholds, quotaState, reconcileTargets, resolveBudgets,
-  METRICS, WINDOW_RETENTION_MS, ruleZone, settledAmounts, staleWindowCutoffs, usedFraction, utcMonth, withRequest,
+  METRICS, DAY_MS, WINDOW_RETENTION_MS, ruleZone, settledAmounts, staleWindowCutoffs, usedFraction, utcMonth, withRequest,
 } from '../rules';
 import { systemClock } from '../types';
 import type {
@@ -42,7 +42,6 @@ export interface PgLedgerOptions extends PgConnectionOptions {
 }
 
 const T = 'switchboard';
-const DAY_MS = 86_400_000;
 
 /** One usage counter: a provider's (or budget's) metric in one window. */
 interface CounterKey {
