@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FileLock } from '../../src/core/file-lock';
 import { processAlive } from '../../src/core/process-alive';
-import { tempHome } from './ledger/helpers';
+import { exited, useTempHome } from './ledger/helpers';
 
 const CHILD = path.join(__dirname, 'ledger', 'fixtures', 'lock-child.ts');
 
@@ -28,10 +28,6 @@ function waitForLine(child: ChildProcess, line: string, timeoutMs = 90_000): Pro
   });
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
-}
-
 /** A pid that certainly belongs to no process: a child that has exited and been reaped. */
 async function deadPid(): Promise<number> {
   const child = spawn(process.execPath, ['-e', '0']);
@@ -41,22 +37,12 @@ async function deadPid(): Promise<number> {
 
 describe('FileLock (cross-process)', function () {
   this.timeout(240_000); // hang guard: child processes start slowly on a loaded machine
-  let home: ReturnType<typeof tempHome>;
-  const children: ChildProcess[] = [];
-  beforeEach(() => {
-    home = tempHome();
-  });
-  afterEach(async () => {
-    for (const c of children.splice(0)) {
-      c.kill('SIGKILL');
-      await exited(c);
-    }
-    home.cleanup();
-  });
+  const fx = useTempHome();
+  const { children } = fx;
 
   it('is exclusive within one process too, and release lets the next one in', () => {
-    const a = new FileLock(home.file);
-    const b = new FileLock(home.file);
+    const a = new FileLock(fx.home.file);
+    const b = new FileLock(fx.home.file);
     assert.equal(a.tryAcquire(), true);
     assert.equal(b.tryAcquire(), false, 'a live holder (even this very process) is never stale');
     a.release();
@@ -64,14 +50,14 @@ describe('FileLock (cross-process)', function () {
     assert.equal(a.stillHeld(), false);
     assert.equal(b.stillHeld(), true);
     b.release();
-    assert.equal(fs.existsSync(`${home.file}.lock`), false);
+    assert.equal(fs.existsSync(`${fx.home.file}.lock`), false);
   });
 
   it('takes over at once from a holder killed with SIGKILL, long before the age limit', async () => {
-    const holder = startChild(['hold', home.file]);
+    const holder = startChild(['hold', fx.home.file]);
     children.push(holder);
     await waitForLine(holder, 'held');
-    const waiter = new FileLock(home.file, { staleMs: 60_000, acquireTimeoutMs: 20_000 });
+    const waiter = new FileLock(fx.home.file, { staleMs: 60_000, acquireTimeoutMs: 20_000 });
     assert.equal(waiter.tryAcquire(), false);
     holder.kill('SIGKILL');
     await exited(holder);
@@ -84,10 +70,10 @@ describe('FileLock (cross-process)', function () {
 
   for (const reuse of [false, true]) {
     it(`never grants a dead owner's lock twice when many processes break it at once${reuse ? ' (reuseLockFile)' : ''}`, async () => {
-      fs.writeFileSync(`${home.file}.lock`, JSON.stringify({ pid: await deadPid(), host: os.hostname(), token: 'dead', at: 0 }));
-      const log = path.join(home.dir, 'critical.log');
-      const go = path.join(home.dir, 'go');
-      const workers = Array.from({ length: 6 }, () => startChild(['critical', home.file, log, '25', go], reuse ? { SB_TEST_REUSE_LOCK: '1' } : {}));
+      fs.writeFileSync(`${fx.home.file}.lock`, JSON.stringify({ pid: await deadPid(), host: os.hostname(), token: 'dead', at: 0 }));
+      const log = path.join(fx.home.dir, 'critical.log');
+      const go = path.join(fx.home.dir, 'go');
+      const workers = Array.from({ length: 6 }, () => startChild(['critical', fx.home.file, log, '25', go], reuse ? { SB_TEST_REUSE_LOCK: '1' } : {}));
       children.push(...workers);
       await Promise.all(workers.map((w) => waitForLine(w, 'ready')));
       fs.writeFileSync(go, ''); // all six meet the dead owner's lock within a millisecond or two
@@ -101,17 +87,17 @@ describe('FileLock (cross-process)', function () {
         assert.equal(e, 'enter');
         assert.equal(lines[i + 1], `exit ${pid} ${n}`, `overlap at line ${i}`);
       }
-      assert.equal(fs.readdirSync(home.dir).filter((n) => n.includes('.lock')).length, 0, 'no lock or break marker left behind');
-      assert.deepEqual(fs.readdirSync(home.dir).filter((n) => n.includes('.tmp-')), [], 'no temp file left behind (a kept lock file goes at exit)');
+      assert.equal(fs.readdirSync(fx.home.dir).filter((n) => n.includes('.lock')).length, 0, 'no lock or break marker left behind');
+      assert.deepEqual(fs.readdirSync(fx.home.dir).filter((n) => n.includes('.tmp-')), [], 'no temp file left behind (a kept lock file goes at exit)');
     });
   }
 
   it('a breaker that read a stale lock late does not remove the lock a live process took meanwhile', () => {
-    const lockPath = `${home.file}.lock`;
+    const lockPath = `${fx.home.file}.lock`;
     return deadPid().then((pid) => {
       fs.writeFileSync(lockPath, JSON.stringify({ pid, host: os.hostname(), token: 'dead', at: 0 }));
-      const slow = new FileLock(home.file) as any;
-      const fast = new FileLock(home.file);
+      const slow = new FileLock(fx.home.file) as any;
+      const fast = new FileLock(fx.home.file);
       // The slow breaker has read the dead owner's lock and is about to break it...
       const found = lockAsSeen(lockPath);
       // ...when the fast one breaks it and takes the lock.
@@ -120,15 +106,15 @@ describe('FileLock (cross-process)', function () {
       assert.equal(fast.stillHeld(), true, 'the live holder\'s lock survives');
       assert.equal(slow.tryAcquire(), false);
       fast.release();
-      assert.deepEqual(fs.readdirSync(home.dir), [], 'no break marker left behind');
+      assert.deepEqual(fs.readdirSync(fx.home.dir), [], 'no break marker left behind');
     });
   });
 
   it('reuseLockFile: links one kept file per acquisition, with a fresh owner token once the last is staleMs/4 old, and dispose removes it', async () => {
-    const lockPath = `${home.file}.lock`;
+    const lockPath = `${fx.home.file}.lock`;
     const staleMs = 200;
-    const a = new FileLock(home.file, { reuseLockFile: true, staleMs });
-    const b = new FileLock(home.file, { reuseLockFile: true, staleMs });
+    const a = new FileLock(fx.home.file, { reuseLockFile: true, staleMs });
+    const b = new FileLock(fx.home.file, { reuseLockFile: true, staleMs });
     assert.equal(a.tryAcquire(), true);
     const first = { ino: fs.statSync(lockPath).ino, owner: JSON.parse(fs.readFileSync(lockPath, 'utf8')) };
     assert.equal(b.tryAcquire(), false);
@@ -152,14 +138,14 @@ describe('FileLock (cross-process)', function () {
     b.release();
     a.dispose();
     b.dispose();
-    assert.deepEqual(fs.readdirSync(home.dir), [], 'dispose removes the kept files');
+    assert.deepEqual(fs.readdirSync(fx.home.dir), [], 'dispose removes the kept files');
   });
 
   it('reuseLockFile: a breaker that judged an earlier holding stale does not remove the lock retaken with the same file', async () => {
-    const lockPath = `${home.file}.lock`;
+    const lockPath = `${fx.home.file}.lock`;
     const staleMs = 100;
-    const holder = new FileLock(home.file, { reuseLockFile: true, staleMs });
-    const breaker = new FileLock(home.file, { staleMs }) as any;
+    const holder = new FileLock(fx.home.file, { reuseLockFile: true, staleMs });
+    const breaker = new FileLock(fx.home.file, { staleMs }) as any;
     assert.equal(holder.tryAcquire(), true);
     // The breaker read this holding and found it older than staleMs (the holder stalled that long)...
     const found = lockAsSeen(lockPath);
@@ -172,27 +158,27 @@ describe('FileLock (cross-process)', function () {
     assert.equal(holder.stillHeld(), true, 'the retaken lock survives');
     assert.equal(breaker.tryAcquire(), false);
     holder.dispose();
-    assert.deepEqual(fs.readdirSync(home.dir), [], 'no lock, break marker or kept file left behind');
+    assert.deepEqual(fs.readdirSync(fx.home.dir), [], 'no lock, break marker or kept file left behind');
   });
 
   it('reuseLockFile: a kept file swept while its process lives (judged stalled) is replaced at the next acquisition', () => {
-    const lock = new FileLock(home.file, { reuseLockFile: true });
+    const lock = new FileLock(fx.home.file, { reuseLockFile: true });
     assert.equal(lock.tryAcquire(), true);
     lock.release();
-    const kept = fs.readdirSync(home.dir);
+    const kept = fs.readdirSync(fx.home.dir);
     assert.equal(kept.length, 1);
-    fs.unlinkSync(path.join(home.dir, kept[0]!)); // as a breaker's removeOrphanTemps(pid) does
+    fs.unlinkSync(path.join(fx.home.dir, kept[0]!)); // as a breaker's removeOrphanTemps(pid) does
     assert.equal(lock.tryAcquire(), true);
     assert.equal(lock.stillHeld(), true);
     lock.release();
     lock.dispose();
-    assert.deepEqual(fs.readdirSync(home.dir), []);
+    assert.deepEqual(fs.readdirSync(fx.home.dir), []);
   });
 
   it('treats a lock from another host as live until it is older than staleMs', () => {
-    const lockPath = `${home.file}.lock`;
+    const lockPath = `${fx.home.file}.lock`;
     fs.writeFileSync(lockPath, JSON.stringify({ pid: 1, host: 'elsewhere.example', token: 'remote', at: Date.now() }));
-    const lock = new FileLock(home.file, { staleMs: 5_000 });
+    const lock = new FileLock(fx.home.file, { staleMs: 5_000 });
     assert.equal(lock.tryAcquire(), false);
     const old = new Date(Date.now() - 6_000);
     fs.utimesSync(lockPath, old, old);
@@ -201,19 +187,19 @@ describe('FileLock (cross-process)', function () {
   });
 
   it('does not remove a lock it no longer holds when it releases', () => {
-    const a = new FileLock(home.file);
+    const a = new FileLock(fx.home.file);
     assert.equal(a.tryAcquire(), true);
     // Someone judged a stale and replaced the lock with theirs.
-    fs.writeFileSync(`${home.file}.lock`, JSON.stringify({ pid: process.pid, host: os.hostname(), token: 'theirs', at: Date.now() }));
+    fs.writeFileSync(`${fx.home.file}.lock`, JSON.stringify({ pid: process.pid, host: os.hostname(), token: 'theirs', at: Date.now() }));
     assert.equal(a.stillHeld(), false);
     a.release();
-    assert.equal(JSON.parse(fs.readFileSync(`${home.file}.lock`, 'utf8')).token, 'theirs');
+    assert.equal(JSON.parse(fs.readFileSync(`${fx.home.file}.lock`, 'utf8')).token, 'theirs');
   });
 
   it('is never seen without its owner: created whole, so a waiter cannot mistake a new lock for an abandoned one', async () => {
-    const go = path.join(home.dir, 'go');
-    const log = path.join(home.dir, 'critical.log');
-    const c = startChild(['critical', home.file, log, '150', go]);
+    const go = path.join(fx.home.dir, 'go');
+    const log = path.join(fx.home.dir, 'critical.log');
+    const c = startChild(['critical', fx.home.file, log, '150', go]);
     children.push(c);
     await waitForLine(c, 'ready');
     fs.writeFileSync(go, '');
@@ -224,7 +210,7 @@ describe('FileLock (cross-process)', function () {
     void done.then(() => (running = false));
     while (running) {
       try {
-        const text = fs.readFileSync(`${home.file}.lock`, 'utf8');
+        const text = fs.readFileSync(`${fx.home.file}.lock`, 'utf8');
         if (text === '') empty++;
         else if (JSON.parse(text).pid === c.pid) whole++;
       } catch {
@@ -235,17 +221,17 @@ describe('FileLock (cross-process)', function () {
     assert.equal(empty, 0, 'the lock file was seen empty');
     assert.ok(whole > 10, `only ${whole} reads saw the lock held`);
     assert.equal(fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('enter')).length, 150);
-    assert.deepEqual(fs.readdirSync(home.dir).filter((n) => n.includes('.tmp-')), [], 'no temp file left by the acquisitions');
+    assert.deepEqual(fs.readdirSync(fx.home.dir).filter((n) => n.includes('.tmp-')), [], 'no temp file left by the acquisitions');
   });
 
   it('clears the temp file of an acquirer that died before linking it, when its lock is broken', () => {
     const dead = 2 ** 22 + 12345; // above Linux's pid_max default for 32-bit: certainly no process
-    fs.writeFileSync(`${home.file}.tmp-${dead}-l1`, JSON.stringify({ pid: dead, host: os.hostname(), token: 'x', at: 0 }));
-    fs.writeFileSync(`${home.file}.lock`, JSON.stringify({ pid: dead, host: os.hostname(), token: 'dead', at: Date.now() }));
-    const lock = new FileLock(home.file);
+    fs.writeFileSync(`${fx.home.file}.tmp-${dead}-l1`, JSON.stringify({ pid: dead, host: os.hostname(), token: 'x', at: 0 }));
+    fs.writeFileSync(`${fx.home.file}.lock`, JSON.stringify({ pid: dead, host: os.hostname(), token: 'dead', at: Date.now() }));
+    const lock = new FileLock(fx.home.file);
     assert.equal(lock.tryAcquire(), true);
     lock.release();
-    assert.deepEqual(fs.readdirSync(home.dir), []);
+    assert.deepEqual(fs.readdirSync(fx.home.dir), []);
   });
 });
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { SqlJsLedger } from '../../../src/core/ledger/sqljs-ledger';
-import { queryOnDisk, tempHome } from './helpers';
+import { exited, queryOnDisk, tempHome } from './helpers';
 
 const CHILD_SOURCE = path.join(__dirname, 'fixtures', 'contention-child.ts');
 const WORKERS = 4;
@@ -20,13 +20,6 @@ let bundleDir: string;
 
 function start(args: string[], env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [childBundle, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
-}
-
-function exited(child: ChildProcess): Promise<number | string> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode ?? child.signalCode!);
-    else child.once('exit', (code, signal) => resolve(code ?? signal!));
-  });
 }
 
 function readLines(file: string): string[] {

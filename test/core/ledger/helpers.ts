@@ -100,6 +100,39 @@ export function exited(child: ChildProcess): Promise<number | string> {
   });
 }
 
+export interface TempHomeFixture {
+  /** This test's folder (a fresh one per test). */
+  readonly home: ReturnType<typeof tempHome>;
+  /** Children a test started: killed (and reaped) after it. */
+  readonly children: ChildProcess[];
+}
+
+/**
+ * Call inside describe: a fresh folder per test; after it, its children are killed, `beforeRemoval` runs (to
+ * close what still uses the folder), and the folder is removed.
+ */
+export function useTempHome(beforeRemoval?: () => Promise<void>): TempHomeFixture {
+  let home: ReturnType<typeof tempHome>;
+  const children: ChildProcess[] = [];
+  beforeEach(() => {
+    home = tempHome();
+  });
+  afterEach(async () => {
+    for (const c of children.splice(0)) {
+      c.kill('SIGKILL');
+      await exited(c);
+    }
+    await beforeRemoval?.();
+    home.cleanup();
+  });
+  return {
+    get home() {
+      return home;
+    },
+    children,
+  };
+}
+
 export interface LedgerFixture {
   /** This test's ledger folder (a fresh one per test). */
   readonly home: ReturnType<typeof tempHome>;
@@ -118,31 +151,21 @@ export interface LedgerFixture {
  * fresh folder per test; ledgers closed, children killed and folder removed after it).
  */
 export function useLedgerFixture(): LedgerFixture {
-  let home: ReturnType<typeof tempHome>;
   const opened: SqlJsLedger[] = [];
-  const children: ChildProcess[] = [];
   let child: { bundle: string; cleanup: () => void };
   before(async () => {
     child = await bundleLedgerChild();
   });
   after(() => child.cleanup());
-  beforeEach(() => {
-    home = tempHome();
-  });
-  afterEach(async () => {
-    for (const c of children.splice(0)) {
-      c.kill('SIGKILL');
-      await exited(c);
-    }
+  const fx = useTempHome(async () => {
     for (const l of opened.splice(0)) await l.close();
-    home.cleanup();
   });
   return {
     get home() {
-      return home;
+      return fx.home;
     },
     async open(clock, options = {}) {
-      const result = await openAt(home.file, clock, options);
+      const result = await openAt(fx.home.file, clock, options);
       opened.push(result.ledger);
       return result;
     },
@@ -152,7 +175,7 @@ export function useLedgerFixture(): LedgerFixture {
     },
     startChild(args, env = {}) {
       const c = spawn(process.execPath, [child.bundle, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
-      children.push(c);
+      fx.children.push(c);
       return c;
     },
     printed(c, text) {

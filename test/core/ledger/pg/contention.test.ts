@@ -7,16 +7,10 @@ import { build } from 'esbuild';
 import pg from 'pg';
 import { PgLedger } from '../../../../src/core/ledger/pg/pg-ledger';
 import { pgDescribe, usePostgres } from '../../../support/postgres';
+import { exited } from '../helpers';
 
 const WORKERS = 4;
 const OPS = 500;
-
-function exited(child: ChildProcess): Promise<number | string> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode ?? child.signalCode!);
-    else child.once('exit', (code, signal) => resolve(code ?? signal!));
-  });
-}
 
 function readLines(file: string): string[] {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
