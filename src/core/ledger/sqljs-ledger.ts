@@ -5,6 +5,7 @@ import { switchboardHome } from '../paths';
 import type { RateLimitInfo } from '../providers/types';
 import { SharedSqlJsFile, type LedgerStats, type SharedSqlJsFileOptions } from './sqljs-store';
 import { QuotaMirror, type HeldRow, type UsageKey } from './sqljs-mirror';
+import { LEASE_CALLS, LeaseBook, leaseCalls, scaled, type Lease, type LeasedCall } from './leases';
 import { systemClock } from './types';
 import type {
   Amounts, Availability, AvailableReserveOutcome, CallRecord, CircuitState, Clock, Cooldown, Ledger, QuotaMetric, QuotaRule, QuotaState, QuotaWindow,
@@ -34,6 +35,11 @@ export interface SqlJsLedgerOptions extends Partial<Omit<SharedSqlJsFileOptions,
   circuitOpenMs?: number;
   /** Reservation lifetime when the request names none. Default 10 min (twice the default call deadline). */
   reservationTtlMs?: number;
+  /**
+   * A burst of calls is admitted against a lease holding up to this many calls' estimates, with one disk wait
+   * for all of them (leases.ts). Default 8; 1 reserves every call on its own.
+   */
+  leaseCalls?: number;
   /** Call rows older than this are pruned (usage and spend aggregates stay). Default 90 days. */
   callRetentionMs?: number;
   /**
@@ -70,11 +76,14 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   private readonly reservationTtlMs: number;
   private readonly callRetentionMs: number;
   private readonly maxCallRows: number;
+  private readonly maxLeaseCalls: number;
   /** meta pruned_at as last read (it only grows), so most settles need not read it. */
   private prunedAtSeen = 0;
   private readonly mirror: QuotaMirror;
   /** Background fdatasyncs of reservations made here, by reservation id (see settle). */
   private readonly reservationSyncs = new Map<string, Promise<boolean>>();
+  /** Reservations that hold a burst of calls (leases.ts). */
+  private readonly leases = new LeaseBook((lease) => this.giveBack(lease));
 
   private constructor(private readonly db: SharedSqlJsFile, options: SqlJsLedgerOptions) {
     this.file = db.file;
@@ -85,6 +94,7 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     this.reservationTtlMs = options.reservationTtlMs ?? 600_000;
     this.callRetentionMs = options.callRetentionMs ?? 90 * DAY_MS;
     this.maxCallRows = options.maxCallRows ?? 200;
+    this.maxLeaseCalls = Math.max(1, Math.floor(options.leaseCalls ?? LEASE_CALLS));
   }
 
   /** Opens (or starts) the ledger; an unreadable file is set aside and reported through onWarning. */
@@ -114,7 +124,25 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     request.rules.forEach(checkRule);
     const amounts = withRequest(request.amounts);
     const budgets = resolveBudgets(request);
+    const ttlMs = request.ttlMs ?? this.reservationTtlMs;
+    const leaseKey = JSON.stringify([request.providerId, cooldownKey ?? null, request.rules, budgets, ttlMs]);
+    if (this.leases.hasActive(leaseKey)) {
+      // Admitted against this process's lease: no lock, no record, no disk wait (leases.ts).
+      const admitted = await this.db.read<AvailableReserveOutcome | undefined>((now) => {
+        const lease = this.leases.usable(leaseKey, amounts, now, ttlMs);
+        if (!lease) return undefined;
+        this.leases.inBurst(leaseKey, now);
+        if (cooldownKey !== undefined) {
+          const unavailable = this.availabilityAt(cooldownKey, request.providerId, now);
+          if (unavailable.cooldown || unavailable.circuit.state === 'open') return { ok: false, unavailable };
+        }
+        const reservationId = this.leases.admit(lease, amounts);
+        return { ok: true, reservationId, states: [...this.states(request.providerId, request.rules, now), ...budgets.map((b) => this.budgetStateOf(b, now))] };
+      });
+      if (admitted) return admitted;
+    }
     let synced: Promise<boolean> | undefined;
+    let leased: { id: string; calls: number; expiresMs: number } | undefined;
     const outcome = await this.db.mutate<AvailableReserveOutcome>((now) => {
       if (cooldownKey !== undefined) {
         const unavailable = this.availabilityAt(cooldownKey, request.providerId, now);
@@ -124,30 +152,39 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
       // Checked and held under the file lock in one change: no other process can admit a call in between.
       const blocking = blockingState(states, amounts);
       if (blocking) return { result: { ok: false, blocking, states }, changed: false };
+      const calls = this.leases.inBurst(leaseKey, now) && this.maxLeaseCalls > 1 ? leaseCalls(states, amounts, this.maxLeaseCalls) : 1;
       const id = randomUUID();
-      const expires = now + (request.ttlMs ?? this.reservationTtlMs);
+      // A lease lives for two call lifetimes; calls are admitted against it only while one fits before its end.
+      const expires = now + (calls > 1 ? 2 * ttlMs : ttlMs);
+      const holds = calls > 1 ? scaled(amounts, calls) : amounts;
       const held = (usd: number, own: Amounts): HeldRow => ({
         requests: own.requests ?? 0, input_chars: own.input_chars ?? 0, tokens: own.tokens ?? 0, usd, createdMs: now, expiresMs: expires,
       });
       // Live until `expires`; a reservation never settled or released is charged after that (types.ts).
       this.db.defer('INSERT INTO reservations VALUES (?,?,?,?,?,?,?,?)', [
-        id, request.providerId, amounts.requests ?? 0, amounts.input_chars ?? 0, amounts.tokens ?? 0, amounts.usd ?? 0, now, expires,
+        id, request.providerId, holds.requests ?? 0, holds.input_chars ?? 0, holds.tokens ?? 0, holds.usd ?? 0, now, expires,
       ]);
-      const rows = [{ rowId: id, counter: request.providerId, row: held(amounts.usd ?? 0, amounts) }];
+      const rows = [{ rowId: id, counter: request.providerId, row: held(holds.usd ?? 0, holds) }];
       // A budget's hold is a row of its own, named after the reservation so settle and release remove it too.
       for (const b of budgets) {
-        this.db.defer('INSERT INTO reservations VALUES (?,?,0,0,0,?,?,?)', [`${id}#${b.counter}`, b.counter, amounts.usd ?? 0, now, expires]);
-        rows.push({ rowId: `${id}#${b.counter}`, counter: b.counter, row: held(amounts.usd ?? 0, {}) });
+        this.db.defer('INSERT INTO reservations VALUES (?,?,0,0,0,?,?,?)', [`${id}#${b.counter}`, b.counter, holds.usd ?? 0, now, expires]);
+        rows.push({ rowId: `${id}#${b.counter}`, counter: b.counter, row: held(holds.usd ?? 0, {}) });
       }
       this.mirror.addReservation(id, rows);
+      leased = calls > 1 ? { id, calls, expiresMs: expires } : undefined;
       // The states read above plus this reservation's own holds: nothing else changed inside the change.
-      const heldNow = expires > now ? amounts : {};
-      const after = states.map((s) => ({ ...s, ...quotaState(s.rule, s.used, s.reserved + (heldNow[s.rule.metric] ?? 0), s.windowStartMs, s.resetAtMs) }));
+      const after = states.map((s) => ({ ...s, ...quotaState(s.rule, s.used, s.reserved + (holds[s.rule.metric] ?? 0), s.windowStartMs, s.resetAtMs) }));
       // Durable in the background: the record reaches the disk while the caller waits for its provider, and
       // settle waits for it (see settle).
       return { result: { ok: true, reservationId: id, states: after }, changed: true, durable: 'background', onSynced: (p) => (synced = p) };
     });
-    if (outcome.ok && synced) this.rememberSync(outcome.reservationId, synced);
+    if (!outcome.ok) return outcome;
+    const onDisk = synced ?? Promise.resolve(false);
+    if (leased) {
+      const reservationId = this.leases.add({ id: leased.id, key: leaseKey, expiresMs: leased.expiresMs, remaining: scaled(amounts, leased.calls), synced: onDisk }, amounts);
+      return { ...outcome, reservationId };
+    }
+    if (synced) this.rememberSync(outcome.reservationId, synced);
     return outcome;
   }
 
@@ -161,16 +198,23 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   async settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<Settlement> {
     rules.forEach(checkRule);
     const callId = record.callId ?? reservationId;
-    const reservationOnDisk = await this.takeSync(reservationId);
-    return this.db.mutate<Settlement>((now) => {
+    const leased = this.leases.call(reservationId);
+    const reservationOnDisk = leased ? await leased.lease.synced : await this.takeSync(reservationId);
+    let leaseRowGone = false;
+    const settlement = await this.db.mutate<Settlement>((now) => {
       const keys = this.ruleKeys(record.providerId, rules, now);
       // Everything the settlement reads, before its first deferred statement (so none of it needs SQLite).
       this.mirror.loadUsage(keys);
       this.mirror.loadRows([record.providerId]);
       this.mirror.callRowsAtMost();
       if (record.ok) this.mirror.circuit(record.providerId);
-      const releasedReservation = this.mirror.removeReservation(reservationId);
-      if (releasedReservation) this.deleteReservation(reservationId);
+      let releasedReservation: boolean;
+      if (leased) {
+        leaseRowGone = this.leases.endsLease(leased);
+        releasedReservation = leaseRowGone ? this.removeReservation(leased.lease.id) : this.shrinkLease(leased);
+      } else {
+        releasedReservation = this.removeReservation(reservationId);
+      }
       // A reservation that was still there has no call row yet (settle removes one and adds the other together).
       const recorded = releasedReservation && callId === reservationId ? false : this.db.all('SELECT 1 FROM calls WHERE id = ?', [callId]).length > 0;
       if (recorded) {
@@ -230,13 +274,16 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
       this.pruneIfDue(now);
       return { result: { events, states, circuitClean }, changed: true, durable: !(reservationOnDisk && releasedReservation) };
     });
+    if (leased) this.leases.settled(reservationId, leaseRowGone);
+    return settlement;
   }
 
   async release(reservationId: string): Promise<void> {
+    // A call admitted against a lease gives its share back to the lease: nothing to write.
+    if (this.leases.released(reservationId)) return;
     this.reservationSyncs.delete(reservationId);
     await this.db.mutate(() => {
-      const released = this.mirror.removeReservation(reservationId);
-      if (released) this.deleteReservation(reservationId);
+      const released = this.removeReservation(reservationId);
       return { result: undefined, changed: released };
     });
   }
@@ -343,6 +390,16 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   }
 
   async close(): Promise<void> {
+    // What our leases hold and no call used goes back to everyone (a crash would leave it charged instead).
+    const leases = this.leases.closeAll();
+    if (leases.length) {
+      await this.db.mutate(() => {
+        let changed = false;
+        for (const lease of leases) changed = this.removeReservation(lease.id) || changed;
+        return { result: undefined, changed };
+      }).catch(() => undefined);
+      for (const lease of leases) this.leases.gone(lease);
+    }
     await this.db.close();
   }
 
@@ -424,6 +481,31 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
    */
   private deleteReservation(id: string): void {
     this.db.defer('DELETE FROM reservations WHERE id >= ? AND id < ?', [id, `${id}$`]);
+  }
+
+  /** Deletes a reservation's rows (mirror and file); true when any was there. */
+  private removeReservation(id: string): boolean {
+    const removed = this.mirror.removeReservation(id);
+    if (removed) this.deleteReservation(id);
+    return removed;
+  }
+
+  /** A settled call's estimate leaves its lease's rows; true when the lease's row was there. */
+  private shrinkLease({ lease, amounts }: LeasedCall): boolean {
+    const rows = this.mirror.shrinkReservation(lease.id, amounts);
+    if (!rows) return false;
+    this.db.defer('UPDATE reservations SET requests = requests - ?, input_chars = input_chars - ?, tokens = tokens - ?, usd = usd - ? WHERE id = ?', [
+      amounts.requests, amounts.input_chars, amounts.tokens, amounts.usd, lease.id,
+    ]);
+    // Budget holds (`<id>#<counter>`) hold only usd.
+    if (rows > 1) this.db.defer('UPDATE reservations SET usd = usd - ? WHERE id > ? AND id < ?', [amounts.usd, `${lease.id}#`, `${lease.id}$`]);
+    return true;
+  }
+
+  /** A lease nobody uses any more: its rows go, in the background (the quota it held is free again). */
+  private giveBack(lease: Lease): void {
+    this.leases.gone(lease);
+    this.db.mutate(() => ({ result: undefined, changed: this.removeReservation(lease.id) })).catch(() => undefined);
   }
 
   private budgetStateOf(budget: ResolvedBudget, now: number): QuotaState {

@@ -163,11 +163,7 @@ export class QuotaMirror {
    * row was there. Looks up which counters hold it when this mirror did not see it made.
    */
   removeReservation(id: string): boolean {
-    this.check();
-    let counters = this.owners.get(id);
-    if (!counters) {
-      counters = this.db.all('SELECT DISTINCT provider FROM reservations WHERE id >= ? AND id < ?', [id, `${id}$`]).map((r) => String(r.provider));
-    }
+    const counters = this.ownersOf(id);
     this.owners.delete(id);
     this.loadRows(counters);
     let removed = false;
@@ -181,6 +177,42 @@ export class QuotaMirror {
       }
     }
     return removed;
+  }
+
+  /**
+   * The mirror's side of a lease's rows giving up one settled call's estimate: the lease's own row all of it,
+   * its budget holds (`<id>#…`) the usd. How many rows were there (0: none, so nothing to update).
+   */
+  shrinkReservation(id: string, amounts: Required<Amounts>): number {
+    const counters = this.ownersOf(id);
+    this.loadRows(counters);
+    let shrunk = 0;
+    for (const c of counters) {
+      const rows = this.rows.get(c)!;
+      const own = rows.get(id);
+      if (own) {
+        for (const m of METRICS) own[m] -= amounts[m];
+        shrunk++;
+      }
+      for (const [rowId, row] of rows) {
+        if (rowId.startsWith(`${id}#`)) {
+          row.usd -= amounts.usd;
+          shrunk++;
+        }
+      }
+    }
+    return shrunk;
+  }
+
+  /** The counters holding a reservation's rows; looked up when this mirror did not see it made. */
+  private ownersOf(id: string): string[] {
+    this.check();
+    let counters = this.owners.get(id);
+    if (!counters) {
+      counters = this.db.all('SELECT DISTINCT provider FROM reservations WHERE id >= ? AND id < ?', [id, `${id}$`]).map((r) => String(r.provider));
+      if (counters.length) this.owners.set(id, counters);
+    }
+    return counters;
   }
 
   // ---- cooldowns, circuits, thresholds, spend, calls ----------------------------------------------------

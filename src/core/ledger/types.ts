@@ -145,11 +145,16 @@ export interface SpendSummary {
 }
 
 export interface Ledger {
+  /**
+   * Holds the call's estimate. The sql.js ledger admits a burst of calls with one key against a quota lease
+   * (leases.ts): one reservation holding several calls' estimates, so others may see up to that much reserved
+   * (at most 1% of what was left) until the burst ends or the ledger closes.
+   */
   reserve(request: ReserveRequest): Promise<ReserveOutcome>;
   /**
    * Replaces the reservation with the real usage. The call counts durably when it resolves: its record is on
-   * disk, or (sql.js) its reservation's is, which stands for it — charged at its expiry — if a crash loses the
-   * settlement.
+   * disk, or (sql.js) its reservation's or lease's is, which stands for it — charged at its expiry — if a crash
+   * loses the settlement.
    */
   settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<Settlement>;
   /** Gives a reservation back (the call failed before using anything). */

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
+import { LEASE_CALLS } from '../../../src/core/ledger/leases';
 import { SqlJsLedger } from '../../../src/core/ledger/sqljs-ledger';
 import { exited, queryOnDisk, tempHome } from './helpers';
 
@@ -256,6 +257,25 @@ describe('SqlJsLedger under contention (real processes)', function () {
     assert.equal(lines.length, 120);
     assert.equal(lines.filter((l) => l === 'ok').length, 50);
     assert.equal(Number((await query(home.file, "SELECT SUM(used) FROM usage WHERE provider = 'quota'"))[0]![0]), 50);
+  });
+
+  it('never grants more than the quota when 4 processes race for 1,000 requests in bursts (quota leases), and counts every call', async () => {
+    const go = path.join(home.dir, 'go');
+    const logs = Array.from({ length: 4 }, (_, w) => path.join(home.dir, `quota-${w}.log`));
+    const children = logs.map((log, w) => start(['quota', home.file, String(w), '300', log, go], { SB_TEST_QUOTA_LIMIT: '1000' }));
+    children.forEach((c) => live.add(c));
+    await Promise.all(children.map((c) => new Promise<void>((resolve) => c.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()))));
+    fs.writeFileSync(go, '');
+    assert.deepEqual(await Promise.all(children.map(exited)), [0, 0, 0, 0]);
+    const lines = logs.flatMap(readLines);
+    assert.equal(lines.length, 1200);
+    const granted = lines.filter((l) => l === 'ok').length;
+    // Leases only while 1% of what is left covers two calls or more: near the limit every call reserves alone, so
+    // at most a few leases' worth could be held by a worker whose other calls were refused meanwhile.
+    assert.ok(granted <= 1000, `granted ${granted} of 1,000`);
+    assert.ok(granted >= 1000 - 4 * LEASE_CALLS, `granted only ${granted} of 1,000`);
+    assert.equal(Number((await query(home.file, "SELECT SUM(used) FROM usage WHERE provider = 'quota'"))[0]![0]), granted);
+    assert.deepEqual(await query(home.file, "SELECT count(*) FROM reservations WHERE provider = 'quota'"), [[0]], 'every lease given back on close');
   });
 
   it('never overshoots budget_usd_month when 4 processes race for its last dollars (held by reservation, not read from spend)', async () => {

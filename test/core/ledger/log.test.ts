@@ -38,7 +38,9 @@ describe('SqlJsLedger operation log', function () {
   const { startChild, printed } = fx;
   // Real time: child processes use the system clock, and windows must agree.
   const clock = new ManualClock(Date.now());
-  const ledger = (options = {}) => fx.open(clock, options);
+  // One record per reserve and per settle: these tests count records (leases, which admit a burst of calls
+  // with fewer, have their own tests in leases.test.ts).
+  const ledger = (options = {}) => fx.open(clock, { leaseCalls: 1, ...options });
 
   it('appends each change to the log, leaving the snapshot alone; another instance catches up from the log only', async () => {
     const { ledger: a } = await ledger();
@@ -200,7 +202,7 @@ describe('SqlJsLedger operation log', function () {
   it('catches up with another process by reading only its new log records', async () => {
     const { ledger: parent } = await ledger();
     await parent.setCooldown('k', clock.nowMs + 1, 'make the snapshot exist');
-    const worker = startChild(['settle', fx.home.file, '30'], { SB_TEST_COMPACT_BYTES: String(1e9) });
+    const worker = startChild(['settle', fx.home.file, '30'], { SB_TEST_COMPACT_BYTES: String(1e9), SB_TEST_LEASE_CALLS: '1' });
     await printed(worker, 'done');
     assert.equal(await used(parent, 'shared'), 30);
     const s = parent.stats();
