@@ -1,5 +1,6 @@
 /**
- * Ledger cost per routed call: reserve (log append) + settle (log append + fdatasync, durable), beside two
+ * Ledger cost per routed call, call by call (leases off): reserve (log append) + settle (log append + fdatasync,
+ * durable); and the same pair in a burst, admitted against a quota lease (leases.ts, a separate file); beside two
  * references measured in the same run, interleaved so drift on a shared disk hits all alike:
  * - an O_APPEND write of a settle-sized record + fdatasync (the floor for a durable append);
  * - writeFileSync + fsync of a file the size of the snapshot (what every change cost before the log).
@@ -38,8 +39,9 @@ export async function run(): Promise<object> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-ledger-bench-'));
   const file = path.join(dir, 'ledger.sqlite');
   try {
-    const ledger = await SqlJsLedger.open({ file });
+    const ledger = await SqlJsLedger.open({ file, leaseCalls: 1 });
     const follower = await SqlJsLedger.open({ file });
+    const leasing = await SqlJsLedger.open({ file: path.join(dir, 'leasing', 'ledger.sqlite') });
     // A realistic file: a few hundred earlier calls.
     for (let i = 0; i < 300; i++) {
       const r = await ledger.reserve({ providerId: 'gemini', rules: RULES, amounts: RECORD.amounts });
@@ -61,6 +63,7 @@ export async function run(): Promise<object> {
     const appendRefMs: number[] = [];
     const rewriteRefMs: number[] = [];
     const pairBytes: number[] = [];
+    const leasedPair: number[] = [];
     for (let i = 0; i < N; i++) {
       const offset0 = ledger.stats().logOffset;
       const t0 = performance.now();
@@ -74,6 +77,12 @@ export async function run(): Promise<object> {
       pair.push(t2 - t0);
       const offset1 = ledger.stats().logOffset;
       if (offset1 > offset0) pairBytes.push(offset1 - offset0);
+
+      const tl = performance.now();
+      const leased = await leasing.reserve({ providerId: 'gemini', rules: RULES, amounts: RECORD.amounts });
+      if (!leased.ok) throw new Error('bench quota refused');
+      await leasing.settle(leased.reservationId, RULES, RECORD);
+      leasedPair.push(performance.now() - tl);
 
       // Another process's view: catch up on the two records (or reload after a compaction).
       const t3 = performance.now();
@@ -119,6 +128,7 @@ export async function run(): Promise<object> {
       }
     }
     await follower.close();
+    await leasing.close();
     await ledger.close();
     const lock = new FileLock(path.join(dir, 'lockbench'));
     const lockMs = await time(N, () => {
@@ -133,6 +143,7 @@ export async function run(): Promise<object> {
       snapshot_bytes: snapshotSize,
       log_bytes_per_call_p50: percentile(pairBytes, 50),
       reserve_plus_settle_durable: pairS,
+      reserve_plus_settle_in_a_burst_leased: summary(leasedPair),
       reserve: summary(reserveMs),
       settle_durable: summary(settleMs),
       reference_append_1300B_fdatasync: appendS,

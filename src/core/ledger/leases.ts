@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { METRICS } from './rules';
-import type { Amounts, QuotaState } from './types';
+import type { Amounts, QuotaMetric, QuotaState } from './types';
 
 /**
  * Quota leases: how the sql.js ledger admits a burst of calls without one disk wait each.
@@ -35,6 +35,9 @@ export interface Lease {
   /** The reservation row's id (and `<id>#<counter>` for its budget holds). */
   readonly id: string;
   readonly key: string;
+  /** The counters its rows are in: the provider's (all metrics) and its budgets' (usd). */
+  readonly providerId: string;
+  readonly budgetCounters: readonly string[];
   readonly expiresMs: number;
   /** Held by the row and not admitted to a call yet. */
   readonly remaining: Required<Amounts>;
@@ -131,14 +134,34 @@ export class LeaseBook {
     return id;
   }
 
-  /** Adds a lease whose row was just written (closing the key's previous one) and admits the first call. */
-  add(lease: Omit<Lease, 'outstanding' | 'closed' | 'rowGone' | 'idleTimer'>, amounts: Amounts): string {
+  /** Adds a lease whose row is being written (closing the key's previous one) and admits the first call. */
+  add(lease: Omit<Lease, 'outstanding' | 'closed' | 'rowGone' | 'idleTimer'>, amounts: Amounts): { lease: Lease; reservationId: string } {
     const previous = this.active.get(lease.key);
     const added: Lease = { ...lease, outstanding: 0, closed: false, rowGone: false };
     this.active.set(lease.key, added);
     this.all.add(added);
     if (previous) this.close(previous);
-    return this.admit(added, amounts);
+    return { lease: added, reservationId: this.admit(added, amounts) };
+  }
+
+  /** A lease whose row was never written (its change failed): forgotten with its calls. */
+  discard(lease: Lease): void {
+    for (const [id, call] of this.calls) if (call.lease === lease) this.calls.delete(id);
+    this.gone(lease);
+  }
+
+  /**
+   * What this process's live leases hold in a counter and no call uses yet: free for its own calls, so what it
+   * reports as reserved leaves it out (another process sees it held until the lease is given back).
+   */
+  unused(counter: string, metric: QuotaMetric, now: number): number {
+    let sum = 0;
+    for (const lease of this.all) {
+      if (lease.rowGone || lease.expiresMs <= now) continue;
+      if (lease.providerId === counter) sum += lease.remaining[metric];
+      else if (metric === 'usd' && lease.budgetCounters.includes(counter)) sum += lease.remaining.usd;
+    }
+    return sum;
   }
 
   call(reservationId: string): LeasedCall | undefined {

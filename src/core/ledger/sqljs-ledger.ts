@@ -126,66 +126,78 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
     const budgets = resolveBudgets(request);
     const ttlMs = request.ttlMs ?? this.reservationTtlMs;
     const leaseKey = JSON.stringify([request.providerId, cooldownKey ?? null, request.rules, budgets, ttlMs]);
+    const unavailable = (now: number): AvailableReserveOutcome | undefined => {
+      if (cooldownKey === undefined) return undefined;
+      const availability = this.availabilityAt(cooldownKey, request.providerId, now);
+      return availability.cooldown || availability.circuit.state === 'open' ? { ok: false, unavailable: availability } : undefined;
+    };
+    // Admitted against this process's lease for the key: no record, no disk wait (leases.ts).
+    const admitted = (now: number): AvailableReserveOutcome | undefined => {
+      const lease = this.leases.usable(leaseKey, amounts, now, ttlMs);
+      if (!lease) return undefined;
+      this.leases.inBurst(leaseKey, now);
+      return { ok: true, reservationId: this.leases.admit(lease, amounts), states: this.ownStates(request.providerId, request.rules, budgets, now) };
+    };
     if (this.leases.hasActive(leaseKey)) {
-      // Admitted against this process's lease: no lock, no record, no disk wait (leases.ts).
-      const admitted = await this.db.read<AvailableReserveOutcome | undefined>((now) => {
-        const lease = this.leases.usable(leaseKey, amounts, now, ttlMs);
-        if (!lease) return undefined;
-        this.leases.inBurst(leaseKey, now);
-        if (cooldownKey !== undefined) {
-          const unavailable = this.availabilityAt(cooldownKey, request.providerId, now);
-          if (unavailable.cooldown || unavailable.circuit.state === 'open') return { ok: false, unavailable };
-        }
-        const reservationId = this.leases.admit(lease, amounts);
-        return { ok: true, reservationId, states: [...this.states(request.providerId, request.rules, now), ...budgets.map((b) => this.budgetStateOf(b, now))] };
-      });
-      if (admitted) return admitted;
+      // No lock either: the lease is this process's alone, and the read catches up with every other process.
+      const outcome = await this.db.read((now) => unavailable(now) ?? admitted(now));
+      if (outcome) return outcome;
     }
     let synced: Promise<boolean> | undefined;
-    let leased: { id: string; calls: number; expiresMs: number } | undefined;
-    const outcome = await this.db.mutate<AvailableReserveOutcome>((now) => {
-      if (cooldownKey !== undefined) {
-        const unavailable = this.availabilityAt(cooldownKey, request.providerId, now);
-        if (unavailable.cooldown || unavailable.circuit.state === 'open') return { result: { ok: false, unavailable }, changed: false };
-      }
-      const states = [...this.states(request.providerId, request.rules, now), ...budgets.map((b) => this.budgetStateOf(b, now))];
-      // Checked and held under the file lock in one change: no other process can admit a call in between.
-      const blocking = blockingState(states, amounts);
-      if (blocking) return { result: { ok: false, blocking, states }, changed: false };
-      const calls = this.leases.inBurst(leaseKey, now) && this.maxLeaseCalls > 1 ? leaseCalls(states, amounts, this.maxLeaseCalls) : 1;
-      const id = randomUUID();
-      // A lease lives for two call lifetimes; calls are admitted against it only while one fits before its end.
-      const expires = now + (calls > 1 ? 2 * ttlMs : ttlMs);
-      const holds = calls > 1 ? scaled(amounts, calls) : amounts;
-      const held = (usd: number, own: Amounts): HeldRow => ({
-        requests: own.requests ?? 0, input_chars: own.input_chars ?? 0, tokens: own.tokens ?? 0, usd, createdMs: now, expiresMs: expires,
+    let created: Lease | undefined;
+    let outcome: AvailableReserveOutcome;
+    try {
+      outcome = await this.db.mutate<AvailableReserveOutcome>((now) => {
+        // A lease made for this key while this change waited its turn (concurrent calls) admits it, if it fits.
+        const early = unavailable(now) ?? admitted(now);
+        if (early) return { result: early, changed: false };
+        const states = [...this.states(request.providerId, request.rules, now), ...budgets.map((b) => this.budgetStateOf(b, now))];
+        // Checked and held under the file lock in one change: no other process can admit a call in between.
+        const blocking = blockingState(states, amounts);
+        if (blocking) return { result: { ok: false, blocking, states }, changed: false };
+        const calls = this.leases.inBurst(leaseKey, now) && this.maxLeaseCalls > 1 ? leaseCalls(states, amounts, this.maxLeaseCalls) : 1;
+        const id = randomUUID();
+        // A lease lives for two call lifetimes; calls are admitted against it only while one fits before its end.
+        const expires = now + (calls > 1 ? 2 * ttlMs : ttlMs);
+        this.insertReservation(id, request.providerId, budgets, calls > 1 ? scaled(amounts, calls) : amounts, now, expires);
+        let reservationId: string = id;
+        if (calls > 1) {
+          const lease = { id, key: leaseKey, providerId: request.providerId, budgetCounters: budgets.map((b) => b.counter), expiresMs: expires };
+          ({ lease: created, reservationId } = this.leases.add({ ...lease, remaining: scaled(amounts, calls), synced: Promise.resolve(false) }, amounts));
+        }
+        // Durable in the background: the record reaches the disk while the caller waits for its provider, and
+        // settle waits for it (see settle).
+        return {
+          result: { ok: true, reservationId, states: this.ownStates(request.providerId, request.rules, budgets, now) }, changed: true, durable: 'background',
+          onSynced: (p) => {
+            synced = p;
+            if (created) created.synced = p;
+          },
+        };
       });
-      // Live until `expires`; a reservation never settled or released is charged after that (types.ts).
-      this.db.defer('INSERT INTO reservations VALUES (?,?,?,?,?,?,?,?)', [
-        id, request.providerId, holds.requests ?? 0, holds.input_chars ?? 0, holds.tokens ?? 0, holds.usd ?? 0, now, expires,
-      ]);
-      const rows = [{ rowId: id, counter: request.providerId, row: held(holds.usd ?? 0, holds) }];
-      // A budget's hold is a row of its own, named after the reservation so settle and release remove it too.
-      for (const b of budgets) {
-        this.db.defer('INSERT INTO reservations VALUES (?,?,0,0,0,?,?,?)', [`${id}#${b.counter}`, b.counter, holds.usd ?? 0, now, expires]);
-        rows.push({ rowId: `${id}#${b.counter}`, counter: b.counter, row: held(holds.usd ?? 0, {}) });
-      }
-      this.mirror.addReservation(id, rows);
-      leased = calls > 1 ? { id, calls, expiresMs: expires } : undefined;
-      // The states read above plus this reservation's own holds: nothing else changed inside the change.
-      const after = states.map((s) => ({ ...s, ...quotaState(s.rule, s.used, s.reserved + (holds[s.rule.metric] ?? 0), s.windowStartMs, s.resetAtMs) }));
-      // Durable in the background: the record reaches the disk while the caller waits for its provider, and
-      // settle waits for it (see settle).
-      return { result: { ok: true, reservationId: id, states: after }, changed: true, durable: 'background', onSynced: (p) => (synced = p) };
-    });
-    if (!outcome.ok) return outcome;
-    const onDisk = synced ?? Promise.resolve(false);
-    if (leased) {
-      const reservationId = this.leases.add({ id: leased.id, key: leaseKey, expiresMs: leased.expiresMs, remaining: scaled(amounts, leased.calls), synced: onDisk }, amounts);
-      return { ...outcome, reservationId };
+    } catch (err) {
+      if (created) this.leases.discard(created);
+      throw err;
     }
-    if (synced) this.rememberSync(outcome.reservationId, synced);
+    if (outcome.ok && !created && synced) this.rememberSync(outcome.reservationId, synced);
     return outcome;
+  }
+
+  /** A reservation's rows: the provider's, and one per budget (`<id>#<counter>`) so settle and release remove them too. */
+  private insertReservation(id: string, providerId: string, budgets: ResolvedBudget[], holds: Amounts, now: number, expires: number): void {
+    const held = (usd: number, own: Amounts): HeldRow => ({
+      requests: own.requests ?? 0, input_chars: own.input_chars ?? 0, tokens: own.tokens ?? 0, usd, createdMs: now, expiresMs: expires,
+    });
+    // Live until `expires`; a reservation never settled or released is charged after that (types.ts).
+    this.db.defer('INSERT INTO reservations VALUES (?,?,?,?,?,?,?,?)', [
+      id, providerId, holds.requests ?? 0, holds.input_chars ?? 0, holds.tokens ?? 0, holds.usd ?? 0, now, expires,
+    ]);
+    const rows = [{ rowId: id, counter: providerId, row: held(holds.usd ?? 0, holds) }];
+    for (const b of budgets) {
+      this.db.defer('INSERT INTO reservations VALUES (?,?,0,0,0,?,?,?)', [`${id}#${b.counter}`, b.counter, holds.usd ?? 0, now, expires]);
+      rows.push({ rowId: `${id}#${b.counter}`, counter: b.counter, row: held(holds.usd ?? 0, {}) });
+    }
+    this.mirror.addReservation(id, rows);
   }
 
   /**
@@ -219,7 +231,7 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
       const recorded = releasedReservation && callId === reservationId ? false : this.db.all('SELECT 1 FROM calls WHERE id = ?', [callId]).length > 0;
       if (recorded) {
         // Already recorded (a retry after a crash or a lost reply): count it once.
-        return { result: { events: [], states: this.states(record.providerId, rules, now, keys) }, changed: releasedReservation, durable: true };
+        return { result: { events: [], states: this.ownView(this.states(record.providerId, rules, now, keys), record.providerId, now) }, changed: releasedReservation, durable: true };
       }
       this.db.defer(`INSERT INTO calls (${CALL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`, [
         callId, now, record.providerId, record.model, record.tier, record.task ?? null, record.actor ?? null, record.ok ? 1 : 0,
@@ -256,7 +268,7 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
       );
       this.mirror.addSpend(month, record.costUsd);
       this.mirror.setCallRowsAtMost(this.mirror.callRowsAtMost() + 1);
-      const states = this.states(record.providerId, rules, now, keys);
+      const states = this.ownView(this.states(record.providerId, rules, now, keys), record.providerId, now);
       const events: ThresholdEvent[] = [];
       states.forEach((s, i) => {
         const fraction = usedFraction(s);
@@ -290,7 +302,7 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
 
   async quota(providerId: string, rules: QuotaRule[]): Promise<QuotaState[]> {
     rules.forEach(checkRule);
-    return this.db.read((now) => this.states(providerId, rules, now));
+    return this.db.read((now) => this.ownView(this.states(providerId, rules, now), providerId, now));
   }
 
   async setCooldown(key: string, untilMs: number, reason: string): Promise<void> {
@@ -540,6 +552,21 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
       const used = this.mirror.used(k) + this.mirror.charged(providerId, rule.metric, k.startMs, k.resetAtMs, now);
       return quotaState(rule, used, held[rule.metric] ?? 0, k.startMs, k.resetAtMs);
     });
+  }
+
+  /** The states as this process reports them: what its own leases hold unused is free for its calls (leases.ts). */
+  private ownStates(providerId: string, rules: QuotaRule[], budgets: ResolvedBudget[], now: number): QuotaState[] {
+    return [...this.ownView(this.states(providerId, rules, now), providerId, now), ...budgets.map((b) => this.withoutOwnLeases(this.budgetStateOf(b, now), b.counter, now))];
+  }
+
+  private ownView(states: QuotaState[], counter: string, now: number): QuotaState[] {
+    return this.leases.size ? states.map((s) => this.withoutOwnLeases(s, counter, now)) : states;
+  }
+
+  private withoutOwnLeases(state: QuotaState, counter: string, now: number): QuotaState {
+    const spare = this.leases.unused(counter, state.rule.metric, now);
+    if (spare <= 0) return state;
+    return { ...state, ...quotaState(state.rule, state.used, Math.max(0, state.reserved - spare), state.windowStartMs, state.resetAtMs) };
   }
 
   /** Keeps the call rows near maxCallRows (in batches, so most settles only count). */

@@ -22,6 +22,7 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
 }
 
 describe('LeaseBook (in memory)', () => {
+  const about = (id: string) => ({ id, key: 'k', providerId: 'p', budgetCounters: ['budget:global:*'], synced: Promise.resolve(true) });
   const state = (limit: number, used: number) => quotaState({ metric: 'requests', window: 'day', limit }, used, 0, 0, 1);
 
   it('sizes a lease by LEASE_CALLS and by LEASE_SHARE of what is left in each window the call counts against', () => {
@@ -45,14 +46,14 @@ describe('LeaseBook (in memory)', () => {
   it('admits calls while they fit, gives a released call back, and hands a used-up lease to onIdle once its last call ends', () => {
     const idle: string[] = [];
     const book = new LeaseBook((l) => idle.push(l.id));
-    const first = book.add({ id: 'L', key: 'k', expiresMs: 10_000, remaining: { requests: 3, input_chars: 0, tokens: 30, usd: 0 }, synced: Promise.resolve(true) }, { requests: 1, tokens: 10 });
-    const lease = book.call(first)!.lease;
+    const { reservationId: first, lease } = book.add({ ...about('L'), expiresMs: 10_000, remaining: { requests: 3, input_chars: 0, tokens: 30, usd: 0 } }, { requests: 1, tokens: 10 });
+    assert.equal(book.call(first)!.lease, lease);
     assert.deepEqual(lease.remaining, { requests: 2, input_chars: 0, tokens: 20, usd: 0 });
     assert.equal(book.usable('k', { requests: 1, tokens: 10 }, 0, 5_000), lease);
     assert.equal(book.usable('k', { requests: 1, tokens: 10 }, 6_000, 5_000), undefined, 'a call whose ttl would outlive the lease is not admitted');
     assert.equal(lease.closed, true);
     assert.equal(book.hasActive('k'), false);
-    const lease2Call = book.add({ id: 'M', key: 'k', expiresMs: 10_000, remaining: { requests: 2, input_chars: 0, tokens: 20, usd: 0 }, synced: Promise.resolve(true) }, { requests: 1, tokens: 10 });
+    const { reservationId: lease2Call } = book.add({ ...about('M'), expiresMs: 10_000, remaining: { requests: 2, input_chars: 0, tokens: 20, usd: 0 } }, { requests: 1, tokens: 10 });
     assert.deepEqual(idle, [], 'L still has a call out');
     assert.equal(book.endsLease(book.call(first)!), true, 'L is closed and this is its last call: its settle deletes the row');
     book.settled(first, true);
@@ -67,10 +68,25 @@ describe('LeaseBook (in memory)', () => {
     assert.deepEqual(idle, ['M'], 'closed, nothing out, row still there: given back');
   });
 
+  it('sums what live leases hold unused per counter (budgets: usd only), and forgets a discarded lease with its calls', () => {
+    const book = new LeaseBook(() => undefined);
+    const { lease, reservationId } = book.add({ ...about('L'), expiresMs: 10_000, remaining: { requests: 4, input_chars: 0, tokens: 40, usd: 0.4 } }, { requests: 1, tokens: 10, usd: 0.1 });
+    assert.equal(book.unused('p', 'requests', 0), 3);
+    assert.equal(book.unused('p', 'tokens', 0), 30);
+    assert.ok(Math.abs(book.unused('budget:global:*', 'usd', 0) - 0.3) < 1e-12);
+    assert.equal(book.unused('budget:global:*', 'requests', 0), 0);
+    assert.equal(book.unused('other', 'requests', 0), 0);
+    assert.equal(book.unused('p', 'requests', 10_000), 0, 'an expired lease is charged, not spare');
+    book.discard(lease);
+    assert.equal(book.call(reservationId), undefined);
+    assert.equal(book.unused('p', 'requests', 0), 0);
+    assert.equal(book.size, 0);
+  });
+
   it('gives an unused open lease back after LEASE_IDLE_MS', async () => {
     const idle: string[] = [];
     const book = new LeaseBook((l) => idle.push(l.id));
-    const id = book.add({ id: 'L', key: 'k', expiresMs: Infinity, remaining: { requests: 4, input_chars: 0, tokens: 0, usd: 0 }, synced: Promise.resolve(true) }, { requests: 1 });
+    const { reservationId: id } = book.add({ ...about('L'), expiresMs: Infinity, remaining: { requests: 4, input_chars: 0, tokens: 0, usd: 0 } }, { requests: 1 });
     const started = Date.now();
     book.released(id);
     assert.deepEqual(idle, []);
@@ -107,10 +123,28 @@ describe('SqlJsLedger quota leases', function () {
     assert.equal(after.recordsAppended - before.recordsAppended, 1 + leases + calls, 'a record per reservation and lease, and per settlement');
     const unused = leases * LEASE_CALLS - (calls - 1);
     assert.deepEqual(await usedAndHeld(observer), [[calls, unused], [calls * 200, unused * 500]], 'another process sees every call and what the lease still holds');
+    assert.deepEqual(await usedAndHeld(a), [[calls, 0], [calls * 200, 0]], 'the lease holder counts its unused part as its own to use: the same figures as call by call');
     await a.close();
     fx.untrack(a);
     assert.deepEqual(await usedAndHeld(observer), [[calls, 0], [calls * 200, 0]], 'closing gave the unused part back');
     assert.deepEqual(await queryOnDisk(fx.home.file, 'SELECT count(*) FROM reservations'), [[0]]);
+  });
+
+  it('admits concurrent calls against the lease made while they waited for the lock: 40 at once take 5 leases, not 39', async () => {
+    const clock = new ManualClock(MID_MONTH);
+    const a = await open(clock);
+    const observer = await open(clock);
+    const reservations = await Promise.all(Array.from({ length: 40 }, () => a.reserve(request)));
+    assert.ok(reservations.every((r) => r.ok));
+    // The first is no burst (a reservation of its own); the other 39 share leases of LEASE_CALLS.
+    const leases = Math.ceil(39 / LEASE_CALLS);
+    assert.deepEqual(await queryOnDisk(fx.home.file, 'SELECT count(*) FROM reservations'), [[1 + leases]]);
+    assert.equal((await observer.quota('p', rules))[0]!.reserved, 1 + leases * LEASE_CALLS);
+    await Promise.all(reservations.map((r) => r.ok && a.settle(r.reservationId, rules, call('p'))));
+    assert.deepEqual((await usedAndHeld(observer))[0], [40, leases * LEASE_CALLS - 39]);
+    await a.close();
+    fx.untrack(a);
+    assert.deepEqual((await usedAndHeld(observer))[0], [40, 0]);
   });
 
   it('after a power cut that lost any suffix of the settlements made against a lease, still counts every call: the lease is charged at its expiry', async () => {
