@@ -201,11 +201,12 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
   }
 
   /**
-   * The call is counted durably when this resolves. Its reservation was fdatasync'ed in the background while
-   * the provider answered (reserveChecking): when that finished and the reservation was still there, the
-   * settle record needs no disk wait of its own — should a power cut lose it, the reservation stays on disk
-   * and is charged at its expiry, so the call still counts (with its estimate). Otherwise the settle record is
-   * fdatasync'ed before this resolves, as always.
+   * The call is counted durably when this resolves. Its reservation (or the lease it was admitted against) was
+   * fdatasync'ed in the background while the provider answered (reserveChecking): when that finished and the
+   * row was still there, the settle record needs no disk wait of its own — should a power cut lose it, the
+   * reservation or lease stays on disk and is charged at its expiry, so the call still counts (with its
+   * estimate). Otherwise the settle record is fdatasync'ed before this resolves, as always. A leased call's
+   * estimate leaves the lease's row (the whole row goes with the lease's last call).
    */
   async settle(reservationId: string, rules: QuotaRule[], record: CallRecord): Promise<Settlement> {
     rules.forEach(checkRule);
