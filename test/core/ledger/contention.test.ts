@@ -245,29 +245,27 @@ describe('SqlJsLedger under contention (real processes)', function () {
     assert.deepEqual(fs.readdirSync(home.dir).filter((n) => n.includes('.tmp-') || n.endsWith('.lock') || n.includes('.corrupt-') || n.includes('.orphan-')), []);
   });
 
-  it('never grants more than the quota when 4 processes race for the last 50 requests', async () => {
+  /** 4 workers in `mode` (quota or budget), started together once all are ready; their logged outcomes. */
+  async function race(mode: 'quota' | 'budget', tries: number, env: Record<string, string> = {}): Promise<string[]> {
     const go = path.join(home.dir, 'go');
-    const logs = Array.from({ length: 4 }, (_, w) => path.join(home.dir, `quota-${w}.log`));
-    const children = logs.map((log, w) => start(['quota', home.file, String(w), '30', log, go]));
+    const logs = Array.from({ length: 4 }, (_, w) => path.join(home.dir, `${mode}-${w}.log`));
+    const children = logs.map((log, w) => start([mode, home.file, String(w), String(tries), log, go], env));
     children.forEach((c) => live.add(c));
     await Promise.all(children.map((c) => new Promise<void>((resolve) => c.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()))));
     fs.writeFileSync(go, '');
     assert.deepEqual(await Promise.all(children.map(exited)), [0, 0, 0, 0]);
-    const lines = logs.flatMap(readLines);
+    return logs.flatMap(readLines);
+  }
+
+  it('never grants more than the quota when 4 processes race for the last 50 requests', async () => {
+    const lines = await race('quota', 30);
     assert.equal(lines.length, 120);
     assert.equal(lines.filter((l) => l === 'ok').length, 50);
     assert.equal(Number((await query(home.file, "SELECT SUM(used) FROM usage WHERE provider = 'quota'"))[0]![0]), 50);
   });
 
   it('never grants more than the quota when 4 processes race for 1,000 requests in bursts (quota leases), and counts every call', async () => {
-    const go = path.join(home.dir, 'go');
-    const logs = Array.from({ length: 4 }, (_, w) => path.join(home.dir, `quota-${w}.log`));
-    const children = logs.map((log, w) => start(['quota', home.file, String(w), '300', log, go], { SB_TEST_QUOTA_LIMIT: '1000' }));
-    children.forEach((c) => live.add(c));
-    await Promise.all(children.map((c) => new Promise<void>((resolve) => c.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()))));
-    fs.writeFileSync(go, '');
-    assert.deepEqual(await Promise.all(children.map(exited)), [0, 0, 0, 0]);
-    const lines = logs.flatMap(readLines);
+    const lines = await race('quota', 300, { SB_TEST_QUOTA_LIMIT: '1000' });
     assert.equal(lines.length, 1200);
     const granted = lines.filter((l) => l === 'ok').length;
     // Leases only while 1% of what is left covers two calls or more: near the limit every call reserves alone, so
@@ -279,14 +277,7 @@ describe('SqlJsLedger under contention (real processes)', function () {
   });
 
   it('never overshoots budget_usd_month when 4 processes race for its last dollars (held by reservation, not read from spend)', async () => {
-    const go = path.join(home.dir, 'go');
-    const logs = Array.from({ length: 4 }, (_, w) => path.join(home.dir, `budget-${w}.log`));
-    const children = logs.map((log, w) => start(['budget', home.file, String(w), '6', log, go]));
-    children.forEach((c) => live.add(c));
-    await Promise.all(children.map((c) => new Promise<void>((resolve) => c.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()))));
-    fs.writeFileSync(go, '');
-    assert.deepEqual(await Promise.all(children.map(exited)), [0, 0, 0, 0]);
-    const lines = logs.flatMap(readLines);
+    const lines = await race('budget', 6);
     assert.equal(lines.length, 24);
     assert.equal(lines.filter((l) => l === 'ok').length, 10);
     const spent = Number((await query(home.file, 'SELECT SUM(usd) FROM spend'))[0]![0]);
