@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startFakeProviderServer, type FakeProviderServer } from '../fakes/provider-server';
+import { queryOnDisk } from '../core/ledger/helpers';
 import { buildOnce, connectSidecar, makeScratch, textOf, type Connected, type Scratch } from './helpers';
 
 const FAKE_KEY = 'tgp_v1_' + 'k'.repeat(40);
@@ -184,6 +185,44 @@ describe('sidecar delegate: concurrency limits from .agents/discovery-config.yam
     assert.equal(fake.count(), 1, 'only the call that ran reached the provider');
   });
 });
+
+describe('sidecar delegate: a burst of delegations on one quota lease', function () {
+  this.timeout(60_000);
+
+  it('reports quota_left as call by call while the lease holds more, and leaves nothing held once stdin closes', async () => {
+    buildOnce();
+    const fake = await startFakeProviderServer({ reply: { text: 'GENERATED TEXT', usage: { inputTokens: 120, outputTokens: 30 } } });
+    const scratch = makeScratch();
+    try {
+      const s = await connectSidecar(scratch, { env: providerEnv(fake) });
+      const lefts: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await s.client.callTool({ name: 'delegate', arguments: { task: 'docs', prompt: `Document slugify, take ${i}.` } });
+        assert.equal(r.isError, undefined, textOf(r));
+        lefts.push((r.structuredContent as { quota_left: Array<{ left: number }> }).quota_left[0]!.left);
+      }
+      // Together's 3,000 requests a month: calls 2–4 went on one lease of 8 (1% of what was left covers 8).
+      assert.deepEqual(lefts, [2999, 2998, 2997, 2996], 'what the lease holds unused is this sidecar\'s to use, not gone');
+      await s.close(); // stdin closes: the sidecar closes its ledger, giving the lease back
+      await waitFor(() => s.transport.pid === null || !isRunning(s.transport.pid), 20_000);
+      const ledger = path.join(scratch.switchboardHome, 'ledger.sqlite');
+      assert.deepEqual(await queryOnDisk(ledger, "SELECT used FROM usage WHERE provider = 'together' AND metric = 'requests'"), [[4]]);
+      assert.deepEqual(await queryOnDisk(ledger, "SELECT count(*) FROM reservations WHERE provider = 'together'"), [[0]], 'no hold outlives the sidecar');
+    } finally {
+      await fake.close();
+      scratch.cleanup();
+    }
+  });
+});
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
