@@ -22,7 +22,21 @@ export interface Caller {
   via: 'token' | 'jwt' | 'none';
 }
 
-export type AuthOutcome = { ok: true; caller: Caller } | { ok: false; error: 'invalid_request' | 'invalid_token'; description: string };
+/**
+ * `unavailable`: the token could not be checked because the issuer's keys could not be fetched (its JWKS is down,
+ * slow or broken) — the server's problem, not the caller's token: answered 503 with Retry-After, not 401 (a 401
+ * would send an MCP client to re-authorise with a token that is fine).
+ */
+export type AuthOutcome =
+  | { ok: true; caller: Caller }
+  | { ok: false; error: 'invalid_request' | 'invalid_token'; description: string }
+  | { ok: false; error: 'unavailable'; description: string };
+
+/** Seconds a client should wait after `unavailable` (jose retries the JWKS on the next request). */
+export const KEYS_UNAVAILABLE_RETRY_S = 10;
+
+/** The issuer's key set could not be had: fetch failed, timed out, not 200, not a JWKS. */
+class IssuerKeysUnavailable extends Error {}
 
 const DEFAULT_RPM = 120;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -111,7 +125,16 @@ export class Authenticator {
 
   constructor(readonly config: AuthConfig, private readonly log: (line: string) => void = () => {}) {
     if (config.tokensFile) this.load(true);
-    if (config.jwt) this.jwks = createRemoteJWKSet(new URL(config.jwt.jwksUrl), { timeoutDuration: 5_000, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+    if (config.jwt) {
+      const keys = createRemoteJWKSet(new URL(config.jwt.jwksUrl), { timeoutDuration: 5_000, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+      this.jwks = async (header, token) => {
+        try {
+          return await keys(header, token);
+        } catch (err) {
+          throw keyFetchFailed(err) ? new IssuerKeysUnavailable('the issuer\'s keys could not be fetched', { cause: err }) : err;
+        }
+      };
+    }
   }
 
   get enabled(): boolean {
@@ -199,11 +222,32 @@ export class Authenticator {
       this.refresh();
       return { ok: true, caller: { principal: team ? { id: sub.data, team } : { id: sub.data }, limits: this.limitsFor({}), via: 'jwt' } };
     } catch (err) {
+      if (err instanceof IssuerKeysUnavailable) {
+        this.log(`JWKS unavailable: ${oneLineCause(err)}`);
+        return { ok: false, error: 'unavailable', description: 'the identity provider\'s keys could not be fetched; retry shortly' };
+      }
       const code = (err as { code?: string }).code ?? 'ERR_JWT_INVALID';
       // jose's codes say what failed (expired, claim, signature) without echoing the token.
       return { ok: false, error: 'invalid_token', description: jwtProblem(code, err as Error) };
     }
   }
+}
+
+/**
+ * jose's errors for a key set it could not get: a timeout, a non-200 answer or unparsable body (JOSEError's generic
+ * code), a body that is not a JWKS, or fetch's own TypeError (connection refused, DNS). Not a token's fault.
+ */
+function keyFetchFailed(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JOSE_GENERIC' || code === 'ERR_JWKS_INVALID') return true;
+  return err instanceof TypeError && code === undefined;
+}
+
+/** The underlying reason, for the server's log (no token in it: only the fetch's error). */
+function oneLineCause(err: Error): string {
+  const cause = err.cause as { message?: string; cause?: { code?: string; message?: string } } | undefined;
+  const detail = cause?.cause?.code ?? cause?.cause?.message ?? cause?.message ?? 'unknown';
+  return String(detail).split('\n')[0]!.slice(0, 200);
 }
 
 function jwtProblem(code: string, err: Error): string {
@@ -218,9 +262,6 @@ function jwtProblem(code: string, err: Error): string {
       return 'the token\'s signature does not verify';
     case 'ERR_JWKS_NO_MATCHING_KEY':
       return 'no key of the issuer matches the token';
-    case 'ERR_JWKS_TIMEOUT':
-    case 'ERR_JOSE_GENERIC':
-      return 'the issuer\'s keys could not be fetched';
     default:
       return 'the token is not valid';
   }

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { Principal } from '../../core/ledger/types';
 import { createServer } from '../server';
 import type { ToolDefinition } from '../tools/tool';
-import { isLoopbackHost, type Authenticator, type Caller } from './auth';
+import { KEYS_UNAVAILABLE_RETRY_S, isLoopbackHost, type Authenticator, type Caller } from './auth';
 import type { HostedContext } from './hosted';
 import type { ServerMetrics } from './metrics';
 import { RateLimiter } from './rate-limit';
@@ -156,6 +156,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     let caller = anonymous;
     if (!options.noAuth) {
       const outcome = await auth.authenticate(req.headers.authorization);
+      if (!outcome.ok && outcome.error === 'unavailable') {
+        metrics.toolCalls.inc({ tool: '-', status: 'auth_unavailable' });
+        return send(res, 503, rpcError(-32000, `unavailable: ${outcome.description}`), { 'retry-after': String(KEYS_UNAVAILABLE_RETRY_S) });
+      }
       if (!outcome.ok) {
         metrics.toolCalls.inc({ tool: '-', status: 'unauthorized' });
         const challenge = `Bearer realm="switchboard", resource_metadata="${metadataUrl(req)}"${req.headers.authorization ? `, error="${outcome.error}", error_description="${outcome.description}"` : ''}`;

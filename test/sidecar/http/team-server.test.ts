@@ -283,6 +283,36 @@ describe('team server: start-up refusals, readiness and shutdown', function () {
     }
   });
 
+  it('answers 503 with Retry-After (not 401) while the identity provider\'s JWKS is down; tokens-file callers are served meanwhile', async () => {
+    const issuer = await startLocalIssuer(AUDIENCE);
+    const jwt = await issuer.sign({ sub: 'dana' });
+    // A JWKS address where nothing listens: the issuer's keys cannot be fetched.
+    const dead = http.createServer();
+    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', () => resolve()));
+    const deadJwks = `http://127.0.0.1:${(dead.address() as { port: number }).port}/jwks.json`;
+    await new Promise<void>((resolve) => dead.close(() => resolve()));
+    const tokensFile = path.join(scratch.root, 'secrets-outage', 'tokens.json');
+    writeTokensFile(tokensFile, [{ id: 'alice', token: TOKENS.alice }]);
+    const server = await startTeamServer(serverEnv(scratch, fake, {
+      SWITCHBOARD_TOKENS_FILE: tokensFile, SWITCHBOARD_JWT_ISSUER: issuer.issuer, SWITCHBOARD_JWT_AUDIENCE: AUDIENCE, SWITCHBOARD_JWKS_URL: deadJwks,
+    }));
+    try {
+      const res = await rpc(server.mcpUrl, CALL_QUOTA, { authorization: `Bearer ${jwt}` });
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.get('retry-after'), '10');
+      assert.equal(res.headers.get('www-authenticate'), null, 'no challenge: the token was not found wanting');
+      const body = await res.text();
+      assert.match(body, /keys could not be fetched; retry/);
+      assert.ok(!body.includes(jwt), 'the token is not echoed');
+      const byToken = await rpc(server.mcpUrl, CALL_QUOTA, { authorization: `Bearer ${TOKENS.alice}` });
+      assert.equal(byToken.status, 200);
+      assert.match(server.stderr(), /JWKS unavailable: ECONNREFUSED/);
+    } finally {
+      assert.equal(await server.stop(), 0);
+      await issuer.close();
+    }
+  });
+
   it('SIGTERM drains: the in-flight delegation finishes, new requests are refused, the ledger settles, exit 0', async () => {
     const server = await startTeamServer(serverEnv(scratch, fake), ['--no-auth']);
     fake.enqueue('openai', { kind: 'ok', delayMs: 2_000 });

@@ -6,7 +6,9 @@ import path from 'node:path';
 import { loadRouterConfig } from '../../../src/core/router/config';
 import { Authenticator, authConfigFromEnv, parseTokensFile } from '../../../src/sidecar/http/auth';
 import { RateLimiter } from '../../../src/sidecar/http/rate-limit';
-import { sha256 } from './helpers';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { sha256, startLocalIssuer } from './helpers';
 
 describe('team server: tokens file', () => {
   it('accepts hashes only and says where a plain token was pasted instead', () => {
@@ -48,6 +50,49 @@ describe('team server: tokens file', () => {
     assert.throws(() => authConfigFromEnv({ ...three, SWITCHBOARD_JWKS_URL: 'https://id.example/jwks', SWITCHBOARD_JWT_ALGORITHMS: 'HS256' }), /asymmetric/);
     assert.throws(() => authConfigFromEnv({ ...three, SWITCHBOARD_JWKS_URL: 'https://id.example/jwks', SWITCHBOARD_JWT_ALGORITHMS: 'none' }), /asymmetric/);
     assert.deepEqual(authConfigFromEnv({ ...three, SWITCHBOARD_JWKS_URL: 'http://127.0.0.1:9/jwks' }).jwt?.algorithms, ['RS256', 'PS256', 'ES256', 'EdDSA']);
+  });
+});
+
+describe('team server: JWT keys that cannot be had', function () {
+  this.timeout(30_000);
+  const AUDIENCE = 'switchboard-units';
+
+  /** A JWKS endpoint on loopback that answers `respond`, or a port where nothing listens when respond is null. */
+  async function jwksAt(respond: ((res: http.ServerResponse) => void) | null): Promise<{ url: string; close: () => Promise<void> }> {
+    const server = http.createServer((_req, res) => respond?.(res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+    const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+    if (respond === null) await close();
+    return { url, close: respond === null ? async () => undefined : close };
+  }
+
+  it('says "unavailable" (not a bad token) when the JWKS refuses connections, fails, or is not a key set; a bad token is still a bad token', async () => {
+    const issuer = await startLocalIssuer(AUDIENCE);
+    const token = await issuer.sign({ sub: 'dana' });
+    const lines: string[] = [];
+    const endpoints = {
+      'nothing listening': await jwksAt(null),
+      'a 500': await jwksAt((res) => res.writeHead(500).end('oops')),
+      'not JSON': await jwksAt((res) => res.writeHead(200, { 'content-type': 'application/json' }).end('<html>')),
+      'JSON but no key set': await jwksAt((res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": "none"}')),
+    };
+    try {
+      for (const [what, endpoint] of Object.entries(endpoints)) {
+        const auth = new Authenticator({ jwt: { issuer: issuer.issuer, audience: AUDIENCE, jwksUrl: endpoint.url, algorithms: ['ES256'], teamClaim: 'team' } }, (l) => lines.push(l));
+        const outcome = await auth.authenticate(`Bearer ${token}`);
+        assert.deepEqual(outcome.ok ? 'ok' : outcome.error, 'unavailable', what);
+      }
+      assert.ok(lines.length >= 4 && lines.every((l) => /^JWKS unavailable: /.test(l) && !l.includes(token)), lines.join('\n'));
+      // The issuer's own JWKS: a good token passes, a token signed with another key is refused as invalid.
+      const auth = new Authenticator({ jwt: { issuer: issuer.issuer, audience: AUDIENCE, jwksUrl: issuer.jwksUrl, algorithms: ['ES256'], teamClaim: 'team' } });
+      assert.equal((await auth.authenticate(`Bearer ${token}`)).ok, true);
+      const foreign = await auth.authenticate(`Bearer ${await issuer.sign({ sub: 'dana' }, { key: issuer.foreignKey })}`);
+      assert.equal(foreign.ok ? 'ok' : foreign.error, 'invalid_token');
+    } finally {
+      for (const endpoint of Object.values(endpoints)) await endpoint.close();
+      await issuer.close();
+    }
   });
 });
 
