@@ -5,7 +5,7 @@ import type { RouteResult } from '../../core/router';
 export class ServerMetrics {
   readonly registry = new Registry();
   readonly httpRequests = new Counter({ name: 'switchboard_http_requests_total', help: 'HTTP requests by route and status code', labelNames: ['route', 'code'], registers: [this.registry] });
-  readonly toolCalls = new Counter({ name: 'switchboard_tool_calls_total', help: 'MCP tool calls by tool and status (ok, error, rate_limited, unauthorized)', labelNames: ['tool', 'status'], registers: [this.registry] });
+  readonly toolCalls = new Counter({ name: 'switchboard_tool_calls_total', help: 'MCP tool calls by tool and status (ok, error, rate_limited, unauthorized, auth_unavailable)', labelNames: ['tool', 'status'], registers: [this.registry] });
   readonly toolSeconds = new Histogram({ name: 'switchboard_tool_duration_seconds', help: 'MCP tool call duration', labelNames: ['tool'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers: [this.registry] });
   readonly providerSeconds = new Histogram({ name: 'switchboard_provider_latency_seconds', help: 'Provider attempt latency by provider and outcome', labelNames: ['provider', 'outcome'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [this.registry] });
   readonly tokens = new Counter({ name: 'switchboard_tokens_total', help: 'Tokens by provider and direction (input, output)', labelNames: ['provider', 'direction'], registers: [this.registry] });
