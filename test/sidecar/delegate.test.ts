@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startFakeProviderServer, type FakeProviderServer } from '../fakes/provider-server';
 import { queryOnDisk } from '../core/ledger/helpers';
+import { isAlive } from '../support/process';
 import { buildOnce, connectSidecar, makeScratch, textOf, type Connected, type Scratch } from './helpers';
 
 const FAKE_KEY = 'tgp_v1_' + 'k'.repeat(40);
@@ -204,7 +205,7 @@ describe('sidecar delegate: a burst of delegations on one quota lease', function
       // Together's 3,000 requests a month: calls 2–4 went on one lease of 8 (1% of what was left covers 8).
       assert.deepEqual(lefts, [2999, 2998, 2997, 2996], 'what the lease holds unused is this sidecar\'s to use, not gone');
       await s.close(); // stdin closes: the sidecar closes its ledger, giving the lease back
-      await waitFor(() => s.transport.pid === null || !isRunning(s.transport.pid), 20_000);
+      await waitFor(() => s.transport.pid === null || !isAlive(s.transport.pid), 20_000);
       const ledger = path.join(scratch.switchboardHome, 'ledger.sqlite');
       assert.deepEqual(await queryOnDisk(ledger, "SELECT used FROM usage WHERE provider = 'together' AND metric = 'requests'"), [[4]]);
       assert.deepEqual(await queryOnDisk(ledger, "SELECT count(*) FROM reservations WHERE provider = 'together'"), [[0]], 'no hold outlives the sidecar');
@@ -214,15 +215,6 @@ describe('sidecar delegate: a burst of delegations on one quota lease', function
     }
   });
 });
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -13,6 +13,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { answerFor, copyProject, verifyProjects, type VerifyProject } from '../fakes/verify-projects';
 import { startFakeProviderServer, type FakeProviderServer } from '../fakes/provider-server';
 import { buildOnce, SIDECAR, textOf } from './helpers';
+import { isAlive } from '../support/process';
 
 const GEMINI_KEY = 'AIza' + 'g'.repeat(35);
 const TOGETHER_KEY = 'tgp_v1_' + 't'.repeat(40);
@@ -92,15 +93,6 @@ async function waitUntil(condition: () => boolean, what: string, timeoutMs = 30_
   while (!condition()) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -303,7 +295,7 @@ describe('verified delegation (real checks, real SDKs, fake provider server)', f
     assert.match(r.stderr, /did not finish within 2 s and was stopped/);
     assert.equal(fs.existsSync(path.join(e.workspace, e.project.target)), false);
     const [leader, grandchild] = JSON.parse(fs.readFileSync(pids, 'utf8')) as number[];
-    await waitUntil(() => !alive(leader!) && !alive(grandchild!), 'the check\'s process group to be gone');
+    await waitUntil(() => !isAlive(leader!) && !isAlive(grandchild!), 'the check\'s process group to be gone');
     assert.throws(() => process.kill(-leader!, 0), /ESRCH/, 'no process is left in the check\'s group');
   });
 

@@ -9,15 +9,7 @@ import path from 'node:path';
 import { buildInvocation } from '../../../src/core/verify/command';
 import { checkEnvironment, runCheck } from '../../../src/core/verify/run-check';
 import { failureExcerpt, summarizeCheck } from '../../../src/core/verify/summary';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isAlive } from '../../support/process';
 
 async function waitUntil(condition: () => boolean, what: string): Promise<void> {
   const until = Date.now() + 30_000;
@@ -56,7 +48,7 @@ describe('verify: the check runner', function () {
     assert.match(run.output, /^HEAD\n/);
     assert.match(run.output, /bytes of output left out/);
     assert.match(summarizeCheck(run, 1000), /more than \d+ MiB of output and was stopped/);
-    await waitUntil(() => !alive(run.pid!), 'the flooding process to end');
+    await waitUntil(() => !isAlive(run.pid!), 'the flooding process to end');
   });
 
   it('a hang is stopped at the timeout: SIGTERM, then SIGKILL for what ignores it, the whole group', async () => {
@@ -74,7 +66,7 @@ describe('verify: the check runner', function () {
     assert.equal(run.passed, false);
     assert.equal(run.signal, 'SIGKILL');
     const pids = JSON.parse(fs.readFileSync(pidsFile, 'utf8')) as number[];
-    await waitUntil(() => pids.every((p) => !alive(p)), 'the check and its grandchild to be gone');
+    await waitUntil(() => pids.every((p) => !isAlive(p)), 'the check and its grandchild to be gone');
     assert.throws(() => process.kill(-run.pid!, 0), /ESRCH/);
   });
 
@@ -90,7 +82,7 @@ describe('verify: the check runner', function () {
     const run = await runCheck(buildInvocation(`node ${JSON.stringify(script)}`, { file: 'x' }), { cwd: dir, env: env() });
     assert.equal(run.passed, true, run.output);
     const bg = Number(fs.readFileSync(pidFile, 'utf8'));
-    await waitUntil(() => !alive(bg), 'the left-behind process to be gone');
+    await waitUntil(() => !isAlive(bg), 'the left-behind process to be gone');
   });
 
   it('a program that does not exist is a failed check with a plain reason', async () => {
