@@ -45,8 +45,6 @@ export interface Lease {
   outstanding: number;
   /** No more calls are admitted against it; its row goes when the last outstanding one ends. */
   closed: boolean;
-  /** Its row was deleted (or is being deleted). */
-  rowGone: boolean;
   /** The row's background fdatasync: true once it is on disk. */
   synced: Promise<boolean>;
   idleTimer?: NodeJS.Timeout;
@@ -135,9 +133,9 @@ export class LeaseBook {
   }
 
   /** Adds a lease whose row is being written (closing the key's previous one) and admits the first call. */
-  add(lease: Omit<Lease, 'outstanding' | 'closed' | 'rowGone' | 'idleTimer'>, amounts: Amounts): { lease: Lease; reservationId: string } {
+  add(lease: Omit<Lease, 'outstanding' | 'closed' | 'idleTimer'>, amounts: Amounts): { lease: Lease; reservationId: string } {
     const previous = this.active.get(lease.key);
-    const added: Lease = { ...lease, outstanding: 0, closed: false, rowGone: false };
+    const added: Lease = { ...lease, outstanding: 0, closed: false };
     this.active.set(lease.key, added);
     this.all.add(added);
     if (previous) this.close(previous);
@@ -157,7 +155,7 @@ export class LeaseBook {
   unused(counter: string, metric: QuotaMetric, now: number): number {
     let sum = 0;
     for (const lease of this.all) {
-      if (lease.rowGone || lease.expiresMs <= now) continue;
+      if (lease.expiresMs <= now) continue;
       if (lease.providerId === counter) sum += lease.remaining[metric];
       else if (metric === 'usd' && lease.budgetCounters.includes(counter)) sum += lease.remaining.usd;
     }
@@ -183,7 +181,7 @@ export class LeaseBook {
     lease.outstanding--;
     if (rowGone) this.gone(lease);
     else if (!fits(lease.remaining, call.amounts)) this.close(lease);
-    else this.settle(lease);
+    else this.afterChange(lease);
   }
 
   /** A call was released: what it held goes back to the lease. */
@@ -194,25 +192,22 @@ export class LeaseBook {
     const { lease } = call;
     lease.outstanding--;
     for (const m of METRICS) lease.remaining[m] += call.amounts[m];
-    this.settle(lease);
+    this.afterChange(lease);
     return true;
   }
 
   /** Every lease whose row is still there (for close), with their timers stopped and no more calls admitted. */
   closeAll(): Lease[] {
-    const out: Lease[] = [];
     for (const lease of this.all) {
       clearTimeout(lease.idleTimer);
       lease.closed = true;
-      if (!lease.rowGone) out.push(lease);
     }
     this.active.clear();
-    return out;
+    return [...this.all];
   }
 
-  /** The row is gone: forget the lease. */
+  /** The row is gone (or is being deleted): forget the lease. The book holds only leases whose row is there. */
   gone(lease: Lease): void {
-    lease.rowGone = true;
     lease.closed = true;
     clearTimeout(lease.idleTimer);
     this.all.delete(lease);
@@ -226,12 +221,12 @@ export class LeaseBook {
   private close(lease: Lease): void {
     lease.closed = true;
     if (this.active.get(lease.key) === lease) this.active.delete(lease.key);
-    this.settle(lease);
+    this.afterChange(lease);
   }
 
   /** After a change: an unused closed lease is given back now, an unused open one after LEASE_IDLE_MS. */
-  private settle(lease: Lease): void {
-    if (lease.outstanding > 0 || lease.rowGone) return;
+  private afterChange(lease: Lease): void {
+    if (lease.outstanding > 0 || !this.all.has(lease)) return;
     if (lease.closed) {
       clearTimeout(lease.idleTimer);
       this.onIdle(lease);
@@ -240,7 +235,7 @@ export class LeaseBook {
     clearTimeout(lease.idleTimer);
     lease.idleTimer = setTimeout(() => {
       lease.idleTimer = undefined;
-      if (lease.outstanding === 0 && !lease.rowGone) this.close(lease);
+      if (lease.outstanding === 0 && this.all.has(lease)) this.close(lease);
     }, LEASE_IDLE_MS);
     lease.idleTimer.unref();
   }

@@ -159,16 +159,23 @@ export class SqlJsLedger implements Ledger, LedgerTransfer {
         const id = randomUUID();
         // A lease lives for two call lifetimes; calls are admitted against it only while one fits before its end.
         const expires = now + (calls > 1 ? 2 * ttlMs : ttlMs);
-        this.insertReservation(id, request.providerId, budgets, calls > 1 ? scaled(amounts, calls) : amounts, now, expires);
+        const holds = scaled(amounts, calls);
+        this.insertReservation(id, request.providerId, budgets, holds, now, expires);
         let reservationId: string = id;
         if (calls > 1) {
           const lease = { id, key: leaseKey, providerId: request.providerId, budgetCounters: budgets.map((b) => b.counter), expiresMs: expires };
-          ({ lease: created, reservationId } = this.leases.add({ ...lease, remaining: scaled(amounts, calls), synced: Promise.resolve(false) }, amounts));
+          ({ lease: created, reservationId } = this.leases.add({ ...lease, remaining: { ...holds }, synced: Promise.resolve(false) }, amounts));
         }
+        // The states read above plus the new holds (nothing else changed inside the change), as this process reports them.
+        const heldNow: Amounts = expires > now ? holds : {};
+        const counterOf = (i: number) => (i < request.rules.length ? request.providerId : budgets[i - request.rules.length]!.counter);
+        const after = states.map((s, i) => this.withoutOwnLeases(
+          { ...s, ...quotaState(s.rule, s.used, s.reserved + (heldNow[s.rule.metric] ?? 0), s.windowStartMs, s.resetAtMs) }, counterOf(i), now,
+        ));
         // Durable in the background: the record reaches the disk while the caller waits for its provider, and
         // settle waits for it (see settle).
         return {
-          result: { ok: true, reservationId, states: this.ownStates(request.providerId, request.rules, budgets, now) }, changed: true, durable: 'background',
+          result: { ok: true, reservationId, states: after }, changed: true, durable: 'background',
           onSynced: (p) => {
             synced = p;
             if (created) created.synced = p;
